@@ -1,0 +1,890 @@
+"""The loop core: the one part of tinyio that knows how coroutines are scheduled.
+
+Design, in the order a reader needs it:
+
+1. A coroutine is a plain generator. The loop wraps each one it sees in a `_Task` and keeps
+   a FIFO queue of tasks that are ready to take a step. One step is one `gen.send(value)`.
+
+2. The loop knows exactly four kinds of thing a coroutine may yield ("primitive waits"):
+   nothing (`yield`), another coroutine, a list of coroutines (gather), a set of
+   coroutines (start in the background), and a `Wait` -- a token that is woken by
+   `Wait.wake()` from any thread, or by its timeout. Events, sleeping, locks, queues,
+   threads and the rest are ordinary coroutine code in their own modules, built on `Wait`.
+   This module imports none of them.
+
+3. Fairness: whatever becomes ready -- started, woken by an event, a timer, a finished
+   dependency or another thread -- is appended to the back of the ready queue. Timers and
+   wake-ups from other threads are collected once per *round* (one pass over what was ready
+   when the round began), so a busy loop never starves them, and the hot path makes no
+   system call while work is ready.
+
+4. Results are remembered per loop and held weakly: a finished coroutine's result lives
+   exactly as long as the generator object does (see `Loop._retire`).
+
+5. Any error crashes the loop: every unfinished coroutine gets `CancelledError` thrown in
+   at its `yield`, newest first, and the original error is raised out of `Loop.run` with a
+   traceback stitched together from the chain of coroutines that were waiting on the one
+   that failed, with the library's own frames removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import heapq
+import itertools
+import math
+import os
+import queue
+import threading
+import time
+import types
+import warnings
+import weakref
+from collections import deque
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, cast
+
+__all__ = ["CancelledError", "Coro", "Loop", "Wait", "check_duration"]
+
+_T = TypeVar("_T")
+
+Coro: TypeAlias = Generator[Any, Any, _T]
+"""A tinyio coroutine returning `_T`: any generator. `def f(): x = yield g(); return x + 1`."""
+
+if TYPE_CHECKING:
+    _Gen: TypeAlias = types.GeneratorType[Any, Any, Any]
+else:  # not subscriptable at runtime before Python 3.12
+    _Gen = types.GeneratorType
+
+_PACKAGE_DIR: Final = os.path.dirname(os.path.abspath(__file__))
+
+
+class CancelledError(BaseException):
+    """Thrown into a coroutine (at the `yield` where it is suspended) when the loop is crashing.
+
+    It derives from `BaseException`, so that `except Exception:` does not swallow it. A
+    coroutine should clean up (`finally`, `with`) and let it propagate; one that yields
+    again, returns, or raises something else instead is reported with a `RuntimeWarning`.
+    """
+
+
+def check_duration(value: object, name: str) -> float:
+    """Validate a number of seconds given by a user; raise where the mistake was made."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds (an int or float), got {value!r}.")
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}.")
+    return float(value)
+
+
+class Wait:
+    """The one primitive wait that library code builds on (not part of the public API).
+
+    A coroutine that yields a `Wait` is suspended until `wake()` is called -- from any
+    thread, before or after the yield -- or until `timeout` seconds have passed since the
+    yield. The `yield` gives back `True` if woken and `False` if the timeout passed first.
+    A `Wait` is yielded once.
+    """
+
+    __slots__ = ("deadline", "loop", "task", "timeout", "woken")
+
+    def __init__(self, timeout: float | None = None) -> None:
+        self.timeout = timeout
+        self.woken = False
+        self.loop: Loop | None = None
+        self.task: _Task | None = None
+        self.deadline: float | None = None
+
+    def wake(self) -> None:
+        """Resume the waiting coroutine (idempotent; safe from any thread)."""
+        # Ordering matters for a wake from another thread racing the yield: we set `_woken`
+        # before reading `_loop`, the loop sets `_loop` before reading `_woken`, so at least
+        # one side sees the other. Resuming twice is harmless (`Loop._resume` checks).
+        self.woken = True
+        loop = self.loop
+        if loop is not None:
+            if loop._owner == threading.get_ident():  # pyright: ignore[reportPrivateUsage]
+                loop._resume(self, True)  # pyright: ignore[reportPrivateUsage]
+            else:
+                loop._from_threads.put(self)  # pyright: ignore[reportPrivateUsage]
+
+    def __repr__(self) -> str:
+        return f"<tinyio wait timeout={self.timeout!r} woken={self.woken}>"
+
+
+def _placeholder() -> Generator[None, Any, Any]:
+    yield
+
+
+# What `_Task.gen` holds once the task has finished (typed, so the hot path needs no check).
+_NO_GENERATOR: Final = cast(_Gen, _placeholder())
+_NO_GENERATOR.close()
+
+_RUNNING: Final = 0
+_DONE: Final = 1
+_FAILED: Final = 2  # raised, or was cancelled
+
+
+class _Task:
+    """The loop's record of one coroutine."""
+
+    __slots__ = ("error", "gen", "ref", "result", "state", "value", "waiters", "waiting_on")
+
+    def __init__(self, gen: _Gen) -> None:
+        self.gen = gen  # strong while running, then _NO_GENERATOR
+        self.ref: weakref.KeyedRef[int, _Gen] | None = None  # once finished
+        self.state: int = _RUNNING
+        self.value: Any = None  # sent at the next step
+        self.error: BaseException | None = None  # thrown at the next step instead, if set
+        self.result: Any = None
+        # Whoever waits on this task: other tasks, or gathers. Created on first need.
+        self.waiters: list[_Task | _Gather] | None = None
+        # What this task is suspended on: None when ready (or running), else a task, a
+        # gather or a Wait. Waking checks this, which makes every wake-up idempotent.
+        self.waiting_on: _Task | _Gather | Wait | None = None
+
+
+class _Gather:
+    """A task waiting on a list of coroutines: `pending` distinct ones are unfinished."""
+
+    __slots__ = ("parent", "pending", "tasks")
+
+    def __init__(self, parent: _Task, tasks: list[_Task], pending: int) -> None:
+        self.parent = parent
+        self.tasks = tasks
+        self.pending = pending
+
+
+def _name(gen: object) -> str:
+    code = getattr(gen, "gi_code", None)
+    if isinstance(code, types.CodeType):
+        return f"{code.co_qualname}()"
+    return repr(gen)
+
+
+def _is_fresh(gen: _Gen) -> bool:
+    return gen.gi_frame is not None and not gen.gi_suspended and not gen.gi_running
+
+
+def _describe_yield(value: object) -> str:
+    if isinstance(value, tuple):
+        return (
+            f"yielded the tuple {value!r}. To wait on several coroutines at once, yield a "
+            "list of them (`yield [a, b]`), not a tuple (`yield a, b`)."
+        )
+    if isinstance(value, types.CoroutineType):
+        value.close()
+        return (
+            f"yielded {value!r}, an `async def` coroutine. tinyio coroutines are generators; "
+            "to run async code from tinyio use `tinyio.from_asyncio`."
+        )
+    return (
+        f"yielded {value!r}, which tinyio cannot wait on. A coroutine may yield nothing, a "
+        "coroutine (a generator), a list of coroutines (wait for all), a set of coroutines "
+        "(start in the background), or a tinyio object such as `event.wait()`."
+    )
+
+
+def _without_library_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """The same traceback with every frame of the tinyio package itself left out."""
+    entries: list[types.TracebackType] = []
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            entries.append(tb)
+        tb = tb.tb_next
+    result: types.TracebackType | None = None
+    for entry in reversed(entries):
+        result = types.TracebackType(result, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return result
+
+
+def _prepend_frame(gen: _Gen, tb: types.TracebackType | None) -> types.TracebackType | None:
+    frame = gen.gi_frame
+    if frame is None or frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        return tb
+    return types.TracebackType(tb, frame, frame.f_lasti, frame.f_lineno)
+
+
+class Loop:
+    """An event loop for tinyio coroutines.
+
+    A loop runs a coroutine -- and every coroutine that it starts -- to completion:
+
+    ```python
+    import tinyio
+
+    def add_one(x):
+        yield tinyio.sleep(0.01)
+        return x + 1
+
+    def main():
+        a, b = yield [add_one(1), add_one(2)]
+        return a + b
+
+    loop = tinyio.Loop()
+    print(loop.run(main()))
+    # 5
+    ```
+
+    Loops keep no global state: create as many as you like, in any thread, and nest them
+    (a coroutine may block in another loop's `run`). Each coroutine runs at most once per
+    loop; the loop remembers finished coroutines' results for as long as the generator
+    object itself is alive, so a later `run` may wait on coroutines an earlier one finished.
+    """
+
+    def __init__(self) -> None:
+        # Invariant: a task is in `_ready` at most once, and only while `waiting_on is None`.
+        self._ready: deque[_Task] = deque()
+        # id(generator) -> task, for every running task (which holds its generator) and every
+        # finished one whose generator is still alive (removed by `_forget` when it dies).
+        self._tasks: dict[int, _Task] = {}
+        self._live = 0  # number of unfinished tasks
+        # Min-heap of (deadline, tie-breaker, wait). Entries are removed lazily: one whose
+        # wait was already woken is skipped when popped, and `_dead_timers` counts them.
+        self._timers: list[tuple[float, int, Wait]] = []
+        self._dead_timers = 0
+        self._timer_counter = itertools.count()
+        # Wake-ups from other threads; `get(timeout)` is also how the idle loop sleeps.
+        self._from_threads: queue.SimpleQueue[Wait | None] = queue.SimpleQueue()
+        # The thread that may append to `_ready` directly: the one stepping the loop, and
+        # no one while the loop is blocked waiting (so that a wake-up reaches the blocker).
+        self._owner: int | None = None
+        self._running = False
+        self._crash: BaseException | None = None
+        self._crashed_task: _Task | None = None
+        self._forget_callback = self._forget
+
+    # ------------------------------------------------------------------ public API
+
+    def run(self, coro: Coro[_T], exception_group: bool | None = None) -> _T:
+        """Run `coro`, and everything it starts, until all of it has finished.
+
+        Arguments:
+            coro: the coroutine (a generator object) to run.
+            exception_group: what to raise if a coroutine raises. `None` (the default):
+                the original error, or a `BaseExceptionGroup` of it and any different
+                errors that coroutines raised while being cancelled. `False`: always the
+                original error alone. `True`: always a group -- the original error, the
+                other errors, then the `CancelledError` of each cancelled coroutine.
+
+        Returns:
+            What `coro` returned. If this loop already finished `coro` in an earlier run,
+            its result is returned again at once.
+
+        Raises:
+            TypeError: `coro` is not a generator.
+            ValueError: `coro` was already started outside this loop.
+            RuntimeError: this loop is already running.
+
+        `run` returns once `coro` *and* every coroutine started in the background with
+        `yield {...}` have finished. If any coroutine raises, every other unfinished one
+        has `tinyio.CancelledError` thrown in at its `yield`, and the error is raised here.
+        """
+        known = self._prepare(coro, exception_group)
+        try:
+            next(self._drive(coro, known, exception_group, each_step=False))
+        except StopIteration as stop:
+            ok, value = stop.value
+        else:  # pragma: no cover - `_drive` never yields when not driven step by step
+            raise AssertionError("unreachable")
+        if ok:
+            return value
+        # Only this one frame of the library shows in the traceback: the error's own
+        # traceback was rebuilt as the coroutines' call stack, see `_final_error`.
+        raise value
+
+    @contextlib.contextmanager
+    def runtime(
+        self, coro: Coro[_T], exception_group: bool | None
+    ) -> Generator[Generator[Callable[[], None] | None, None, _T], None, None]:
+        """Drive the loop step by step, e.g. from inside another event loop.
+
+        The context manager gives a generator. Each `next()` on it advances the loop: it
+        yields `None` after each step, or -- when there is nothing to do until a timer
+        fires or another thread wakes the loop -- a zero-argument callable which blocks
+        until then (call it, perhaps in a worker thread, before the next `next()`). When
+        `coro` and everything it started have finished, the generator returns `coro`'s
+        result (as `StopIteration.value`); if a coroutine raised, it raises like
+        `Loop.run` does.
+
+        Arguments: as for `Loop.run`.
+
+        Leaving the context with an exception cancels every unfinished coroutine. Leaving
+        it normally before the generator is exhausted is a bug (the coroutines would leak):
+        they are cancelled too, and `RuntimeError` is raised.
+
+        ```python
+        import tinyio
+
+        def main():
+            yield
+            yield tinyio.sleep(0.01)
+            return "done"
+
+        loop = tinyio.Loop()
+        steps = 0
+        with loop.runtime(main(), exception_group=None) as gen:
+            while True:
+                try:
+                    block = next(gen)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                if block is None:
+                    steps += 1
+                else:
+                    block()
+        print(result, steps >= 2)
+        # done True
+        ```
+        """
+        known = self._prepare(coro, exception_group)
+        drive = self._drive(coro, known, exception_group, each_step=True)
+        finished = False
+
+        def steps() -> Generator[Callable[[], None] | None, None, _T]:
+            nonlocal finished
+            ok, value = yield from drive
+            finished = True
+            if ok:
+                return value
+            raise value
+
+        gen = steps()
+        try:
+            yield gen
+        except BaseException:
+            gen.close()  # cancels every unfinished coroutine, see `_drive`
+            raise
+        if not finished:
+            gen.close()
+            raise RuntimeError(
+                f"Left `loop.runtime({_name(coro)}, ...)` before its generator was exhausted: "
+                f"the coroutine {coro!r} had not finished. Its unfinished coroutines have been "
+                "cancelled. Keep calling `next()` until it raises `StopIteration`."
+            )
+
+    # ------------------------------------------------------------------ driving
+
+    def _prepare(self, coro: object, exception_group: object) -> _Task | None:
+        """Check the arguments of `run`/`runtime`: the finished task for `coro`, or None."""
+        if exception_group is not None and type(exception_group) is not bool:
+            raise TypeError(
+                f"exception_group must be None, True or False, got {exception_group!r}."
+            )
+        if not isinstance(coro, types.GeneratorType):
+            raise TypeError(_describe_run_argument(coro))
+        coro = cast(_Gen, coro)
+        if self._running:
+            raise RuntimeError(
+                "This tinyio loop is already running. To run coroutines from inside a "
+                "coroutine, yield them; to block on separate work, create a new `tinyio.Loop()`."
+            )
+        known = self._tasks.get(id(coro))
+        if known is not None:
+            if known.state == _FAILED:
+                raise RuntimeError(
+                    f"The coroutine {_name(coro)} failed or was cancelled in an earlier run of "
+                    "this loop, so it has no result."
+                )
+            return known
+        if not _is_fresh(coro):
+            raise ValueError(
+                f"Cannot run {coro!r}: it is a generator that has already been started (or has "
+                "finished) outside this loop, so the loop cannot know its result."
+            )
+        return None
+
+    def _drive(
+        self,
+        coro: Coro[Any],
+        known: _Task | None,
+        exception_group: bool | None,
+        each_step: bool,
+    ) -> Generator[Callable[[], None] | None, None, tuple[bool, Any]]:
+        """Run until done. Yields None per step (if `each_step`) and, if `each_step`, a
+        blocker when idle (otherwise it blocks itself).
+
+        Returns `(True, result)`, or `(False, error_to_raise)`.
+        """
+        if known is not None:
+            return True, known.result
+        if self._running:
+            raise RuntimeError("This tinyio loop is already running.")
+        self._running = True
+        self._crash = None
+        self._crashed_task = None
+        get_ident = threading.get_ident
+        self._owner = get_ident()
+        ready = self._ready
+        from_threads = self._from_threads
+        root = self._new_task(cast(_Gen, coro))
+        try:
+            while True:
+                try:
+                    if ready:
+                        if each_step:
+                            self._steps(1)
+                            if self._crash is None:
+                                self._owner = None
+                                yield None
+                                self._owner = get_ident()
+                        else:
+                            self._steps(len(ready))
+                    elif self._live == 0:
+                        return True, root.result
+                    elif self._crash is None:
+                        timeout = None
+                        if self._timers:
+                            timeout = max(0.0, self._timers[0][0] - time.monotonic())
+                        self._owner = None
+                        if each_step:
+                            yield functools.partial(self._block, timeout)
+                        else:
+                            self._block(timeout)
+                        self._owner = get_ident()
+                    if self._timers:
+                        self._fire_timers()
+                    if not from_threads.empty():
+                        self._drain_from_threads()
+                except GeneratorExit:
+                    raise
+                except BaseException as error:  # Ctrl-C while blocked, or a bug of ours
+                    if self._crash is None:
+                        self._crash = error
+                if self._crash is not None:
+                    break
+        except GeneratorExit:
+            # The driver stopped early (see `runtime`): clean up, then let it go.
+            self._cancel_all(CancelledError("The loop driving these coroutines was stopped."))
+            raise
+        finally:
+            self._owner = None
+            self._running = False
+        return False, self._final_error(exception_group)
+
+    def _block(self, timeout: float | None) -> None:
+        """Sleep until a wake-up from another thread arrives, or `timeout` seconds pass."""
+        try:
+            wait = self._from_threads.get(timeout=timeout)
+        except queue.Empty:
+            return
+        # Hand it back: the loop itself resumes waits, in the thread that steps it.
+        self._from_threads.put(wait)
+
+    def _steps(self, count: int) -> None:
+        """The hot path: take up to `count` steps, stopping early if a coroutine raises."""
+        ready = self._ready
+        popleft = ready.popleft
+        append = ready.append
+        generator_type = types.GeneratorType
+        for _ in range(count):
+            task = popleft()
+            gen = task.gen
+            try:
+                if task.error is None:
+                    yielded = gen.send(task.value)
+                else:
+                    error = task.error
+                    task.error = None
+                    yielded = gen.throw(error)
+            except StopIteration as stop:
+                self._finish(task, stop.value)
+                continue
+            except BaseException as error:
+                self._crash = error
+                self._crashed_task = task
+                task.state = _FAILED
+                self._retire(task)
+                return
+            if yielded is None:
+                task.value = None
+                append(task)
+            elif type(yielded) is generator_type:
+                self._wait_on_coroutine(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
+            elif type(yielded) is Wait:
+                self._wait_on_wait(task, yielded)
+            else:
+                self._wait_on_other(task, yielded)
+
+    # ------------------------------------------------------------------ tasks
+
+    def _new_task(self, gen: _Gen) -> _Task:
+        task = _Task(gen)
+        self._tasks[id(gen)] = task
+        self._live += 1
+        self._ready.append(task)
+        return task
+
+    def _finish(self, task: _Task, result: Any) -> None:
+        task.result = result
+        task.state = _DONE
+        self._retire(task)
+        waiters = task.waiters
+        if waiters is not None:
+            task.waiters = None
+            append = self._ready.append
+            for waiter in waiters:
+                if type(waiter) is _Task:
+                    waiter.waiting_on = None
+                    waiter.value = result
+                    append(waiter)
+                else:
+                    assert type(waiter) is _Gather
+                    waiter.pending -= 1
+                    if waiter.pending == 0:
+                        parent = waiter.parent
+                        parent.waiting_on = None
+                        parent.value = [t.result for t in waiter.tasks]
+                        append(parent)
+
+    def _retire(self, task: _Task) -> None:
+        """Swap the strong reference to a finished task's generator for a weak one."""
+        gen = task.gen
+        task.gen = _NO_GENERATOR
+        task.waiting_on = None
+        self._live -= 1
+        task.ref = weakref.KeyedRef(gen, self._forget_callback, id(gen))
+
+    def _forget(self, ref: weakref.KeyedRef[int, Any]) -> None:
+        task = self._tasks.get(ref.key)
+        if task is not None and task.ref is ref:
+            del self._tasks[ref.key]
+
+    def _known_or_fresh(self, task: _Task, gen: _Gen) -> _Task | None:
+        """The task for `gen` if the loop knows it, None if it is fresh. Else throw an error."""
+        child = self._tasks.get(id(gen))
+        if child is not None:
+            if child.state == _FAILED:
+                self._throw(
+                    task,
+                    RuntimeError(
+                        f"Cannot wait on {_name(gen)}: it failed or was cancelled in an earlier "
+                        "run of this loop, so it has no result."
+                    ),
+                )
+                raise _Rejected
+            return child
+        if not _is_fresh(gen):
+            self._throw(
+                task,
+                ValueError(
+                    f"Cannot wait on {gen!r}: it is a generator that has already been started "
+                    "(or has finished) outside this loop, so the loop cannot know its result."
+                ),
+            )
+            raise _Rejected
+        return None
+
+    def _wait_on_coroutine(self, task: _Task, gen: _Gen) -> None:
+        try:
+            child = self._known_or_fresh(task, gen)
+        except _Rejected:
+            return
+        if child is None:
+            child = self._new_task(gen)
+            child.waiters = [task]
+            task.waiting_on = child
+        elif child.state == _DONE:
+            task.value = child.result
+            self._ready.append(task)
+        elif not self._closes_cycle(task, [child]):
+            if child.waiters is None:
+                child.waiters = [task]
+            else:
+                child.waiters.append(task)
+            task.waiting_on = child
+
+    def _wait_on_wait(self, task: _Task, wait: Wait) -> None:
+        if wait.task is not None:
+            self._throw(task, RuntimeError(f"{wait!r} was yielded twice; each is yielded once."))
+            return
+        wait.loop = self
+        wait.task = task
+        task.waiting_on = wait
+        if wait.woken:
+            self._resume(wait, True)
+        elif wait.timeout is not None:
+            deadline = time.monotonic() + wait.timeout
+            wait.deadline = deadline
+            heapq.heappush(self._timers, (deadline, next(self._timer_counter), wait))
+
+    def _wait_on_other(self, task: _Task, yielded: object) -> None:
+        if type(yielded) is list:
+            self._gather(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
+        elif type(yielded) is set:
+            self._background(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
+        else:
+            as_coroutine = getattr(type(yielded), "_tinyio_wait_", None)
+            if as_coroutine is not None:
+                # A tinyio object (e.g. a Barrier) standing for one of its coroutines.
+                self._wait_on_coroutine(task, as_coroutine(yielded))
+            else:
+                self._throw(task, TypeError(f"{_name(task.gen)} {_describe_yield(yielded)}"))
+
+    def _check_members(self, task: _Task, kind: str, items: list[Any] | set[Any]) -> bool:
+        for item in items:
+            if type(item) is not types.GeneratorType:
+                self._throw(
+                    task,
+                    TypeError(
+                        f"{_name(task.gen)} yielded a {kind} containing {item!r}, which is not a "
+                        f"coroutine (a generator). Every member of a yielded {kind} must be one."
+                    ),
+                )
+                return False
+        return True
+
+    def _gather(self, task: _Task, gens: list[_Gen]) -> None:
+        if not self._check_members(task, "list", gens):
+            return
+        tasks: list[_Task | None] = []
+        try:
+            for gen in gens:
+                tasks.append(self._known_or_fresh(task, gen))
+        except _Rejected:
+            return
+        unfinished = {t: None for t in tasks if t is not None and t.state == _RUNNING}
+        if unfinished and self._closes_cycle(task, list(unfinished)):
+            return
+        all_tasks: list[_Task] = []
+        for gen, known in zip(gens, tasks, strict=True):
+            if known is None:
+                # A fresh coroutine may appear twice in one list: start it once.
+                known = self._tasks.get(id(gen)) or self._new_task(gen)
+                unfinished[known] = None
+            all_tasks.append(known)
+        if not unfinished:
+            task.value = [t.result for t in all_tasks]
+            self._ready.append(task)
+            return
+        gather = _Gather(task, all_tasks, len(unfinished))
+        for child in unfinished:
+            if child.waiters is None:
+                child.waiters = [gather]
+            else:
+                child.waiters.append(gather)
+        task.waiting_on = gather
+
+    def _background(self, task: _Task, gens: set[_Gen]) -> None:
+        if not self._check_members(task, "set", gens):
+            return
+        fresh: list[_Gen] = []
+        try:
+            for gen in gens:
+                if self._known_or_fresh(task, gen) is None:
+                    fresh.append(gen)
+        except _Rejected:
+            return
+        for gen in fresh:
+            self._new_task(gen)
+        task.value = None
+        self._ready.append(task)
+
+    def _throw(self, task: _Task, error: BaseException) -> None:
+        """Raise `error` inside `task` at the `yield` it just made (where the mistake is)."""
+        task.error = error
+        self._ready.append(task)
+
+    def _closes_cycle(self, task: _Task, targets: list[_Task]) -> bool:
+        """Whether `task` waiting on `targets` would close a cycle; if so, throw it into `task`.
+
+        Only called when a coroutine waits on one that is already running (new coroutines
+        cannot be part of a cycle), and only walks what those coroutines wait on, so it costs
+        nothing when the loop is idle and nothing for ordinary fan-out.
+        """
+        parent: dict[_Task, _Task | None] = dict.fromkeys(targets)
+        stack = list(targets)
+        while stack:
+            current = stack.pop()
+            if current is task:
+                chain = [task]
+                link = parent[current]
+                while link is not None:
+                    chain.append(link)
+                    link = parent[link]
+                chain.append(task)
+                names = " -> ".join(_name(t.gen) for t in chain)
+                self._throw(
+                    task,
+                    CancelledError(
+                        f"Cycle detected: {names}. These coroutines wait on each other, so none "
+                        "of them could ever finish."
+                    ),
+                )
+                return True
+            waiting_on = current.waiting_on
+            if type(waiting_on) is _Task:
+                below: list[_Task] = [waiting_on]
+            elif type(waiting_on) is _Gather:
+                below = waiting_on.tasks
+            else:
+                continue
+            for child in below:
+                if child not in parent and child.state == _RUNNING:
+                    parent[child] = current
+                    stack.append(child)
+        return False
+
+    # ------------------------------------------------------------------ waits and time
+
+    def _resume(self, wait: Wait, woken: bool) -> None:
+        task = wait.task
+        if task is not None and task.waiting_on is wait:
+            task.waiting_on = None
+            task.value = woken
+            self._ready.append(task)
+            if woken and wait.deadline is not None:
+                self._dead_timers += 1
+                if self._dead_timers > 256 and self._dead_timers * 2 > len(self._timers):
+                    self._compact_timers()
+
+    def _compact_timers(self) -> None:
+        self._timers = [
+            entry
+            for entry in self._timers
+            if entry[2].task is not None and entry[2].task.waiting_on is entry[2]
+        ]
+        heapq.heapify(self._timers)
+        self._dead_timers = 0
+
+    def _fire_timers(self) -> None:
+        timers = self._timers
+        now = time.monotonic()
+        while timers and timers[0][0] <= now:
+            wait = heapq.heappop(timers)[2]
+            task = wait.task
+            if task is not None and task.waiting_on is wait:
+                self._resume(wait, False)
+            elif self._dead_timers > 0:
+                self._dead_timers -= 1
+
+    def _drain_from_threads(self) -> None:
+        from_threads = self._from_threads
+        while True:
+            try:
+                wait = from_threads.get_nowait()
+            except queue.Empty:
+                return
+            if wait is not None:
+                self._resume(wait, True)
+
+    # ------------------------------------------------------------------ crashing
+
+    def _cancel_all(self, reason: BaseException) -> tuple[list[BaseException], list[BaseException]]:
+        """Throw CancelledError into every unfinished task, newest first.
+
+        Returns the errors raised instead of a clean cancellation, and the CancelledErrors
+        that report successful ones.
+        """
+        others: list[BaseException] = []
+        cancelled: list[BaseException] = []
+        for task in reversed([t for t in list(self._tasks.values()) if t.state == _RUNNING]):
+            gen = task.gen
+            task.state = _FAILED
+            self._retire(task)
+            error = CancelledError(f"Cancelled because {_describe_reason(reason)}.")
+            # Where it is suspended: the warning below points there.
+            frame = gen.gi_frame
+            filename = gen.gi_code.co_filename
+            lineno = gen.gi_code.co_firstlineno if frame is None else frame.f_lineno
+            module = "" if frame is None else str(frame.f_globals.get("__name__", ""))
+            try:
+                gen.throw(error)
+            except CancelledError as raised:
+                cancelled.append(raised)
+                continue
+            except StopIteration as stop:
+                problem = f"returned {stop.value!r}"
+            except BaseException as raised:
+                others.append(raised)
+                problem = f"raised {type(raised).__name__}: {raised}"
+            else:
+                problem = "yielded again"
+                try:
+                    gen.close()
+                except BaseException as raised:  # e.g. it ignored GeneratorExit too
+                    others.append(raised)
+            try:
+                warnings.warn_explicit(
+                    f"Coroutine {_name(gen)} did not respond properly to cancellation: on "
+                    f"receiving tinyio.CancelledError it {problem}, instead of letting the "
+                    "CancelledError propagate. Resources it holds may not have been released.",
+                    RuntimeWarning,
+                    filename=filename,
+                    lineno=lineno,
+                    module=module,
+                )
+            except BaseException as raised:  # warnings turned into errors
+                others.append(raised)
+        # Nothing is left to run: forget what was pending.
+        self._ready.clear()
+        self._timers.clear()
+        self._dead_timers = 0
+        self._live = 0
+        self._drain_from_threads()
+        return others, cancelled
+
+    def _final_error(self, exception_group: bool | None) -> BaseException:
+        error = self._crash
+        assert error is not None
+        error.__traceback__ = self._stitched_traceback(error, self._crashed_task)
+        others, cancelled = self._cancel_all(error)
+        self._crash = None
+        self._crashed_task = None
+        if exception_group is False or (exception_group is None and not others):
+            return error
+        members = [error, *others]
+        if exception_group:
+            members += cancelled
+        return BaseExceptionGroup(
+            "A coroutine raised an error in a tinyio loop. The first exception is the original "
+            "error; the others were raised by coroutines while they were being cancelled"
+            + (
+                ", then the CancelledError of each cancelled coroutine." if exception_group else "."
+            ),
+            members,
+        )
+
+    def _stitched_traceback(
+        self, error: BaseException, task: _Task | None
+    ) -> types.TracebackType | None:
+        """The error's traceback as a call stack: the waiting chain, then the failing frames."""
+        tb = _without_library_frames(error.__traceback__)
+        seen: set[_Task] = set()
+        while task is not None and task not in seen:
+            seen.add(task)
+            waiters = task.waiters
+            if waiters is None or len(waiters) != 1:
+                break
+            waiter = waiters[0]
+            task = waiter if isinstance(waiter, _Task) else waiter.parent
+            tb = _prepend_frame(task.gen, tb)
+        return tb
+
+
+class _Rejected(Exception):
+    """Internal: a yielded value was rejected and an error already thrown into the task."""
+
+
+def _describe_reason(reason: BaseException) -> str:
+    message = str(reason)
+    if isinstance(reason, CancelledError) and message:
+        return message[0].lower() + message[1:].rstrip(".")
+    return f"another coroutine raised {type(reason).__name__}" + (f": {message}" if message else "")
+
+
+def _describe_run_argument(value: object) -> str:
+    if isinstance(value, types.CoroutineType):
+        value.close()
+        return (
+            f"Loop.run expects a tinyio coroutine (a generator), got {value!r}, an `async def` "
+            "coroutine. To run async code, use asyncio, or `tinyio.from_asyncio` inside tinyio."
+        )
+    if callable(value):
+        return (
+            f"Loop.run expects a tinyio coroutine (a generator object), got {value!r}. "
+            "Did you forget to call it?"
+        )
+    return f"Loop.run expects a tinyio coroutine (a generator object), got {value!r}."
