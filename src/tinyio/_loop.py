@@ -108,6 +108,7 @@ class Wait:
                 loop._resume(self, True)  # pyright: ignore[reportPrivateUsage]
             else:
                 loop._from_threads.put(self)  # pyright: ignore[reportPrivateUsage]
+                loop._thread_wakeups = True  # pyright: ignore[reportPrivateUsage]
 
     def __repr__(self) -> str:
         return f"<tinyio wait timeout={self.timeout!r} woken={self.woken}>"
@@ -129,11 +130,10 @@ _FAILED: Final = 2  # raised, or was cancelled
 class _Task:
     """The loop's record of one coroutine."""
 
-    __slots__ = ("error", "gen", "ref", "result", "state", "value", "waiters", "waiting_on")
+    __slots__ = ("error", "gen", "result", "state", "value", "waiters", "waiting_on")
 
     def __init__(self, gen: _Gen) -> None:
         self.gen = gen  # strong while running, then _NO_GENERATOR
-        self.ref: weakref.KeyedRef[int, _Gen] | None = None  # once finished
         self.state: int = _RUNNING
         self.value: Any = None  # sent at the next step
         self.error: BaseException | None = None  # thrown at the next step instead, if set
@@ -236,9 +236,12 @@ class Loop:
     def __init__(self) -> None:
         # Invariant: a task is in `_ready` at most once, and only while `waiting_on is None`.
         self._ready: deque[_Task] = deque()
-        # id(generator) -> task, for every running task (which holds its generator) and every
-        # finished one whose generator is still alive (removed by `_forget` when it dies).
-        self._tasks: dict[int, _Task] = {}
+        # Every task whose generator is alive: running ones (which hold their generator) and
+        # finished ones (which do not). Keyed by a weak reference to the generator, which
+        # hashes and compares like the generator itself while it is alive; `_forget` removes
+        # the entry when the generator dies. So results are held exactly as long as their
+        # coroutine is, and a long-lived loop does not grow.
+        self._tasks: dict[weakref.ref[_Gen], _Task] = {}
         self._live = 0  # number of unfinished tasks
         # Min-heap of (deadline, tie-breaker, wait). Entries are removed lazily: one whose
         # wait was already woken is skipped when popped, and `_dead_timers` counts them.
@@ -247,6 +250,7 @@ class Loop:
         self._timer_counter = itertools.count()
         # Wake-ups from other threads; `get(timeout)` is also how the idle loop sleeps.
         self._from_threads: queue.SimpleQueue[Wait | None] = queue.SimpleQueue()
+        self._thread_wakeups = False  # set after each `put` to `_from_threads`
         # The thread that may append to `_ready` directly: the one stepping the loop, and
         # no one while the loop is blocked waiting (so that a wake-up reaches the blocker).
         self._owner: int | None = None
@@ -381,7 +385,7 @@ class Loop:
                 "This tinyio loop is already running. To run coroutines from inside a "
                 "coroutine, yield them; to block on separate work, create a new `tinyio.Loop()`."
             )
-        known = self._tasks.get(id(coro))
+        known = self._tasks.get(weakref.ref(coro))
         if known is not None:
             if known.state == _FAILED:
                 raise RuntimeError(
@@ -418,23 +422,19 @@ class Loop:
         get_ident = threading.get_ident
         self._owner = get_ident()
         ready = self._ready
-        from_threads = self._from_threads
         root = self._new_task(cast(_Gen, coro))
         try:
             while True:
                 try:
                     if ready:
-                        if each_step:
-                            self._steps(1)
-                            if self._crash is None:
-                                self._owner = None
-                                yield None
-                                self._owner = get_ident()
-                        else:
-                            self._steps(len(ready))
+                        self._run_ready(each_step)
+                        if each_step and self._crash is None:
+                            self._owner = None
+                            yield None
+                            self._owner = get_ident()
                     elif self._live == 0:
                         return True, root.result
-                    elif self._crash is None:
+                    else:
                         timeout = None
                         if self._timers:
                             timeout = max(0.0, self._timers[0][0] - time.monotonic())
@@ -444,9 +444,7 @@ class Loop:
                         else:
                             self._block(timeout)
                         self._owner = get_ident()
-                    if self._timers:
                         self._fire_timers()
-                    if not from_threads.empty():
                         self._drain_from_threads()
                 except GeneratorExit:
                     raise
@@ -473,46 +471,61 @@ class Loop:
         # Hand it back: the loop itself resumes waits, in the thread that steps it.
         self._from_threads.put(wait)
 
-    def _steps(self, count: int) -> None:
-        """The hot path: take up to `count` steps, stopping early if a coroutine raises."""
+    def _run_ready(self, one_step: bool) -> None:
+        """The hot path: step ready coroutines until none is ready (or just one step).
+
+        Works in rounds: a round steps each coroutine that was ready when it began, and
+        between rounds the loop collects expired timers and wake-ups from other threads.
+        Stops early if a coroutine raises.
+        """
         ready = self._ready
         popleft = ready.popleft
         append = ready.append
         generator_type = types.GeneratorType
-        for _ in range(count):
-            task = popleft()
-            gen = task.gen
-            try:
-                if task.error is None:
-                    yielded = gen.send(task.value)
-                else:
-                    error = task.error
-                    task.error = None
-                    yielded = gen.throw(error)
-            except StopIteration as stop:
-                self._finish(task, stop.value)
-                continue
-            except BaseException as error:
-                self._crash = error
-                self._crashed_task = task
-                task.state = _FAILED
-                self._retire(task)
+        while True:
+            countdown = 1 if one_step else len(ready)
+            if not countdown:
                 return
-            if yielded is None:
-                task.value = None
-                append(task)
-            elif type(yielded) is generator_type:
-                self._wait_on_coroutine(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
-            elif type(yielded) is Wait:
-                self._wait_on_wait(task, yielded)
-            else:
-                self._wait_on_other(task, yielded)
+            while countdown:
+                countdown -= 1
+                task = popleft()
+                try:
+                    if task.error is None:
+                        yielded = task.gen.send(task.value)
+                    else:
+                        error = task.error
+                        task.error = None
+                        yielded = task.gen.throw(error)
+                except StopIteration as stop:
+                    self._finish(task, stop.value)
+                    continue
+                except BaseException as error:
+                    self._crash = error
+                    self._crashed_task = task
+                    task.state = _FAILED
+                    self._retire(task)
+                    return
+                if yielded is None:
+                    task.value = None
+                    append(task)
+                elif type(yielded) is generator_type:
+                    self._wait_on_coroutine(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
+                elif type(yielded) is Wait:
+                    self._wait_on_wait(task, yielded)
+                else:
+                    self._wait_on_other(task, yielded)
+            if self._timers:
+                self._fire_timers()
+            if self._thread_wakeups:
+                self._drain_from_threads()
+            if one_step:
+                return
 
     # ------------------------------------------------------------------ tasks
 
     def _new_task(self, gen: _Gen) -> _Task:
         task = _Task(gen)
-        self._tasks[id(gen)] = task
+        self._tasks[weakref.ref(gen, self._forget_callback)] = task
         self._live += 1
         self._ready.append(task)
         return task
@@ -540,21 +553,18 @@ class Loop:
                         append(parent)
 
     def _retire(self, task: _Task) -> None:
-        """Swap the strong reference to a finished task's generator for a weak one."""
-        gen = task.gen
+        """Drop a finished task's strong reference to its generator (see `_tasks`)."""
         task.gen = _NO_GENERATOR
         task.waiting_on = None
         self._live -= 1
-        task.ref = weakref.KeyedRef(gen, self._forget_callback, id(gen))
 
-    def _forget(self, ref: weakref.KeyedRef[int, Any]) -> None:
-        task = self._tasks.get(ref.key)
-        if task is not None and task.ref is ref:
-            del self._tasks[ref.key]
+    def _forget(self, ref: weakref.ref[_Gen]) -> None:
+        # A dead weak reference still hashes as before and equals itself: this finds its entry.
+        self._tasks.pop(ref, None)
 
     def _known_or_fresh(self, task: _Task, gen: _Gen) -> _Task | None:
         """The task for `gen` if the loop knows it, None if it is fresh. Else throw an error."""
-        child = self._tasks.get(id(gen))
+        child = self._tasks.get(weakref.ref(gen))
         if child is not None:
             if child.state == _FAILED:
                 self._throw(
@@ -652,7 +662,7 @@ class Loop:
         for gen, known in zip(gens, tasks, strict=True):
             if known is None:
                 # A fresh coroutine may appear twice in one list: start it once.
-                known = self._tasks.get(id(gen)) or self._new_task(gen)
+                known = self._tasks.get(weakref.ref(gen)) or self._new_task(gen)
                 unfinished[known] = None
             all_tasks.append(known)
         if not unfinished:
@@ -751,6 +761,8 @@ class Loop:
 
     def _fire_timers(self) -> None:
         timers = self._timers
+        if not timers:
+            return
         now = time.monotonic()
         while timers and timers[0][0] <= now:
             wait = heapq.heappop(timers)[2]
@@ -761,6 +773,8 @@ class Loop:
                 self._dead_timers -= 1
 
     def _drain_from_threads(self) -> None:
+        # Clear the flag before draining: a thread sets it after its `put`, so none is missed.
+        self._thread_wakeups = False
         from_threads = self._from_threads
         while True:
             try:
