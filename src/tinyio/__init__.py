@@ -3,10 +3,28 @@
 The public API is exactly what this module exports.
 """
 
+from ._as_completed import as_completed as as_completed
 from ._event import Event as Event
 from ._loop import CancelledError as CancelledError
 from ._loop import Coro as Coro
 from ._loop import Loop as Loop
+from ._queue import Queue as Queue
+from ._sync import Barrier as Barrier
+from ._sync import Condition as Condition
+from ._sync import Lock as Lock
+from ._sync import Semaphore as Semaphore
 from ._time import sleep as sleep
 
-__all__ = ["CancelledError", "Coro", "Event", "Loop", "sleep"]
+__all__ = [
+    "Barrier",
+    "CancelledError",
+    "Condition",
+    "Coro",
+    "Event",
+    "Lock",
+    "Loop",
+    "Queue",
+    "Semaphore",
+    "as_completed",
+    "sleep",
+]

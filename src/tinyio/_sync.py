@@ -1,0 +1,383 @@
+"""Synchronisation: Semaphore, Lock, Condition and Barrier.
+
+All of them are ordinary coroutine code on top of the core's primitive `Wait`: a coroutine
+that must block appends a `Wait` to a FIFO queue and yields it; whoever frees the resource
+wakes the first one. Slots are *handed over* to the next waiter rather than put back for
+anyone to grab, so there is no barging: waiters get in first-come first-served, and a
+coroutine that keeps re-acquiring cannot starve the others.
+
+These objects belong to coroutines of one loop at a time; they are not meant to be shared
+with other threads (use `Event` or `Queue.put_nowait` for that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import Callable, Generator
+from types import TracebackType
+from typing import Any, TypeVar
+
+from ._event import Event
+from ._loop import Coro, Wait
+
+__all__ = ["Barrier", "Condition", "Lock", "Semaphore"]
+
+_T = TypeVar("_T")
+
+
+def _check_count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}.")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value!r}.")
+    return value
+
+
+class _Slot(contextlib.AbstractContextManager[None]):
+    """One acquired slot of a semaphore: enter it once with `with`, and it is released on exit."""
+
+    __slots__ = ("_entered", "_held", "_semaphore")
+
+    def __init__(self, semaphore: Semaphore) -> None:
+        self._semaphore = semaphore
+        self._entered = False
+        self._held = True  # False while a Condition.wait has handed the lock back
+
+    def __enter__(self) -> None:
+        if self._entered:
+            raise RuntimeError(
+                "This acquired slot was already entered. Each `yield semaphore()` (or "
+                "`yield lock()`) gives a context to enter once: acquire again for another."
+            )
+        self._entered = True
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._held:
+            self._held = False
+            self._semaphore._release()  # pyright: ignore[reportPrivateUsage]
+
+
+class Semaphore:
+    """Limits coroutines so that at most `value` of them can access a resource concurrently.
+
+    ```python
+    import tinyio
+
+    semaphore = tinyio.Semaphore(2)
+    inside = 0
+
+    def worker(i):
+        global inside
+        with (yield semaphore()):
+            inside += 1
+            print(f"worker {i} in, {inside} inside")
+            yield tinyio.sleep(0.01)
+            inside -= 1
+
+    def main():
+        yield [worker(i) for i in range(4)]
+
+    tinyio.Loop().run(main())
+    # worker 0 in, 1 inside
+    # worker 1 in, 2 inside
+    # worker 2 in, 1 inside
+    # worker 3 in, 2 inside
+    ```
+
+    Waiters get in first-come first-served. The slot is released when the `with` block
+    exits, also on error or cancellation. `yield semaphore()` gives a context manager that
+    can be entered once.
+    """
+
+    __slots__ = ("_available", "_initial", "_waiters")
+
+    def __init__(self, value: int) -> None:
+        """Arguments:
+        value: the maximum number of concurrent holders, at least 1.
+
+        Raises:
+            ValueError: `value` is less than 1. TypeError: it is not an int.
+        """
+        self._initial = _check_count(value, "Semaphore value")
+        self._available = self._initial
+        # Coroutines blocked in `__call__`, first come first served. A wait is removed from
+        # here exactly when it is handed a slot (or gives up waiting).
+        self._waiters: deque[Wait] = deque()
+
+    @property
+    def value(self) -> int:
+        """How many more coroutines could acquire the semaphore right now."""
+        return self._available
+
+    def locked(self) -> bool:
+        """Whether acquiring now would block (every slot is held)."""
+        return self._available == 0
+
+    def __call__(self) -> Coro[contextlib.AbstractContextManager[None]]:
+        """Block until the semaphore can be entered: `with (yield semaphore()):`."""
+        return self._acquire()
+
+    def _acquire(self) -> Generator[Any, Any, _Slot]:
+        slot = _Slot(self)
+        yield from self._take(slot)
+        return slot
+
+    def _take(self, slot: _Slot) -> Generator[Any, Any, None]:
+        if self._available > 0 and not self._waiters:
+            self._available -= 1
+        else:
+            wait = Wait()
+            self._waiters.append(wait)
+            try:
+                yield wait
+            except BaseException:
+                if wait.woken:
+                    self._release()  # handed a slot, but gone before using it: pass it on
+                else:
+                    self._waiters.remove(wait)
+                raise
+        slot._held = True  # pyright: ignore[reportPrivateUsage]
+
+    def _release(self) -> None:
+        if self._waiters:
+            self._waiters.popleft().wake()  # hand the slot straight over
+        else:
+            self._available += 1
+
+    def __repr__(self) -> str:
+        return (
+            f"<tinyio.Semaphore {self._available}/{self._initial} free, "
+            f"{len(self._waiters)} waiting>"
+        )
+
+
+class Lock:
+    """Prevents multiple coroutines from accessing a single resource at the same time.
+
+    ```python
+    import tinyio
+
+    lock = tinyio.Lock()
+    log = []
+
+    def worker(name):
+        with (yield lock()):
+            log.append(f"{name} in")
+            yield
+            log.append(f"{name} out")
+
+    def main():
+        yield [worker("a"), worker("b")]
+        print(log)
+
+    tinyio.Loop().run(main())
+    # ['a in', 'a out', 'b in', 'b out']
+    ```
+
+    This is `tinyio.Semaphore(1)` with a name that says what it is for.
+    """
+
+    __slots__ = ("_holder", "_semaphore")
+
+    def __init__(self) -> None:
+        self._semaphore = Semaphore(1)
+        self._holder: _Slot | None = None
+
+    def locked(self) -> bool:
+        """Whether the lock is held."""
+        return self._semaphore.locked()
+
+    def __call__(self) -> Coro[contextlib.AbstractContextManager[None]]:
+        """Block until the lock can be entered: `with (yield lock()):`."""
+        return self._acquire()
+
+    def _acquire(self) -> Generator[Any, Any, _Slot]:
+        slot = yield from self._semaphore._acquire()  # pyright: ignore[reportPrivateUsage]
+        self._holder = slot
+        return slot
+
+    def __repr__(self) -> str:
+        state = "locked" if self.locked() else "unlocked"
+        return f"<tinyio.Lock {state}, {len(self._semaphore._waiters)} waiting>"  # pyright: ignore[reportPrivateUsage]
+
+
+class Condition:
+    """Lets coroutines wait until notified, while sharing a lock.
+
+    ```python
+    import tinyio
+
+    condition = tinyio.Condition()
+    items = []
+
+    def consumer():
+        with (yield condition()):
+            yield condition.wait_for(lambda: items)
+            print(f"consumed {items.pop()}")
+
+    def producer():
+        with (yield condition()):
+            items.append("apple")
+            condition.notify()
+
+    def main():
+        yield [consumer(), producer()]
+
+    tinyio.Loop().run(main())
+    # consumed apple
+    ```
+
+    `with (yield condition()):` acquires the lock. Inside, `yield condition.wait()` releases
+    it, blocks until another coroutine calls `notify()`/`notify_all()`, and re-acquires it
+    before resuming. Waking is not strict: re-check the state you wait for, or use
+    `wait_for(predicate)`, which does that for you.
+    """
+
+    __slots__ = ("_lock", "_waiters")
+
+    def __init__(self, lock: Lock | None = None) -> None:
+        """Arguments:
+        lock: the `tinyio.Lock` to use; by default a new one.
+        """
+        if lock is None:
+            lock = Lock()
+        elif not isinstance(lock, Lock):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"Condition needs a tinyio.Lock, got {lock!r}.")
+        self._lock = lock
+        self._waiters: deque[Wait] = deque()
+
+    def __call__(self) -> Coro[contextlib.AbstractContextManager[None]]:
+        """Acquire the underlying lock: `with (yield condition()):`."""
+        return self._lock()
+
+    def locked(self) -> bool:
+        """Whether the underlying lock is held."""
+        return self._lock.locked()
+
+    def wait(self) -> Coro[None]:
+        """Release the lock, wait until notified, then re-acquire it: `yield condition.wait()`.
+
+        Raises:
+            RuntimeError: the lock is not held.
+        """
+        holder = self._lock._holder  # pyright: ignore[reportPrivateUsage]
+        if holder is None or not holder._held:  # pyright: ignore[reportPrivateUsage]
+            raise RuntimeError(
+                "condition.wait() needs the condition's lock: call it inside "
+                "`with (yield condition()):`."
+            )
+        return self._wait(holder)
+
+    def _wait(self, holder: _Slot) -> Coro[None]:
+        wait = Wait()
+        self._waiters.append(wait)
+        holder._release()  # pyright: ignore[reportPrivateUsage]
+        try:
+            yield wait
+        except BaseException:
+            if wait.woken:
+                self.notify(1)  # notified, but gone before acting on it: pass it on
+            else:
+                self._waiters.remove(wait)
+            raise
+        # Re-acquire into the same slot, so that the `with` block releases it as usual.
+        yield from self._lock._semaphore._take(holder)  # pyright: ignore[reportPrivateUsage]
+        self._lock._holder = holder  # pyright: ignore[reportPrivateUsage]
+
+    def wait_for(self, predicate: Callable[[], _T]) -> Coro[_T]:
+        """Wait until `predicate()` is true: `yield condition.wait_for(lambda: ...)`.
+
+        The predicate is checked with the lock held, first at once and then after each
+        notification. Returns its last (true) value.
+        """
+        if not callable(predicate):
+            raise TypeError(f"wait_for needs a callable predicate, got {predicate!r}.")
+        return self._wait_for(predicate)
+
+    def _wait_for(self, predicate: Callable[[], _T]) -> Coro[_T]:
+        result = predicate()
+        while not result:
+            yield self.wait()
+            result = predicate()
+        return result
+
+    def notify(self, n: int = 1) -> None:
+        """Wake up to `n` of the coroutines waiting in `wait()`, first come first served."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ValueError(f"notify needs a non-negative int, got {n!r}.")
+        for _ in range(min(n, len(self._waiters))):
+            self._waiters.popleft().wake()
+
+    def notify_all(self) -> None:
+        """Wake every coroutine waiting in `wait()`."""
+        self.notify(len(self._waiters))
+
+    def __repr__(self) -> str:
+        return f"<tinyio.Condition {len(self._waiters)} waiting, {self._lock!r}>"
+
+
+class Barrier:
+    """Prevents coroutines from progressing until at least `value` of them have reached it.
+
+    ```python
+    import tinyio
+
+    barrier = tinyio.Barrier(3)
+
+    def runner(laps):
+        for _ in range(laps):
+            yield
+        index = yield barrier.wait()
+        yield barrier  # the same as `yield barrier.wait()`: passes at once now
+        return index
+
+    def main():
+        slow, quick, medium = yield [runner(3), runner(1), runner(2)]
+        print(f"quick arrived {quick}, medium {medium}, slow {slow}")
+
+    tinyio.Loop().run(main())
+    # quick arrived 0, medium 1, slow 2
+    ```
+
+    `wait()` returns the arrival index (0, 1, ...) of each coroutine. Once `value` have
+    arrived, all of them go on; later arrivals pass at once.
+    """
+
+    __slots__ = ("_arrived", "_event", "_value")
+
+    def __init__(self, value: int) -> None:
+        """Arguments:
+        value: the number of coroutines that must arrive before any goes on, at least 1.
+        """
+        self._value = _check_count(value, "Barrier value")
+        self._arrived = 0
+        self._event = Event()
+
+    def wait(self) -> Coro[int]:
+        """Block until the barrier can be passed; gives this coroutine's arrival index."""
+        return self._wait()
+
+    def _wait(self) -> Coro[int]:
+        index = self._arrived
+        self._arrived += 1
+        if self._arrived >= self._value:
+            self._event.set()
+        else:
+            yield self._event.wait()
+        return index
+
+    def _tinyio_wait_(self) -> Coro[int]:
+        # `yield barrier` means `yield barrier.wait()` (see the loop core).
+        return self._wait()
+
+    def __repr__(self) -> str:
+        return f"<tinyio.Barrier {self._arrived}/{self._value} arrived>"
