@@ -1,0 +1,407 @@
+"""When anything fails, every other coroutine is cancelled where it waits (SPEC section 2)."""
+
+import contextlib
+import signal
+import threading
+import time
+
+import pytest
+
+import tinyio
+
+
+class Boom(Exception):
+    pass
+
+
+def fail_after(steps, error=None):
+    for _ in range(steps):
+        yield
+    raise error if error is not None else Boom("boom")
+
+
+def spin_forever():
+    while True:
+        yield
+
+
+def test_cancelled_error_derives_from_base_exception_not_exception():
+    assert issubclass(tinyio.CancelledError, BaseException)
+    assert not issubclass(tinyio.CancelledError, Exception)
+
+
+def test_the_original_error_is_raised_out_of_run():
+    error = Boom("the original")
+
+    def main():
+        yield
+        raise error
+
+    with pytest.raises(Boom) as excinfo:
+        tinyio.Loop().run(main())
+    assert excinfo.value is error
+
+
+def test_cancelled_error_is_thrown_in_at_the_yield_where_the_coroutine_waits():
+    never = tinyio.Event()
+    log = []
+
+    def waiter():
+        try:
+            yield never.wait()
+        except tinyio.CancelledError:
+            log.append("cancelled while waiting on the event")
+            raise
+        log.append("continued after the wait")
+
+    def main():
+        yield [waiter(), fail_after(3)]
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    assert log == ["cancelled while waiting on the event"]
+
+
+def test_finally_blocks_run_on_cancellation():
+    log = []
+
+    def sleeper():
+        try:
+            yield tinyio.sleep(30)
+        finally:
+            log.append("sleeper cleaned up")
+
+    def main():
+        try:
+            yield [sleeper(), fail_after(2)]
+        finally:
+            log.append("main cleaned up")
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    assert sorted(log) == ["main cleaned up", "sleeper cleaned up"]
+
+
+def test_with_blocks_exit_with_the_cancelled_error():
+    exits = []
+
+    @contextlib.contextmanager
+    def resource(name):
+        try:
+            yield
+        except BaseException as e:
+            exits.append((name, type(e)))
+            raise
+
+    def holder():
+        with resource("holder"):
+            yield tinyio.Event().wait()
+
+    def main():
+        yield [holder(), fail_after(1)]
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    assert exits == [("holder", tinyio.CancelledError)]
+
+
+def test_except_exception_does_not_swallow_cancellation():
+    log = []
+
+    def careless():
+        try:
+            yield tinyio.Event().wait()
+        except Exception:
+            log.append("swallowed")
+        log.append("carried on")
+
+    def main():
+        yield [careless(), fail_after(1)]
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    assert log == []
+
+
+def test_busy_coroutines_are_cancelled_at_their_bare_yield():
+    log = []
+
+    def busy():
+        try:
+            yield from spin_forever()
+        except tinyio.CancelledError:
+            log.append("busy cancelled")
+            raise
+
+    def main():
+        yield [busy(), busy(), fail_after(5)]
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    assert log == ["busy cancelled", "busy cancelled"]
+
+
+def test_background_coroutines_are_cancelled_when_the_main_coroutine_fails():
+    log = []
+
+    def background():
+        try:
+            yield tinyio.sleep(30)
+        finally:
+            log.append("background cleaned up")
+
+    def main():
+        yield {background(), background()}
+        yield
+        raise Boom("main failed")
+
+    start = time.monotonic()
+    with pytest.raises(Boom, match="main failed"):
+        tinyio.Loop().run(main())
+    assert log == ["background cleaned up"] * 2
+    assert time.monotonic() - start < 5
+
+
+def test_a_background_failure_cancels_the_main_coroutine():
+    log = []
+
+    def main():
+        yield {fail_after(2)}
+        try:
+            yield tinyio.Event().wait()
+        except tinyio.CancelledError:
+            log.append("main cancelled")
+            raise
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    assert log == ["main cancelled"]
+
+
+def test_a_long_sleep_does_not_delay_the_error():
+    def main():
+        yield [tinyio.sleep(30), fail_after(3)]
+
+    start = time.monotonic()
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    assert time.monotonic() - start < 5
+
+
+def test_every_coroutine_along_a_chain_of_waiters_is_cancelled():
+    log = []
+
+    def level(n):
+        try:
+            if n == 0:
+                yield tinyio.Event().wait()
+            else:
+                yield level(n - 1)
+        except tinyio.CancelledError:
+            log.append(n)
+            raise
+
+    def main():
+        yield [level(4), fail_after(10)]
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    assert sorted(log) == [0, 1, 2, 3, 4]
+
+
+def test_a_coroutine_is_cleaned_up_before_the_coroutine_that_started_it():
+    log = []
+
+    def child():
+        try:
+            yield tinyio.Event().wait()
+        finally:
+            log.append("child")
+
+    def parent():
+        try:
+            yield child()
+        finally:
+            log.append("parent")
+
+    def main():
+        yield [parent(), fail_after(3)]
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    assert log == ["child", "parent"]
+
+
+def test_coroutines_are_cancelled_newest_first():
+    log = []
+
+    def waiter(name):
+        try:
+            yield tinyio.Event().wait()
+        finally:
+            log.append(name)
+
+    def main():
+        yield [waiter("first"), waiter("second"), waiter("third"), fail_after(3)]
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    assert log == ["third", "second", "first"]
+
+
+def test_a_coroutine_that_never_started_does_not_start_during_cancellation():
+    log = []
+
+    def never_ran():
+        log.append("body ran")
+        yield
+
+    def main():
+        yield [fail_after(0), never_ran()]
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    assert log == []
+
+
+def test_a_finished_coroutine_is_not_cancelled_again():
+    log = []
+
+    def finishes_early():
+        try:
+            yield
+        finally:
+            log.append("finished once")
+
+    def main():
+        yield finishes_early()
+        yield fail_after(1)
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    assert log == ["finished once"]
+
+
+def test_keyboard_interrupt_from_a_coroutine_cancels_the_others_and_comes_out():
+    log = []
+
+    def waiter():
+        try:
+            yield tinyio.sleep(30)
+        finally:
+            log.append("waiter cleaned up")
+
+    def main():
+        yield [waiter(), fail_after(2, KeyboardInterrupt())]
+
+    with pytest.raises(KeyboardInterrupt):
+        tinyio.Loop().run(main())
+    assert log == ["waiter cleaned up"]
+
+
+@contextlib.contextmanager
+def ctrl_c_once(ready):
+    """Deliver SIGINT to the main thread once `ready` (a threading.Event) is set."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def press_ctrl_c():
+        ready.wait()
+        # The loop blocks right after `ready` is set; give it a moment to get there.
+        time.sleep(0.05)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    thread = threading.Thread(target=press_ctrl_c)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.timeout(10)
+def test_ctrl_c_while_the_loop_sleeps_cancels_everything_and_raises_keyboard_interrupt():
+    about_to_sleep = threading.Event()
+    log = []
+
+    def sleeper():
+        try:
+            about_to_sleep.set()
+            yield tinyio.sleep(30)
+        except tinyio.CancelledError:
+            log.append("sleeper cancelled")
+            raise
+
+    def event_waiter():
+        try:
+            yield tinyio.Event().wait()
+        finally:
+            log.append("event waiter cleaned up")
+
+    def main():
+        try:
+            yield [event_waiter(), sleeper()]
+        finally:
+            log.append("main cleaned up")
+
+    start = time.monotonic()
+    with ctrl_c_once(about_to_sleep), pytest.raises(KeyboardInterrupt):
+        tinyio.Loop().run(main())
+    assert time.monotonic() - start < 5
+    assert sorted(log) == ["event waiter cleaned up", "main cleaned up", "sleeper cancelled"]
+
+
+@pytest.mark.timeout(10)
+def test_ctrl_c_while_the_loop_waits_on_an_event_cancels_and_raises_keyboard_interrupt():
+    about_to_wait = threading.Event()
+    log = []
+
+    def waiter():
+        try:
+            about_to_wait.set()
+            yield tinyio.Event().wait()
+        except tinyio.CancelledError:
+            log.append("waiter cancelled")
+            raise
+
+    with ctrl_c_once(about_to_wait), pytest.raises(KeyboardInterrupt):
+        tinyio.Loop().run(waiter())
+    assert log == ["waiter cancelled"]
+
+
+@pytest.mark.timeout(10)
+def test_ctrl_c_while_waiting_with_a_timeout_cancels_and_raises_keyboard_interrupt():
+    about_to_wait = threading.Event()
+    log = []
+
+    def waiter():
+        try:
+            about_to_wait.set()
+            yield tinyio.Event().wait(30)
+        finally:
+            log.append("waiter cleaned up")
+
+    start = time.monotonic()
+    with ctrl_c_once(about_to_wait), pytest.raises(KeyboardInterrupt):
+        tinyio.Loop().run(waiter())
+    assert time.monotonic() - start < 5
+    assert log == ["waiter cleaned up"]
+
+
+@pytest.mark.timeout(10)
+def test_the_loop_is_usable_again_after_ctrl_c():
+    about_to_wait = threading.Event()
+    loop = tinyio.Loop()
+
+    def waiter():
+        about_to_wait.set()
+        yield tinyio.Event().wait()
+
+    with ctrl_c_once(about_to_wait), pytest.raises(KeyboardInterrupt):
+        loop.run(waiter())
+
+    def afterwards():
+        yield tinyio.sleep(0.01)
+        return "fine"
+
+    assert loop.run(afterwards()) == "fine"

@@ -1,0 +1,278 @@
+"""`loop.runtime`: driving the loop step by step, e.g. from another event loop (SPEC 1)."""
+
+import threading
+import time
+
+import pytest
+
+import tinyio
+
+
+def drive(gen):
+    """Exhaust a runtime generator; give (result, what it yielded)."""
+    yielded = []
+    while True:
+        try:
+            item = next(gen)
+        except StopIteration as stop:
+            return stop.value, yielded
+        yielded.append(item)
+        if item is not None:
+            item()
+
+
+def test_the_generator_returns_the_result_of_the_coroutine():
+    def main():
+        yield
+        return "result"
+
+    with tinyio.Loop().runtime(main(), None) as gen:
+        result, _ = drive(gen)
+    assert result == "result"
+
+
+def test_the_generator_yields_none_after_each_step_while_work_is_ready():
+    def worker():
+        for _ in range(5):
+            yield
+
+    def main():
+        yield [worker(), worker()]
+        return "done"
+
+    with tinyio.Loop().runtime(main(), None) as gen:
+        result, yielded = drive(gen)
+    assert result == "done"
+    assert yielded, "the loop took steps, so the generator yielded"
+    assert all(item is None for item in yielded)
+    # main's two steps plus each worker's six: at least one `None` per step.
+    assert len(yielded) >= 14
+
+
+def test_the_loop_advances_only_when_the_generator_is_advanced():
+    log = []
+
+    def main():
+        for i in range(100):
+            log.append(i)
+            yield
+
+    with tinyio.Loop().runtime(main(), None) as gen:
+        next(gen)
+        seen_after_one = len(log)
+        next(gen)
+        next(gen)
+        seen_after_three = len(log)
+        drive(gen)
+    assert seen_after_one < seen_after_three < 100
+    assert len(log) == 100
+
+
+def test_the_generator_yields_a_callable_that_blocks_until_a_timer_is_due():
+    def main():
+        yield tinyio.sleep(0.1)
+        return "woke"
+
+    with tinyio.Loop().runtime(main(), None) as gen:
+        blockers = []
+        while True:
+            try:
+                item = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            if item is not None:
+                assert callable(item)
+                start = time.monotonic()
+                item()
+                blockers.append(time.monotonic() - start)
+    assert result == "woke"
+    assert blockers, "the loop had nothing to do during the sleep, so it handed out a blocker"
+    assert 0.05 <= sum(blockers) <= 0.5
+
+
+@pytest.mark.timeout(10)
+def test_the_callable_returns_when_another_thread_wakes_the_loop():
+    event = tinyio.Event()
+    waiting = threading.Event()
+
+    def main():
+        waiting.set()
+        yield event.wait()
+        return "set from a thread"
+
+    def setter():
+        waiting.wait()
+        time.sleep(0.05)
+        event.set()
+
+    thread = threading.Thread(target=setter)
+    thread.start()
+    with tinyio.Loop().runtime(main(), None) as gen:
+        result, yielded = drive(gen)
+    thread.join()
+    assert result == "set from a thread"
+    assert any(callable(item) for item in yielded)
+
+
+@pytest.mark.timeout(10)
+def test_a_wake_between_getting_the_callable_and_calling_it_is_not_lost():
+    event = tinyio.Event()
+
+    def main():
+        yield event.wait()
+        return "not lost"
+
+    with tinyio.Loop().runtime(main(), None) as gen:
+        item = next(gen)
+        while item is None:
+            item = next(gen)
+        thread = threading.Thread(target=event.set)
+        thread.start()
+        thread.join()
+        start = time.monotonic()
+        item()
+        assert time.monotonic() - start < 1
+        result, _ = drive(gen)
+    assert result == "not lost"
+
+
+def test_the_callable_may_be_called_in_another_thread():
+    def main():
+        yield tinyio.sleep(0.02)
+        yield tinyio.sleep(0.02)
+        return "done"
+
+    with tinyio.Loop().runtime(main(), None) as gen:
+        while True:
+            try:
+                item = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            if item is not None:
+                thread = threading.Thread(target=item)
+                thread.start()
+                thread.join()
+    assert result == "done"
+
+
+def test_the_generator_raises_the_error_of_a_failing_coroutine():
+    def main():
+        yield
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"), tinyio.Loop().runtime(main(), None) as gen:
+        drive(gen)
+
+
+def test_exception_group_applies_to_runtime_as_to_run():
+    def main():
+        yield
+        raise ValueError("boom")
+
+    with (
+        pytest.raises(ExceptionGroup) as excinfo,
+        tinyio.Loop().runtime(main(), exception_group=True) as gen,
+    ):
+        drive(gen)
+    assert isinstance(excinfo.value.exceptions[0], ValueError)
+
+
+def test_leaving_the_context_early_raises_runtime_error_naming_the_leak():
+    def leaky_main():
+        for _ in range(10):
+            yield
+
+    with (
+        pytest.raises(RuntimeError, match="leaky_main"),
+        tinyio.Loop().runtime(leaky_main(), None) as gen,
+    ):
+        next(gen)
+
+
+def test_leaving_the_context_early_cancels_the_unfinished_coroutines():
+    cleaned_up = []
+
+    def main():
+        try:
+            while True:
+                yield
+        finally:
+            cleaned_up.append("main")
+
+    def leave_after_two_steps():
+        with tinyio.Loop().runtime(main(), None) as gen:
+            next(gen)
+            next(gen)
+
+    with pytest.raises(RuntimeError):
+        leave_after_two_steps()
+    assert cleaned_up == ["main"]
+
+
+def test_leaving_the_context_without_advancing_at_all_raises_runtime_error():
+    def never_started():
+        yield
+
+    with (
+        pytest.raises(RuntimeError, match="never_started"),
+        tinyio.Loop().runtime(never_started(), None),
+    ):
+        pass
+
+
+def test_an_exception_leaving_the_context_propagates_unchanged_and_cancels():
+    cleaned_up = []
+
+    def main():
+        try:
+            while True:
+                yield
+        finally:
+            cleaned_up.append("main")
+
+    class DriverError(Exception):
+        pass
+
+    def fail_while_driving():
+        with tinyio.Loop().runtime(main(), None) as gen:
+            next(gen)
+            raise DriverError
+
+    with pytest.raises(DriverError):
+        fail_while_driving()
+    assert cleaned_up == ["main"]
+
+
+def test_the_loop_can_run_again_after_runtime_finished():
+    loop = tinyio.Loop()
+
+    def main(x):
+        yield
+        return x
+
+    with loop.runtime(main(1), None) as gen:
+        first, _ = drive(gen)
+    assert first == 1
+    assert loop.run(main(2)) == 2
+
+
+def test_runtime_and_run_share_the_loops_results():
+    loop = tinyio.Loop()
+    runs = []
+
+    def shared():
+        runs.append(1)
+        yield
+        return "shared"
+
+    c = shared()
+    with loop.runtime(c, None) as gen:
+        drive(gen)
+
+    def later():
+        return (yield c)
+
+    assert loop.run(later()) == "shared"
+    assert len(runs) == 1
