@@ -73,24 +73,22 @@ class Semaphore:
     import tinyio
 
     semaphore = tinyio.Semaphore(2)
-    inside = 0
+    inside = []
 
     def worker(i):
-        global inside
         with (yield semaphore()):
-            inside += 1
-            print(f"worker {i} in, {inside} inside")
-            yield tinyio.sleep(0.01)
-            inside -= 1
+            inside.append(i)
+            print(f"worker {i} in with {inside}")
+            yield tinyio.sleep(0.01 * (i + 1))
+            inside.remove(i)
 
     def main():
-        yield [worker(i) for i in range(4)]
+        yield [worker(i) for i in range(3)]
 
     tinyio.Loop().run(main())
-    # worker 0 in, 1 inside
-    # worker 1 in, 2 inside
-    # worker 2 in, 1 inside
-    # worker 3 in, 2 inside
+    # worker 0 in with [0]
+    # worker 1 in with [0, 1]
+    # worker 2 in with [1, 2]
     ```
 
     Waiters get in first-come first-served. The slot is released when the `with` block
