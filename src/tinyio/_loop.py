@@ -700,30 +700,47 @@ class Loop:
     def _closes_cycle(self, task: _Task, targets: list[_Task]) -> bool:
         """Whether `task` waiting on `targets` would close a cycle; if so, throw it into `task`.
 
-        Only called when a coroutine waits on one that is already running (new coroutines
-        cannot be part of a cycle), and only walks what those coroutines wait on, so it costs
-        nothing when the loop is idle and nothing for ordinary fan-out.
+        Only called when a coroutine waits on one that is already running (a new coroutine
+        cannot be part of a cycle), so it costs nothing while the loop is idle or for
+        ordinary fan-out. A cycle exists if a target (transitively) waits on `task`: we
+        search down from the targets and up from `task` at the same time, a step each in
+        turn, and stop as soon as either search ends. So the cost is at most twice the
+        smaller of "what the targets wait on" and "what waits on `task`" -- small for the
+        usual shapes, a wide gather under a shared coroutine or many waiters on one.
         """
-        parent: dict[_Task, _Task | None] = dict.fromkeys(targets)
-        stack = list(targets)
+        searches = [self._search_down(targets, task), self._search_up(task, targets)]
+        while True:
+            for search in searches:
+                try:
+                    next(search)
+                except StopIteration as stop:
+                    path: list[_Task] | None = stop.value
+                    if path is None:
+                        return False
+                    # `path` runs from a target down to `task`, each waiting on the next.
+                    names = " -> ".join(_name(t.gen) for t in [task, *path])
+                    self._throw(
+                        task,
+                        CancelledError(
+                            f"Cycle detected: {names}. Each of these coroutines waits on the "
+                            "next, so none of them could ever finish."
+                        ),
+                    )
+                    return True
+
+    @staticmethod
+    def _search_down(starts: list[_Task], goal: _Task) -> Generator[None, None, list[_Task] | None]:
+        """Follow what `starts` wait on; the chain from a start to `goal` if reached."""
+        came_from: dict[_Task, _Task | None] = dict.fromkeys(starts)
+        stack = list(starts)
         while stack:
+            yield
             current = stack.pop()
-            if current is task:
-                chain = [task]
-                link = parent[current]
-                while link is not None:
-                    chain.append(link)
-                    link = parent[link]
-                chain.append(task)
-                names = " -> ".join(_name(t.gen) for t in chain)
-                self._throw(
-                    task,
-                    CancelledError(
-                        f"Cycle detected: {names}. These coroutines wait on each other, so none "
-                        "of them could ever finish."
-                    ),
-                )
-                return True
+            if current is goal:
+                path = [current]
+                while (previous := came_from[path[-1]]) is not None:
+                    path.append(previous)
+                return path[::-1]
             waiting_on = current.waiting_on
             if type(waiting_on) is _Task:
                 below: list[_Task] = [waiting_on]
@@ -732,10 +749,31 @@ class Loop:
             else:
                 continue
             for child in below:
-                if child not in parent and child.state == _RUNNING:
-                    parent[child] = current
+                if child not in came_from and child.state == _RUNNING:
+                    came_from[child] = current
                     stack.append(child)
-        return False
+        return None
+
+    @staticmethod
+    def _search_up(start: _Task, goals: list[_Task]) -> Generator[None, None, list[_Task] | None]:
+        """Follow who waits on `start`; the chain from a goal down to `start` if reached."""
+        goal_set = set(goals)
+        came_from: dict[_Task, _Task | None] = {start: None}
+        stack = [start]
+        while stack:
+            yield
+            current = stack.pop()
+            if current in goal_set:
+                path = [current]
+                while (previous := came_from[path[-1]]) is not None:
+                    path.append(previous)
+                return path
+            for waiter in current.waiters or ():
+                above = waiter if isinstance(waiter, _Task) else waiter.parent
+                if above not in came_from:
+                    came_from[above] = current
+                    stack.append(above)
+        return None
 
     # ------------------------------------------------------------------ waits and time
 
