@@ -1,0 +1,405 @@
+"""`tinyio.Event`: a flag that coroutines wait on, settable from any thread (SPEC section 3)."""
+
+import threading
+import time
+
+import pytest
+
+import tinyio
+
+
+def test_an_event_starts_unset():
+    assert tinyio.Event().is_set() is False
+
+
+def test_set_and_clear_change_the_flag():
+    event = tinyio.Event()
+    event.set()
+    assert event.is_set() is True
+    event.set()
+    assert event.is_set() is True
+    event.clear()
+    assert event.is_set() is False
+    event.clear()
+    assert event.is_set() is False
+
+
+def test_waiting_on_a_set_event_finishes_at_once():
+    event = tinyio.Event()
+    event.set()
+
+    def main():
+        return (yield event.wait())
+
+    start = time.monotonic()
+    assert tinyio.Loop().run(main()) is None
+    assert time.monotonic() - start < 0.5
+
+
+def test_waiting_blocks_until_another_coroutine_sets_the_event():
+    event = tinyio.Event()
+    log = []
+
+    def waiter():
+        log.append("waiting")
+        result = yield event.wait()
+        log.append(("woke", result, event.is_set()))
+
+    def setter():
+        for _ in range(5):
+            yield
+            log.append("setter step")
+        event.set()
+
+    def main():
+        yield [waiter(), setter()]
+
+    tinyio.Loop().run(main())
+    assert log == ["waiting"] + ["setter step"] * 5 + [("woke", None, True)]
+
+
+def test_one_set_wakes_every_waiter():
+    event = tinyio.Event()
+    woken = []
+
+    def waiter(i):
+        yield event.wait()
+        woken.append(i)
+
+    def setter():
+        yield
+        event.set()
+
+    def main():
+        yield [*(waiter(i) for i in range(100)), setter()]
+
+    tinyio.Loop().run(main())
+    assert sorted(woken) == list(range(100))
+
+
+def test_a_waiter_woken_by_set_runs_even_if_the_event_is_cleared_before_its_turn():
+    event = tinyio.Event()
+    log = []
+
+    def waiter():
+        yield event.wait()
+        log.append(("waiter ran", event.is_set()))
+
+    def flicker():
+        yield
+        event.set()
+        event.clear()
+
+    def main():
+        yield [waiter(), waiter(), flicker()]
+
+    tinyio.Loop().run(main())
+    assert log == [("waiter ran", False), ("waiter ran", False)]
+
+
+def test_waiting_after_clear_blocks_again():
+    event = tinyio.Event()
+    log = []
+
+    def waiter():
+        yield event.wait()
+        log.append("first wait done")
+        event.clear()
+        yield event.wait()
+        log.append("second wait done")
+
+    def setter():
+        event.set()
+        while "first wait done" not in log:
+            yield
+        for _ in range(3):
+            yield
+            log.append("setter step")
+        event.set()
+
+    def main():
+        yield [waiter(), setter()]
+
+    tinyio.Loop().run(main())
+    assert log == [
+        "first wait done",
+        "setter step",
+        "setter step",
+        "setter step",
+        "second wait done",
+    ]
+
+
+def test_wait_with_a_timeout_gives_none_when_the_timeout_passes():
+    def main():
+        start = time.monotonic()
+        result = yield tinyio.Event().wait(0.05)
+        return result, time.monotonic() - start
+
+    result, elapsed = tinyio.Loop().run(main())
+    assert result is None
+    assert 0.049 <= elapsed < 0.5
+
+
+def test_wait_with_a_timeout_returns_early_when_the_event_is_set():
+    event = tinyio.Event()
+
+    def setter():
+        yield tinyio.sleep(0.02)
+        event.set()
+
+    def main():
+        start = time.monotonic()
+        yield {setter()}
+        result = yield event.wait(10)
+        return result, time.monotonic() - start
+
+    result, elapsed = tinyio.Loop().run(main())
+    assert result is None
+    assert elapsed < 2
+
+
+def test_wait_zero_on_an_unset_event_does_not_block():
+    def main():
+        return (yield tinyio.Event().wait(0))
+
+    start = time.monotonic()
+    assert tinyio.Loop().run(main()) is None
+    assert time.monotonic() - start < 0.5
+
+
+def test_wait_zero_resumes_after_the_coroutines_already_ready():
+    log = []
+
+    def waiter():
+        yield tinyio.Event().wait(0)
+        log.append("waiter")
+
+    def other(name):
+        log.append(name)
+        yield
+
+    def main():
+        yield [waiter(), other("a"), other("b")]
+
+    tinyio.Loop().run(main())
+    assert log.index("waiter") > log.index("a")
+    assert log.index("waiter") > log.index("b")
+
+
+def test_a_gather_of_waits_resumes_when_all_are_done():
+    first = tinyio.Event()
+    second = tinyio.Event()
+    log = []
+
+    def waiter():
+        result = yield [first.wait(0), second.wait()]
+        log.append(("gather done", result))
+
+    def setter():
+        for _ in range(3):
+            yield
+        log.append("setting second")
+        second.set()
+
+    def main():
+        yield [waiter(), setter()]
+
+    tinyio.Loop().run(main())
+    assert log == ["setting second", ("gather done", [None, None])]
+
+
+def test_a_timed_out_waiter_is_not_woken_again_by_a_later_set():
+    event = tinyio.Event()
+    log = []
+
+    def waiter():
+        yield event.wait(0.01)
+        log.append("timed out")
+        start = time.monotonic()
+        yield tinyio.sleep(0.1)
+        log.append("after sleep")
+        return time.monotonic() - start
+
+    def setter():
+        yield tinyio.sleep(0.05)
+        event.set()
+        log.append("set")
+
+    def main():
+        return (yield [waiter(), setter()])
+
+    slept, _ = tinyio.Loop().run(main())
+    assert log == ["timed out", "set", "after sleep"]
+    assert slept >= 0.099
+
+
+def test_one_event_can_be_waited_on_again_and_again():
+    event = tinyio.Event()
+    rounds = []
+
+    def waiter():
+        for i in range(50):
+            yield event.wait()
+            event.clear()
+            rounds.append(i)
+
+    def setter():
+        for i in range(50):
+            event.set()
+            while len(rounds) <= i:
+                yield
+
+    def main():
+        yield [waiter(), setter()]
+
+    tinyio.Loop().run(main())
+    assert rounds == list(range(50))
+
+
+def test_many_waits_that_time_out_do_not_slow_the_event_down():
+    event = tinyio.Event()
+
+    def main():
+        for _ in range(2000):
+            yield event.wait(0)
+        event.set()
+        yield event.wait()
+
+    start = time.monotonic()
+    tinyio.Loop().run(main())
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("timeout", [None, 30])
+def test_set_from_another_thread_wakes_a_sleeping_loop_promptly(timeout):
+    event = tinyio.Event()
+    waiting = threading.Event()
+    set_at = []
+
+    def main():
+        waiting.set()
+        yield event.wait(timeout)
+        return time.monotonic()
+
+    def from_thread():
+        waiting.wait()
+        time.sleep(0.05)  # not for correctness: lets the loop go to sleep first
+        set_at.append(time.monotonic())
+        event.set()
+
+    thread = threading.Thread(target=from_thread)
+    thread.start()
+    woke_at = tinyio.Loop().run(main())
+    thread.join()
+    assert woke_at - set_at[0] < 0.1
+
+
+@pytest.mark.timeout(10)
+def test_set_from_another_thread_wakes_a_loop_sleeping_on_a_timer():
+    event = tinyio.Event()
+    waiting = threading.Event()
+    set_at = []
+
+    def main():
+        yield {tinyio.sleep(0.3)}
+        waiting.set()
+        yield event.wait()
+        return time.monotonic()
+
+    def from_thread():
+        waiting.wait()
+        time.sleep(0.05)  # not for correctness: lets the loop go to sleep first
+        set_at.append(time.monotonic())
+        event.set()
+
+    thread = threading.Thread(target=from_thread)
+    thread.start()
+    woke_at = tinyio.Loop().run(main())
+    thread.join()
+    assert woke_at - set_at[0] < 0.1
+
+
+@pytest.mark.timeout(10)
+def test_set_from_another_thread_before_the_wait_is_not_lost():
+    event = tinyio.Event()
+
+    def main():
+        thread = threading.Thread(target=event.set)
+        thread.start()
+        thread.join()
+        yield event.wait()
+        return "woke"
+
+    assert tinyio.Loop().run(main()) == "woke"
+
+
+@pytest.mark.timeout(20)
+def test_set_and_clear_from_many_threads_never_break_the_loop():
+    event = tinyio.Event()
+    waiters_started = threading.Event()
+    hammering_done = threading.Event()
+
+    def hammer():
+        for _ in range(5000):
+            event.set()
+            event.clear()
+
+    def conductor():
+        waiters_started.wait()
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        hammering_done.set()
+        event.set()
+
+    def waiter():
+        while not hammering_done.is_set():
+            yield event.wait(0.01)
+        yield event.wait()
+
+    def main():
+        waiters = [waiter() for _ in range(10)]
+        yield set(waiters)
+        yield
+        waiters_started.set()
+        yield waiters
+        return "all waiters finished"
+
+    thread = threading.Thread(target=conductor)
+    thread.start()
+    assert tinyio.Loop().run(main()) == "all waiters finished"
+    thread.join()
+    assert event.is_set()
+
+
+@pytest.mark.timeout(20)
+def test_every_waiter_is_woken_when_threads_set_concurrently():
+    events = [tinyio.Event() for _ in range(200)]
+    all_waiting = threading.Event()
+
+    def waiter(event):
+        yield event.wait()
+        return True
+
+    def main():
+        started = [waiter(event) for event in events]
+        yield set(started)
+        yield
+        all_waiting.set()
+        return (yield started)
+
+    def setter(chunk):
+        all_waiting.wait()
+        for event in chunk:
+            event.set()
+
+    threads = [threading.Thread(target=setter, args=(events[i::4],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    assert tinyio.Loop().run(main()) == [True] * 200
+    for thread in threads:
+        thread.join()

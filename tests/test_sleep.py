@@ -1,0 +1,200 @@
+"""`tinyio.sleep`: waiting without blocking the loop (SPEC section 3)."""
+
+import time
+
+import pytest
+
+import tinyio
+
+
+def timed(coro):
+    start = time.monotonic()
+    result = tinyio.Loop().run(coro)
+    return result, time.monotonic() - start
+
+
+def test_sleep_gives_none():
+    def main():
+        return (yield tinyio.sleep(0.001))
+
+    assert tinyio.Loop().run(main()) is None
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.1, 1 / 8, 0])
+def test_sleep_lasts_the_delay_within_a_generous_margin(delay):
+    def main():
+        yield tinyio.sleep(delay)
+
+    _, elapsed = timed(main())
+    assert delay - 0.001 <= elapsed < delay + 0.05
+
+
+def test_sleep_accepts_an_int():
+    def main():
+        yield tinyio.sleep(0)
+        return "ok"
+
+    assert tinyio.Loop().run(main()) == "ok"
+
+
+def test_sleeps_run_concurrently():
+    def main():
+        yield [tinyio.sleep(0.1) for _ in range(100)]
+
+    _, elapsed = timed(main())
+    assert 0.099 <= elapsed < 0.5
+
+
+def test_sleeps_in_separate_coroutines_overlap():
+    def napper(delay):
+        yield tinyio.sleep(delay)
+        return delay
+
+    def main():
+        return (yield [napper(0.1), napper(0.15), napper(0.05)])
+
+    result, elapsed = timed(main())
+    assert result == [0.1, 0.15, 0.05]
+    assert 0.149 <= elapsed < 0.3
+
+
+def test_shorter_sleeps_finish_first():
+    finished = []
+
+    def napper(delay):
+        yield tinyio.sleep(delay)
+        finished.append(delay)
+
+    def main():
+        yield [napper(0.15), napper(0.05), napper(0.2), napper(0.1)]
+
+    tinyio.Loop().run(main())
+    assert finished == [0.05, 0.1, 0.15, 0.2]
+
+
+def test_sleep_does_not_block_other_coroutines():
+    progress = []
+
+    def sleeper():
+        yield tinyio.sleep(0.1)
+        progress.append("sleeper done")
+
+    def worker():
+        for i in range(5):
+            progress.append(i)
+            yield
+
+    def main():
+        yield [sleeper(), worker()]
+
+    tinyio.Loop().run(main())
+    assert progress == [0, 1, 2, 3, 4, "sleeper done"]
+
+
+@pytest.mark.timeout(10)
+def test_a_busy_loop_never_starves_an_expired_sleeper():
+    state = {"done": False}
+
+    def busy():
+        while not state["done"]:
+            yield
+
+    def sleeper():
+        start = time.monotonic()
+        yield tinyio.sleep(0.05)
+        state["done"] = True
+        return time.monotonic() - start
+
+    def main():
+        results = yield [busy(), busy(), busy(), sleeper()]
+        return results[-1]
+
+    slept = tinyio.Loop().run(main())
+    assert 0.049 <= slept < 0.15
+
+
+@pytest.mark.timeout(10)
+def test_many_busy_coroutines_do_not_starve_a_sleeper():
+    state = {"done": False}
+
+    def busy():
+        while not state["done"]:
+            yield
+
+    def sleeper():
+        start = time.monotonic()
+        yield tinyio.sleep(0.05)
+        state["done"] = True
+        return time.monotonic() - start
+
+    def main():
+        results = yield [*(busy() for _ in range(200)), sleeper()]
+        return results[-1]
+
+    slept = tinyio.Loop().run(main())
+    assert 0.049 <= slept < 0.2
+
+
+def test_sleep_zero_resumes_after_the_coroutines_already_ready():
+    log = []
+
+    def sleeper():
+        log.append("sleeper before")
+        yield tinyio.sleep(0)
+        log.append("sleeper after")
+
+    def other(name):
+        log.append(name)
+        yield
+
+    def main():
+        yield [sleeper(), other("a"), other("b")]
+
+    tinyio.Loop().run(main())
+    assert log.index("sleeper after") > log.index("a")
+    assert log.index("sleeper after") > log.index("b")
+
+
+def test_repeated_sleep_zero_lets_others_progress():
+    log = []
+
+    def polite():
+        for i in range(3):
+            log.append(f"polite {i}")
+            yield tinyio.sleep(0)
+
+    def other():
+        for i in range(3):
+            log.append(f"other {i}")
+            yield
+
+    def main():
+        yield [polite(), other()]
+
+    tinyio.Loop().run(main())
+    assert log.index("other 1") < log.index("polite 2")
+    assert log.index("other 0") < log.index("polite 1")
+
+
+def test_sequential_sleeps_add_up():
+    def main():
+        for _ in range(5):
+            yield tinyio.sleep(0.02)
+
+    _, elapsed = timed(main())
+    assert 0.099 <= elapsed < 0.1 + 0.1
+
+
+def test_a_sleep_coroutine_can_be_shared_by_several_waiters():
+    nap = tinyio.sleep(0.05)
+
+    def waiter():
+        yield nap
+        return "woke"
+
+    def main():
+        return (yield [waiter(), waiter(), nap])
+
+    result, elapsed = timed(main())
+    assert result == ["woke", "woke", None]
+    assert 0.049 <= elapsed < 0.15
