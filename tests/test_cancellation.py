@@ -405,3 +405,75 @@ def test_the_loop_is_usable_again_after_ctrl_c():
         return "fine"
 
     assert loop.run(afterwards()) == "fine"
+
+
+@pytest.mark.timeout(10)
+def test_ctrl_c_with_exception_group_true_gives_a_group_led_by_keyboard_interrupt():
+    about_to_wait = threading.Event()
+
+    def waiter():
+        about_to_wait.set()
+        yield tinyio.Event().wait()
+
+    with ctrl_c_once(about_to_wait), pytest.raises(BaseExceptionGroup) as excinfo:
+        tinyio.Loop().run(waiter(), exception_group=True)
+    assert isinstance(excinfo.value.exceptions[0], KeyboardInterrupt)
+
+
+def busy_until(give_up_at, cleaned, i, event):
+    try:
+        while time.monotonic() < give_up_at:
+            if i % 2:
+                yield tinyio.sleep(0)
+            else:
+                yield event.wait(0)
+    finally:
+        cleaned.append(i)
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_at_any_moment_of_a_busy_loop_interrupts_it_and_cleans_up():
+    # Deliver SIGINT at many different moments while coroutines keep the loop busy: wherever
+    # it lands -- in a coroutine or inside the loop -- it must stop the loop.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        for trial in range(80):
+            cleaned = []
+            give_up_at = time.monotonic() + 2
+            event = tinyio.Event()
+
+            def main(give_up_at=give_up_at, cleaned=cleaned, event=event):
+                yield [busy_until(give_up_at, cleaned, i, event) for i in range(6)]
+
+            delay = 0.001 + 0.002 * (trial % 10)
+            main_thread = threading.main_thread().ident
+            timer = threading.Timer(delay, signal.pthread_kill, (main_thread, signal.SIGINT))
+            timer.start()
+            try:
+                with pytest.raises(KeyboardInterrupt):
+                    tinyio.Loop().run(main())
+            finally:
+                timer.join()
+            assert sorted(cleaned) == list(range(6)), f"trial {trial}"
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_the_loop_can_run_again_after_an_error():
+    loop = tinyio.Loop()
+
+    def main():
+        yield [tinyio.sleep(0.2), tinyio.Event().wait(), fail_after(2)]
+
+    with pytest.raises(Boom):
+        loop.run(main())
+
+    def afterwards():
+        yield
+        yield tinyio.sleep(0.01)
+        return "fine"
+
+    start = time.monotonic()
+    assert loop.run(afterwards()) == "fine"
+    # No leftover timer or waiter from the crashed run holds this one up.
+    assert time.monotonic() - start < 0.15

@@ -403,3 +403,29 @@ def test_every_waiter_is_woken_when_threads_set_concurrently():
     assert tinyio.Loop().run(main()) == [True] * 200
     for thread in threads:
         thread.join()
+
+
+@pytest.mark.timeout(10)
+def test_one_set_wakes_waiters_in_loops_in_several_threads():
+    event = tinyio.Event()
+    waiting = threading.Barrier(4)
+    results = []
+
+    def waiter(i):
+        yield
+        waiting.wait()
+        yield event.wait()
+        return i
+
+    def in_thread(i):
+        results.append(tinyio.Loop().run(waiter(i)))
+
+    threads = [threading.Thread(target=in_thread, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    waiting.wait()
+    time.sleep(0.05)  # not for correctness: lets the loops go to sleep first
+    event.set()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [0, 1, 2]

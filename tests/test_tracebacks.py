@@ -134,6 +134,17 @@ def test_the_chain_stops_at_a_coroutine_with_several_waiters():
     assert [frame.name for frame in frames][1:] == ["failing"]
 
 
+def test_the_chain_stops_at_a_background_coroutine_nobody_waits_on():
+    def starter():
+        yield {failing()}
+        yield tinyio.Event().wait()
+
+    with pytest.raises(ValueError, match="boom") as excinfo:
+        tinyio.Loop().run(starter())
+    frames = user_frames(excinfo.value, sys._getframe().f_code.co_name)
+    assert [frame.name for frame in frames][1:] == ["failing"]
+
+
 def test_an_error_after_waking_from_a_sleep_has_the_same_kind_of_traceback():
     def sleepy():
         yield tinyio.sleep(0.001)
