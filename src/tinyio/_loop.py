@@ -238,8 +238,8 @@ class Loop:
         self._ready: deque[_Task] = deque()
         # Every task whose generator is alive: running ones (which hold their generator) and
         # finished ones (which do not). Keyed by a weak reference to the generator, which
-        # hashes and compares like the generator itself while it is alive; `_forget` removes
-        # the entry when the generator dies. So results are held exactly as long as their
+        # hashes and compares like the generator itself while it is alive; `_forget_callback`
+        # removes the entry when the generator dies. So results are held exactly as long as their
         # coroutine is, and a long-lived loop does not grow.
         self._tasks: dict[weakref.ref[_Gen], _Task] = {}
         self._live = 0  # number of unfinished tasks
@@ -257,7 +257,11 @@ class Loop:
         self._running = False
         self._crash: BaseException | None = None
         self._crashed_task: _Task | None = None
-        self._forget_callback = self._forget
+        # Called by CPython when a generator dies. It must be a C function, not Python code:
+        # Python code here is a place where a pending Ctrl-C would be raised, and an error in a
+        # weakref callback is printed and then lost. The entry is always there to pop: only
+        # this callback removes entries.
+        self._forget_callback = self._tasks.pop
 
     # ------------------------------------------------------------------ public API
 
@@ -557,10 +561,6 @@ class Loop:
         task.gen = _NO_GENERATOR
         task.waiting_on = None
         self._live -= 1
-
-    def _forget(self, ref: weakref.ref[_Gen]) -> None:
-        # A dead weak reference still hashes as before and equals itself: this finds its entry.
-        self._tasks.pop(ref, None)
 
     def _known_or_fresh(self, task: _Task, gen: _Gen) -> _Task | None:
         """The task for `gen` if the loop knows it, None if it is fresh. Else throw an error."""
