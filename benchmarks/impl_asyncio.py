@@ -1,0 +1,90 @@
+"""The workloads written for asyncio; also run on uvloop's event loop.
+
+`configure` picks the runner: ``asyncio.run`` for the asyncio column, ``uvloop.run`` for uvloop.
+Each function runs the workload once on a fresh event loop and returns the answer to check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+_run: Callable[[Coroutine[Any, Any, Any]], Any] = asyncio.run
+
+
+def configure(framework: str) -> None:
+    global _run
+    if framework == "uvloop":
+        import uvloop
+
+        _run = uvloop.run
+    else:
+        _run = asyncio.run
+
+
+async def _leaf(i: int) -> int:
+    await asyncio.sleep(0)
+    return i
+
+
+def switch(n: int) -> int:
+    async def main() -> int:
+        count = 0
+        for _ in range(n):
+            await asyncio.sleep(0)
+            count += 1
+        return count
+
+    return _run(main())
+
+
+def gather(n: int) -> list[int]:
+    async def main() -> list[int]:
+        return await asyncio.gather(*[_leaf(i) for i in range(n)])
+
+    return _run(main())
+
+
+def chain(n: int) -> int:
+    async def main() -> int:
+        total = 0
+        for i in range(n):
+            total += await _leaf(i)
+        return total
+
+    return _run(main())
+
+
+def sleepers(n: int) -> list[int]:
+    async def sleeper(i: int) -> int:
+        await asyncio.sleep((i % 100) / 1000)
+        return i
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*[sleeper(i) for i in range(n)])
+
+    return _run(main())
+
+
+def event(n: int) -> list[int]:
+    async def main() -> list[int]:
+        flag = asyncio.Event()
+        waiting = 0
+
+        async def waiter(i: int) -> int:
+            nonlocal waiting
+            waiting += 1
+            await flag.wait()
+            return i
+
+        async def setter() -> None:
+            while waiting < n:
+                await asyncio.sleep(0)
+            await asyncio.sleep(0)  # the same extra step as the tinyio version
+            flag.set()
+
+        results = await asyncio.gather(*[waiter(i) for i in range(n)], setter())
+        return results[:n]
+
+    return _run(main())

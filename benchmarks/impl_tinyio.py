@@ -1,0 +1,80 @@
+"""The workloads written for tinyio.
+
+Used for both tinyio columns: this repository's and the published release. The two share the
+API exercised here (``Loop().run``, bare ``yield``, ``yield coro``, ``yield [coros]``,
+``tinyio.sleep``, ``tinyio.Event``); the runner decides which ``tinyio`` gets imported.
+Each function runs the workload once on a fresh loop and returns the answer to be checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tinyio
+
+
+def _leaf(i: int) -> tinyio.Coro[int]:
+    yield
+    return i
+
+
+def switch(n: int) -> int:
+    def main() -> tinyio.Coro[int]:
+        count = 0
+        for _ in range(n):
+            yield
+            count += 1
+        return count
+
+    return tinyio.Loop().run(main())
+
+
+def gather(n: int) -> list[int]:
+    def main() -> tinyio.Coro[list[int]]:
+        return (yield [_leaf(i) for i in range(n)])
+
+    return tinyio.Loop().run(main())
+
+
+def chain(n: int) -> int:
+    def main() -> tinyio.Coro[int]:
+        total = 0
+        for i in range(n):
+            total += yield _leaf(i)
+        return total
+
+    return tinyio.Loop().run(main())
+
+
+def sleepers(n: int) -> list[int]:
+    def sleeper(i: int) -> tinyio.Coro[int]:
+        yield tinyio.sleep((i % 100) / 1000)
+        return i
+
+    def main() -> tinyio.Coro[list[int]]:
+        return (yield [sleeper(i) for i in range(n)])
+
+    return tinyio.Loop().run(main())
+
+
+def event(n: int) -> list[int]:
+    flag = tinyio.Event()
+    waiting = 0
+
+    def waiter(i: int) -> tinyio.Coro[int]:
+        nonlocal waiting
+        waiting += 1
+        yield flag.wait()
+        return i
+
+    def setter() -> tinyio.Coro[None]:
+        while waiting < n:
+            yield
+        yield  # let the last waiter's `wait()` take its first step
+        flag.set()
+
+    def main() -> tinyio.Coro[list[Any]]:
+        results = yield [*(waiter(i) for i in range(n)), setter()]
+        return results[:n]
+
+    return tinyio.Loop().run(main())

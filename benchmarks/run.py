@@ -1,0 +1,518 @@
+"""Benchmark tinyio against asyncio, uvloop, trio, the published tinyio and a bare floor.
+
+Run from the repository root with the project's interpreter::
+
+    python benchmarks/run.py                  # full run, best of 5, N and 4N
+    python benchmarks/run.py --smoke          # tiny sizes, one repeat: does everything run?
+    python benchmarks/run.py --only gather,event --frameworks ours,asyncio
+    python benchmarks/run.py --markdown docs/performance-results.md
+
+Every framework x workload x size runs in a fresh subprocess (``child.py``), so frameworks never
+share a process, an import or a heap. The published tinyio is pip-installed into
+``benchmarks/.published`` on first use. The report gives, per workload, the best time in ms and
+its ratio to asyncio, at N and at 4N; the growth ratio time(4N)/time(N) (4 is linear); and the
+cost of one tinyio step over the floor (a bare round-robin of generators).
+
+Wall-clock times are reported, never asserted: the exit status is non-zero only if some workload
+crashed or gave a wrong answer (with ``--smoke``, also if one hit the timeout, which tiny sizes
+never legitimately do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import registry
+from registry import BASELINE, FRAMEWORKS, PUBLISHED_VERSION, WORKLOADS
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CHILD = HERE / "child.py"
+PUBLISHED_DIR = HERE / ".published"
+GROWTH_FACTOR = 4
+GROWTH_TARGET = 4.5
+STEP_TARGET = 3.0
+TIMES = "\N{MULTIPLICATION SIGN}"
+MINUS = "\N{MINUS SIGN}"
+
+
+@dataclass
+class Cell:
+    """The outcome of one framework x workload x size."""
+
+    status: str  # "ok", "timeout", "crash", "wrong", "n/a"
+    times: list[float] = field(default_factory=list)
+    message: str = ""
+    info: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def best(self) -> float | None:
+        return min(self.times) if self.times else None
+
+
+# -- preparing the frameworks ------------------------------------------------------------------
+
+
+def ensure_published() -> str | None:
+    """Install the published tinyio into benchmarks/.published if missing; None if ready."""
+    marker = PUBLISHED_DIR / f"tinyio-{PUBLISHED_VERSION}.dist-info"
+    if marker.is_dir() and (PUBLISHED_DIR / "tinyio" / "__init__.py").is_file():
+        return None
+    print(f"installing tinyio=={PUBLISHED_VERSION} into {PUBLISHED_DIR} ...", file=sys.stderr)
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--upgrade",
+        "--target",
+        str(PUBLISHED_DIR),
+        f"tinyio=={PUBLISHED_VERSION}",
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0 or not marker.is_dir():
+        last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"could not pip-install tinyio=={PUBLISHED_VERSION}: {last}"
+    return None
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why this framework cannot run here (None if it can)."""
+    framework = FRAMEWORKS[name]
+    if name == "published":
+        return ensure_published()
+    if framework.needs is None:
+        return None
+    spec = importlib.util.find_spec(framework.needs)
+    if spec is None:
+        return f"`{framework.needs}` is not importable (pip install -e '.[bench]')"
+    if name == "ours":
+        origin = Path(spec.origin or "").resolve()
+        if not origin.is_relative_to(REPO / "src"):
+            return f"`import tinyio` finds {origin}, not this repo's src/ (pip install -e .)"
+    return None
+
+
+# -- running one cell ---------------------------------------------------------------------------
+
+
+def run_cell(framework: str, workload: str, n: int, args: argparse.Namespace) -> Cell:
+    command = [
+        sys.executable,
+        str(CHILD),
+        framework,
+        workload,
+        str(n),
+        "--repeats",
+        str(args.repeats),
+        "--budget",
+        str(args.budget),
+    ]
+    if args.no_gc:
+        command.append("--no-gc")
+    timed_out = False
+    try:
+        completed = subprocess.run(
+            command, capture_output=True, cwd=REPO, timeout=args.timeout, check=False
+        )
+        stdout, stderr, returncode = completed.stdout, completed.stderr, completed.returncode
+    except subprocess.TimeoutExpired as timeout:
+        # subprocess.run has killed the child; what it printed so far is kept (on POSIX).
+        timed_out = True
+        stdout, stderr, returncode = timeout.stdout or b"", timeout.stderr or b"", None
+
+    cell = Cell("ok")
+    for line in _text(stdout).splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a stray print from a framework; not ours to judge
+        if "info" in record:
+            cell.info = record["info"]
+        elif "seconds" in record:
+            cell.times.append(record["seconds"])
+        elif record.get("unsupported"):
+            cell.status = "n/a"
+    error = _text(stderr).strip()
+    if timed_out:
+        if not cell.times:
+            cell.status = "timeout"
+        cell.message = f"stopped after {args.timeout:g} s ({len(cell.times)} repeats done)"
+    elif returncode == 2:
+        cell.status = "wrong"
+        cell.message = error.splitlines()[-1] if error else "wrong answer"
+    elif returncode != 0:
+        cell.status = "crash"
+        cell.message = error.splitlines()[-1] if error else f"exit status {returncode}"
+        if error:
+            print(error, file=sys.stderr)
+    return cell
+
+
+def _text(data: bytes | str) -> str:
+    return data.decode(errors="replace") if isinstance(data, bytes) else data
+
+
+# -- describing the machine ---------------------------------------------------------------------
+
+
+def machine_description() -> list[str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = os.cpu_count()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = cores
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return [
+        f"CPU: {cpu}; {cores} logical cores ({usable} usable by this process)",
+        f"OS: {platform.system()} {platform.release()}; Python: {python}",
+    ]
+
+
+def git_revision() -> str:
+    try:
+        revision = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown revision"
+    return f"git {revision}" + (" + uncommitted changes in src/" if dirty else "")
+
+
+def load_average() -> str:
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+# -- formatting ---------------------------------------------------------------------------------
+
+
+def format_seconds(seconds: float) -> str:
+    ms = seconds * 1000
+    if ms >= 10_000:
+        return f"{seconds:.1f} s"
+    if ms >= 100:
+        return f"{ms:.0f} ms"
+    if ms >= 10:
+        return f"{ms:.1f} ms"
+    return f"{ms:.2f} ms"
+
+
+def format_ratio(ratio: float) -> str:
+    if ratio >= 100:
+        return f"{ratio:.0f}"
+    if ratio >= 10:
+        return f"{ratio:.1f}"
+    return f"{ratio:.2f}"
+
+
+def variants(workload: str, n: int | None) -> list[tuple[str, bool]]:
+    """The rows of a workload: (label, whether its wall-clock floor is subtracted)."""
+    rows = [(workload, False)]
+    wall_floor = WORKLOADS[workload].wall_floor
+    if wall_floor is not None:
+        floor = "floor" if n is None else f"{wall_floor(n) * 1000:g} ms"
+        rows.append((f"{workload} {MINUS} {floor}", True))
+    return rows
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+@dataclass
+class Results:
+    frameworks: list[str]
+    workloads: list[str]
+    sizes: dict[str, list[int]]  # workload -> [N, 4N] (or just [N])
+    cells: dict[tuple[str, int, str], Cell]  # (workload, n, framework) -> cell
+    timeout: float
+    repeats: int
+
+    def time(
+        self, workload: str, n: int, framework: str, minus_floor: bool = False
+    ) -> float | None:
+        cell = self.cells.get((workload, n, framework))
+        if cell is None or cell.best is None:
+            return None
+        wall_floor = WORKLOADS[workload].wall_floor
+        return cell.best - (wall_floor(n) if minus_floor and wall_floor else 0.0)
+
+    def time_cell(self, workload: str, n: int, framework: str, minus_floor: bool) -> str:
+        cell = self.cells.get((workload, n, framework))
+        if cell is None:
+            return "—"
+        if cell.status == "n/a":
+            return "—"
+        if cell.status in ("crash", "wrong"):
+            return "**crashed**" if cell.status == "crash" else "**wrong answer**"
+        seconds = self.time(workload, n, framework, minus_floor)
+        if seconds is None:
+            return f"> {self.timeout:g} s"
+        text = format_seconds(seconds)
+        if len(cell.times) < self.repeats:
+            text += "†"
+        baseline = self.time(workload, n, BASELINE, minus_floor)
+        if baseline is not None and baseline > 0 and framework != BASELINE:
+            text += f" ({format_ratio(seconds / baseline)}{TIMES})"
+        return text
+
+    def time_rows(self, size_index: int) -> list[list[str]]:
+        rows: list[list[str]] = []
+        for workload in self.workloads:
+            sizes = self.sizes[workload]
+            if size_index >= len(sizes):
+                continue
+            n = sizes[size_index]
+            for label, minus_floor in variants(workload, n):
+                row = [label, f"{n:,}"]
+                row += [self.time_cell(workload, n, f, minus_floor) for f in self.frameworks]
+                rows.append(row)
+        return rows
+
+    def growth_cell(self, workload: str, framework: str, minus_floor: bool) -> str:
+        sizes = self.sizes[workload]
+        if len(sizes) < 2:
+            return "—"
+        small, large = (self.cells.get((workload, n, framework)) for n in sizes)
+        if small is None or large is None or "n/a" in (small.status, large.status):
+            return "—"
+        before = self.time(workload, sizes[0], framework, minus_floor)
+        after = self.time(workload, sizes[1], framework, minus_floor)
+        if before is None or before <= 0:
+            return "—"
+        if after is None:
+            if large.status == "timeout":
+                return f"> {format_ratio(self.timeout / before)}"
+            return "—"
+        text = format_ratio(after / before)
+        if framework == "ours":
+            text += " ✓" if after / before <= GROWTH_TARGET else " ✗"
+        return text
+
+    def growth_rows(self) -> list[list[str]]:
+        rows: list[list[str]] = []
+        for workload in self.workloads:
+            for label, minus_floor in variants(workload, None):
+                sizes = self.sizes[workload]
+                row = [label, " → ".join(f"{n:,}" for n in sizes)]
+                row += [self.growth_cell(workload, f, minus_floor) for f in self.frameworks]
+                rows.append(row)
+        return rows
+
+    def step_lines(self) -> list[str]:
+        if "switch" not in self.workloads or "floor" not in self.frameworks:
+            return []
+        n = self.sizes["switch"][0]
+        floor = self.time("switch", n, "floor")
+        if floor is None:
+            return []
+        lines = [f"Floor: {floor / n * 1e9:.0f} ns per step (switch, N = {n:,})."]
+        for name in self.frameworks:
+            seconds = self.time("switch", n, name)
+            if name == "floor" or seconds is None:
+                continue
+            ratio = seconds / floor
+            mark = ""
+            if name == "ours":
+                mark = f" (target ≤ {STEP_TARGET:g}{TIMES}: {'met' if ratio <= STEP_TARGET else 'missed'})"
+            lines.append(
+                f"- {FRAMEWORKS[name].label}: {seconds / n * 1e9:.0f} ns per step, "
+                f"{format_ratio(ratio)}{TIMES} the floor{mark}"
+            )
+        return lines
+
+
+def report(results: Results, header_lines: list[str], notes: list[str]) -> str:
+    columns = ["workload", "N"] + [FRAMEWORKS[f].label for f in results.frameworks]
+    out = ["# tinyio benchmarks", ""]
+    out += [f"- {line}" for line in header_lines]
+    out += ["", "## Time at N (best of repeats; ratio to asyncio)", ""]
+    out += table(columns, results.time_rows(0))
+    if any(len(s) > 1 for s in results.sizes.values()):
+        out += ["", f"## Time at {GROWTH_FACTOR}N", ""]
+        out += table(columns, results.time_rows(1))
+        out += [
+            "",
+            f"## Growth: time({GROWTH_FACTOR}N) / time(N)",
+            "",
+            f"{GROWTH_FACTOR:g} is linear; more is superlinear. "
+            f"Target for tinyio (this repo): ≤ {GROWTH_TARGET:g} (✓ met, ✗ missed).",
+            "",
+        ]
+        out += table(["workload", "sizes", *columns[2:]], results.growth_rows())
+    steps = results.step_lines()
+    if steps:
+        out += ["", "## One tinyio step vs the floor", "", *steps]
+    if notes:
+        out += ["", "## Notes", ""] + [f"- {note}" for note in notes]
+    return "\n".join(out) + "\n"
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes, one repeat: check that all runs"
+    )
+    parser.add_argument("--markdown", metavar="PATH", help="also write the report to PATH")
+    parser.add_argument(
+        "--only", metavar="W[,W]", help=f"workloads to run (default all: {','.join(WORKLOADS)})"
+    )
+    parser.add_argument(
+        "--frameworks",
+        metavar="F[,F]",
+        help=f"frameworks to run (default all: {','.join(FRAMEWORKS)})",
+    )
+    parser.add_argument("--repeats", type=int, help="best of how many runs (default 5; smoke 1)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds before one framework x workload x size is stopped (default 60; smoke 30)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=10.0,
+        help="stop repeating a cell once its runs took this many seconds (default 10)",
+    )
+    parser.add_argument(
+        "--no-growth", action="store_true", help=f"run N only, not {GROWTH_FACTOR}N"
+    )
+    parser.add_argument("--no-gc", action="store_true", help="disable the GC while timing")
+    args = parser.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 1 if args.smoke else 5
+    if args.timeout is None:
+        args.timeout = 30.0 if args.smoke else 60.0
+    for option, known in (("only", WORKLOADS), ("frameworks", FRAMEWORKS)):
+        value = getattr(args, option)
+        chosen = list(known) if value is None else [v.strip() for v in value.split(",") if v]
+        unknown = [v for v in chosen if v not in known]
+        if unknown:
+            parser.error(
+                f"--{option}: unknown {', '.join(unknown)}; choose from {', '.join(known)}"
+            )
+        setattr(args, option, chosen)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    load_before = load_average()
+
+    notes: list[str] = []
+    frameworks: list[str] = []
+    for name in args.frameworks:
+        reason = unavailable_reason(name)
+        if reason is None:
+            frameworks.append(name)
+        else:
+            notes.append(f"{FRAMEWORKS[name].label} skipped: {reason}")
+            print(f"skipping {name}: {reason}", file=sys.stderr)
+
+    sizes: dict[str, list[int]] = {}
+    for name in args.only:
+        n = WORKLOADS[name].smoke_size if args.smoke else WORKLOADS[name].size
+        sizes[name] = [n] if args.no_growth else [n, GROWTH_FACTOR * n]
+
+    cells: dict[tuple[str, int, str], Cell] = {}
+    versions: dict[str, str] = {}
+    failures: list[str] = []
+    for workload in args.only:
+        for n in sizes[workload]:
+            for framework in frameworks:
+                print(f"{workload:>9} N={n:<7,} {framework:<10}", end=" ", file=sys.stderr)
+                sys.stderr.flush()
+                cell = run_cell(framework, workload, n, args)
+                cells[workload, n, framework] = cell
+                if cell.info.get("version"):
+                    versions.setdefault(framework, str(cell.info["version"]))
+                best = "" if cell.best is None else format_seconds(cell.best)
+                print(f"{cell.status:<7} {best} {cell.message}", file=sys.stderr)
+                where = f"{framework} {workload} N={n:,}"
+                if cell.status in ("crash", "wrong") or (args.smoke and cell.status == "timeout"):
+                    failures.append(f"{where}: {cell.status}: {cell.message}")
+                elif cell.times and len(cell.times) < args.repeats:
+                    notes.append(
+                        f"† {where}: best of {len(cell.times)} run(s), not {args.repeats}"
+                        + (f" ({cell.message})" if cell.message else " (time budget)")
+                    )
+                elif cell.status == "timeout":
+                    notes.append(f"{where}: {cell.message}")
+
+    header = machine_description()
+    header.append(f"Load average (1/5/15 min): {load_before} before, {load_average()} after")
+    version_texts = []
+    for name in frameworks:
+        version = versions.get(name, "?")
+        if name == "ours":
+            version = f"{version}, {git_revision()}"
+        elif name in ("asyncio", "floor"):
+            version = f"Python {version}"
+        version_texts.append(f"{FRAMEWORKS[name].label} ({version})")
+    header.append("Frameworks: " + "; ".join(version_texts))
+    header.append(
+        f"Each cell: best of {args.repeats} run(s) in a fresh subprocess per framework x "
+        f"workload x size; GC {'disabled while timing' if args.no_gc else 'enabled'}, "
+        f"collected before each run; timeout {args.timeout:g} s per cell"
+        + (" (smoke run: tiny sizes, times meaningless)" if args.smoke else "")
+    )
+    header.append(
+        "Workloads: " + "; ".join(f"`{w}`: {registry.WORKLOADS[w].description}" for w in args.only)
+    )
+    header.append(f"Total benchmark time: {time.perf_counter() - started:.0f} s")
+    notes += [f"**failed** {failure}" for failure in failures]
+
+    results = Results(frameworks, args.only, sizes, cells, args.timeout, args.repeats)
+    text = report(results, header, notes)
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+    if failures:
+        print(f"{len(failures)} workload(s) crashed or gave a wrong answer:", file=sys.stderr)
+        for failure in failures:
+            print(f"  {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
