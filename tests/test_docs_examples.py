@@ -1,4 +1,5 @@
-"""Every ```python block in README.md and docs/ is a program that runs and prints what it says.
+"""Every ```python block in README.md, docs/ and the public docstrings (which mkdocstrings
+renders into the API reference) is a program that runs and prints what it says.
 
 The convention (see docs/devdocs/docs-examples.md):
 
@@ -14,12 +15,15 @@ The convention (see docs/devdocs/docs-examples.md):
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import tinyio
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAGMENT_MARKER = "<!-- fragment -->"
@@ -104,7 +108,34 @@ def _all_examples() -> list[Example]:
     return examples
 
 
-EXAMPLES = _all_examples()
+def _public_objects() -> list[tuple[str, object]]:
+    """Every public object of tinyio with the name it is documented under, members included."""
+    objects: list[tuple[str, object]] = []
+    for name in tinyio.__all__:
+        obj = getattr(tinyio, name)
+        objects.append((f"tinyio.{name}", obj))
+        if inspect.isclass(obj):
+            for member_name, member in vars(obj).items():
+                if not member_name.startswith("_") or member_name in ("__init__", "__call__"):
+                    objects.append((f"tinyio.{name}.{member_name}", member))
+    return objects
+
+
+def _docstring_examples() -> list[Example]:
+    examples: list[Example] = []
+    for name, obj in _public_objects():
+        if isinstance(obj, property):
+            obj = obj.fget
+        docstring = getattr(obj, "__doc__", None)
+        if not isinstance(docstring, str) or not getattr(obj, "__module__", "").startswith(
+            "tinyio"
+        ):
+            continue  # e.g. `tinyio.Coro`, an alias whose __doc__ is typing's
+        examples += extract_examples(inspect.cleandoc(docstring), f"{name} docstring")
+    return examples
+
+
+EXAMPLES = _all_examples() + _docstring_examples()
 
 
 @pytest.mark.parametrize("example", [e for e in EXAMPLES if not e.fragment], ids=lambda e: e.id)
@@ -144,6 +175,7 @@ def test_examples_are_found_in_the_readme_and_the_docs() -> None:
     paths = {example.path for example in EXAMPLES if not example.fragment}
     assert "README.md" in paths
     assert sum(path.startswith("docs/") for path in paths) >= 4
+    assert "tinyio.Loop docstring" in paths
 
 
 def test_trailing_comment_lines_are_the_expected_output() -> None:
