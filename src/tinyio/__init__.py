@@ -13,7 +13,9 @@ from ._sync import Barrier as Barrier
 from ._sync import Condition as Condition
 from ._sync import Lock as Lock
 from ._sync import Semaphore as Semaphore
+from ._time import TimeoutError as TimeoutError
 from ._time import sleep as sleep
+from ._time import timeout as timeout
 
 __all__ = [
     "Barrier",
@@ -25,6 +27,8 @@ __all__ = [
     "Loop",
     "Queue",
     "Semaphore",
+    "TimeoutError",
     "as_completed",
     "sleep",
+    "timeout",
 ]

@@ -45,7 +45,16 @@ from collections import deque
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, cast
 
-__all__ = ["CancelledError", "Coro", "Loop", "Wait", "check_duration"]
+__all__ = [
+    "CURRENT_LOOP",
+    "CancelledError",
+    "Coro",
+    "Interrupt",
+    "Loop",
+    "Wait",
+    "at_stop",
+    "check_duration",
+]
 
 _T = TypeVar("_T")
 
@@ -114,6 +123,39 @@ class Wait:
         return f"<tinyio wait timeout={self.timeout!r} woken={self.woken}>"
 
 
+class Interrupt:
+    """A primitive for library code (not public): `yield Interrupt(coro, error)` throws `error`
+    into the running coroutine `coro` at the `yield` where it is suspended, and resumes the
+    yielder at once with whether it did (False if `coro` is not running in this loop).
+
+    What `coro` was waiting on is not cancelled. If `coro` lets `error` propagate, that is not
+    a crash: `error` is thrown into each coroutine waiting on `coro` instead, like an ordinary
+    exception travelling up a call stack (and into any that waits on `coro` later).
+    """
+
+    __slots__ = ("error", "gen")
+
+    def __init__(self, gen: Coro[Any], error: BaseException) -> None:
+        self.gen = gen
+        self.error = error
+
+
+class _CurrentLoop:
+    """A primitive for library code (not public): `loop = yield CURRENT_LOOP`."""
+
+    def __repr__(self) -> str:
+        return "tinyio.CURRENT_LOOP"
+
+
+CURRENT_LOOP: Final = _CurrentLoop()
+
+
+def at_stop(loop: Loop, callback: Callable[[], None]) -> None:
+    """For library code: call `callback()` once when the current run of `loop` ends (after
+    any cancellation), e.g. to stop worker threads that the run started."""
+    loop._stop_callbacks.append(callback)  # pyright: ignore[reportPrivateUsage]
+
+
 def _placeholder() -> Generator[None, Any, Any]:
     yield
 
@@ -125,19 +167,30 @@ _NO_GENERATOR.close()
 _RUNNING: Final = 0
 _DONE: Final = 1
 _FAILED: Final = 2  # raised, or was cancelled
+_INTERRUPTED: Final = 3  # let an `Interrupt`'s error propagate: its waiters get that error
 
 
 class _Task:
     """The loop's record of one coroutine."""
 
-    __slots__ = ("error", "gen", "result", "state", "value", "waiters", "waiting_on")
+    __slots__ = (
+        "error",
+        "gen",
+        "interrupted_by",
+        "result",
+        "state",
+        "value",
+        "waiters",
+        "waiting_on",
+    )
 
     def __init__(self, gen: _Gen) -> None:
         self.gen = gen  # strong while running, then _NO_GENERATOR
         self.state: int = _RUNNING
         self.value: Any = None  # sent at the next step
         self.error: BaseException | None = None  # thrown at the next step instead, if set
-        self.result: Any = None
+        self.result: Any = None  # the return value; or, if _INTERRUPTED, the error
+        self.interrupted_by: BaseException | None = None  # see `Interrupt`
         # Whoever waits on this task: other tasks, or gathers. Created on first need.
         self.waiters: list[_Task | _Gather] | None = None
         # What this task is suspended on: None when ready (or running), else a task, a
@@ -262,6 +315,8 @@ class Loop:
         # weakref callback is printed and then lost. The entry is always there to pop: only
         # this callback removes entries.
         self._forget_callback = self._tasks.pop
+        # Called once when `run` (or `runtime`) ends, however it ends; see `at_stop`.
+        self._stop_callbacks: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ public API
 
@@ -464,7 +519,14 @@ class Loop:
         finally:
             self._owner = None
             self._running = False
+            self._call_stop_callbacks()
         return False, self._final_error(exception_group)
+
+    def _call_stop_callbacks(self) -> None:
+        callbacks = self._stop_callbacks
+        self._stop_callbacks = []
+        for callback in callbacks:
+            callback()
 
     def _block(self, timeout: float | None) -> None:
         """Sleep until a wake-up from another thread arrives, or `timeout` seconds pass."""
@@ -504,6 +566,9 @@ class Loop:
                     self._finish(task, stop.value)
                     continue
                 except BaseException as error:
+                    if error is task.interrupted_by:
+                        self._pass_on_interrupt(task, error)
+                        continue
                     self._crash = error
                     self._crashed_task = task
                     task.state = _FAILED
@@ -599,6 +664,8 @@ class Loop:
         elif child.state == _DONE:
             task.value = child.result
             self._ready.append(task)
+        elif child.state == _INTERRUPTED:
+            self._throw(task, child.result)
         elif not self._closes_cycle(task, [child]):
             if child.waiters is None:
                 child.waiters = [task]
@@ -625,6 +692,12 @@ class Loop:
             self._gather(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
         elif type(yielded) is set:
             self._background(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
+        elif type(yielded) is Interrupt:
+            task.value = self._interrupt(task, yielded)
+            self._ready.append(task)
+        elif yielded is CURRENT_LOOP:
+            task.value = self
+            self._ready.append(task)
         else:
             as_coroutine = getattr(type(yielded), "_tinyio_wait_", None)
             if as_coroutine is not None:
@@ -655,6 +728,10 @@ class Loop:
                 tasks.append(self._known_or_fresh(task, gen))
         except _Rejected:
             return
+        for known in tasks:
+            if known is not None and known.state == _INTERRUPTED:
+                self._throw(task, known.result)
+                return
         unfinished = {t: None for t in tasks if t is not None and t.state == _RUNNING}
         if unfinished and self._closes_cycle(task, list(unfinished)):
             return
@@ -691,6 +768,42 @@ class Loop:
             self._new_task(gen)
         task.value = None
         self._ready.append(task)
+
+    def _interrupt(self, task: _Task, interrupt: Interrupt) -> bool:
+        target = self._tasks.get(weakref.ref(cast(_Gen, interrupt.gen)))
+        if target is None or target is task or target.state != _RUNNING or target.error is not None:
+            return False
+        in_ready = target.waiting_on is None
+        self._detach(target)
+        target.interrupted_by = interrupt.error
+        target.error = interrupt.error
+        if not in_ready:
+            self._ready.append(target)
+        return True
+
+    def _detach(self, task: _Task) -> None:
+        """Stop `task` waiting on whatever it waits on (it is about to be resumed otherwise)."""
+        waiting_on = task.waiting_on
+        task.waiting_on = None  # so that a Wait's wake-up or timer is ignored from now on
+        if type(waiting_on) is _Task:
+            if waiting_on.waiters is not None:
+                waiting_on.waiters.remove(task)
+        elif type(waiting_on) is _Gather:
+            for child in dict.fromkeys(waiting_on.tasks):
+                if child.waiters is not None and waiting_on in child.waiters:
+                    child.waiters.remove(waiting_on)
+
+    def _pass_on_interrupt(self, task: _Task, error: BaseException) -> None:
+        """`task` let the error of an `Interrupt` propagate: throw it into its waiters."""
+        task.state = _INTERRUPTED
+        task.result = error
+        self._retire(task)
+        waiters = task.waiters or []
+        task.waiters = None
+        for waiter in waiters:
+            parent = waiter if isinstance(waiter, _Task) else waiter.parent
+            self._detach(parent)
+            self._throw(parent, error)
 
     def _throw(self, task: _Task, error: BaseException) -> None:
         """Raise `error` inside `task` at the `yield` it just made (where the mistake is)."""

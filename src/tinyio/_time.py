@@ -1,10 +1,30 @@
-"""Time: sleeping without blocking the loop. Built on the core's primitive wait with a timeout."""
+"""Time: sleeping without blocking the loop, and timeouts.
+
+`sleep` is the core's primitive wait with a timeout. `timeout` runs the coroutine in the
+background, waits for it with a deadline, and on expiry uses the core's `Interrupt` to throw
+`TimeoutError` into it at its current `yield`.
+"""
 
 from __future__ import annotations
 
-from ._loop import Coro, Wait, check_duration
+import contextlib
+import types
+from typing import Any, TypeVar
 
-__all__ = ["sleep"]
+from ._event import Event
+from ._loop import Coro, Interrupt, Wait, check_duration
+
+__all__ = ["TimeoutError", "sleep", "timeout"]
+
+_T = TypeVar("_T")
+
+
+class TimeoutError(BaseException):
+    """Thrown into a coroutine (at its current `yield`) when `tinyio.timeout` expires.
+
+    Like `CancelledError` it derives from `BaseException`, so that `except Exception:` does
+    not swallow it: let it propagate after cleaning up.
+    """
 
 
 def sleep(delay_in_seconds: int | float) -> Coro[None]:
@@ -48,3 +68,71 @@ def sleep(delay_in_seconds: int | float) -> Coro[None]:
 
 def _sleep(delay: float) -> Coro[None]:
     yield Wait(delay)
+
+
+def timeout(coro: Coro[_T], timeout_in_seconds: int | float) -> Coro[tuple[_T | None, bool]]:
+    """Run `coro`, but give up on it after `timeout_in_seconds`.
+
+    ```python
+    import tinyio
+
+    def slow():
+        try:
+            yield tinyio.sleep(10)
+            return "finished"
+        finally:
+            print("slow cleaned up")
+
+    def quick():
+        yield tinyio.sleep(0.01)
+        return "finished"
+
+    def main():
+        print((yield tinyio.timeout(quick(), 1)))
+        print((yield tinyio.timeout(slow(), 0.05)))
+
+    tinyio.Loop().run(main())
+    # ('finished', True)
+    # slow cleaned up
+    # (None, False)
+    ```
+
+    Arguments:
+        coro: the coroutine to run.
+        timeout_in_seconds: how long to wait for it, a non-negative int or float.
+
+    Returns:
+        A coroutine giving `(result, True)` if `coro` finished in time. Otherwise it throws
+        `tinyio.TimeoutError` into `coro` at the `yield` where it is suspended, so that it can
+        clean up, waits for it to end, and gives `(None, False)`. Coroutines that `coro` was
+        waiting on are not cancelled (others may be waiting on them too).
+
+    Raises:
+        TypeError: `coro` is not a coroutine. TypeError, ValueError: the timeout is not a
+            non-negative number. (Both at the call.)
+    """
+    if not isinstance(coro, types.GeneratorType):
+        raise TypeError(f"timeout needs a coroutine (a generator), got {coro!r}.")
+    seconds = check_duration(timeout_in_seconds, "timeout_in_seconds")
+    return _timeout(coro, seconds)
+
+
+def _timeout(coro: Coro[_T], seconds: float) -> Coro[tuple[_T | None, bool]]:
+    ended = Event()
+    outcome: list[Any] = []
+
+    def watch() -> Coro[None]:
+        # If it lets our TimeoutError propagate, that is a clean exit.
+        with contextlib.suppress(TimeoutError):
+            outcome.append((yield coro))
+        ended.set()
+
+    yield {watch()}
+    yield ended.wait(seconds)
+    if outcome:
+        return outcome[0], True
+    if not ended.is_set():
+        error = TimeoutError(f"timed out after {seconds:g} seconds")
+        yield Interrupt(coro, error)
+        yield ended.wait()
+    return None, False
