@@ -420,8 +420,9 @@ def test_ctrl_c_with_exception_group_true_gives_a_group_led_by_keyboard_interrup
     assert isinstance(excinfo.value.exceptions[0], KeyboardInterrupt)
 
 
-def busy_until(give_up_at, cleaned, i, event):
+def busy_until(give_up_at, cleaned, i, event, running):
     try:
+        running.set()
         while time.monotonic() < give_up_at:
             if i % 2:
                 yield tinyio.sleep(0)
@@ -441,19 +442,23 @@ def test_ctrl_c_at_any_moment_of_a_busy_loop_interrupts_it_and_cleans_up():
             cleaned = []
             give_up_at = time.monotonic() + 2
             event = tinyio.Event()
+            running = threading.Event()
 
-            def main(give_up_at=give_up_at, cleaned=cleaned, event=event):
-                yield [busy_until(give_up_at, cleaned, i, event) for i in range(6)]
+            def main(give_up_at=give_up_at, cleaned=cleaned, event=event, running=running):
+                yield [busy_until(give_up_at, cleaned, i, event, running) for i in range(6)]
 
-            delay = 0.001 + 0.002 * (trial % 10)
-            main_thread = threading.main_thread().ident
-            timer = threading.Timer(delay, signal.pthread_kill, (main_thread, signal.SIGINT))
-            timer.start()
+            def press_ctrl_c(running=running, delay=0.002 * (trial % 10)):
+                running.wait()
+                time.sleep(delay)
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+            thread = threading.Thread(target=press_ctrl_c)
+            thread.start()
             try:
                 with pytest.raises(KeyboardInterrupt):
                     tinyio.Loop().run(main())
             finally:
-                timer.join()
+                thread.join()
             assert sorted(cleaned) == list(range(6)), f"trial {trial}"
     finally:
         signal.signal(signal.SIGINT, previous)
