@@ -8,8 +8,9 @@ The convention (see docs/devdocs/docs-examples.md):
 - The comment lines at the very end of the block are its expected output: each `# text` line
   is one printed line `text` (a bare `#` is an empty line). A block that ends in code must
   print nothing.
-- A block preceded by the line `<!-- fragment -->` is a fragment of syntax (it may use `...`,
-  a `yield` outside a function, undefined names): it is only compiled, never run.
+- A block with the line `<!-- fragment -->` among the HTML comments right above its fence is
+  a fragment of syntax (it may use `...`, a `yield` outside a function, undefined names): it
+  is only compiled, never run.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def extract_examples(text: str, path: str) -> list[Example]:
             continue
         indent, fence = match["indent"], match["fence"]
         is_example = fence == "```" and match["info"] == "python"
-        previous = next((line.strip() for line in reversed(lines[:index]) if line.strip()), "")
+        comments_above = _comments_above(lines, index)
         start = index
         body: list[str] = []
         index += 1
@@ -75,10 +76,23 @@ def extract_examples(text: str, path: str) -> list[Example]:
                     path=path,
                     line=start + 1,
                     source="\n".join(body) + "\n",
-                    fragment=previous == FRAGMENT_MARKER,
+                    fragment=FRAGMENT_MARKER in comments_above,
                 )
             )
     return examples
+
+
+def _comments_above(lines: list[str], index: int) -> list[str]:
+    """The HTML comment lines (such as `<!-- fragment -->` or `<!-- fmt: off -->`) right above
+    line `index`, blank lines skipped."""
+    comments: list[str] = []
+    for line in reversed(lines[:index]):
+        stripped = line.strip()
+        if stripped.startswith("<!--") and stripped.endswith("-->"):
+            comments.append(stripped)
+        elif stripped:
+            break
+    return comments
 
 
 def _closes(line: str, fence: str) -> bool:
@@ -196,7 +210,7 @@ def test_blocks_are_extracted_with_their_line_and_fragment_marker() -> None:
             "# 1",
             "```",
             "<!-- fragment -->",  # 6
-            "",
+            "<!-- fmt: off -->",
             "```python",  # 8
             "with (yield lock()):",
             "    ...",
@@ -205,6 +219,10 @@ def test_blocks_are_extracted_with_their_line_and_fragment_marker() -> None:
             "    ```python",  # 13
             "    print(2)",
             "    ```",
+            "<!-- fmt: on -->",
+            "```python",  # 17: the marker above applied to block 8 only
+            "pass",
+            "```",
             "````markdown",
             "```python",
             "print(3)",
@@ -213,6 +231,11 @@ def test_blocks_are_extracted_with_their_line_and_fragment_marker() -> None:
         ]
     )
     examples = extract_examples(text, "page.md")
-    assert [(e.line, e.fragment) for e in examples] == [(2, False), (8, True), (13, False)]
+    assert [(e.line, e.fragment) for e in examples] == [
+        (2, False),
+        (8, True),
+        (13, False),
+        (17, False),
+    ]
     assert examples[0].source == "print(1)\n# 1\n"
     assert examples[2].source == "print(2)\n"
