@@ -13,6 +13,8 @@ from ._sync import Barrier as Barrier
 from ._sync import Condition as Condition
 from ._sync import Lock as Lock
 from ._sync import Semaphore as Semaphore
+from ._thread import ThreadPool as ThreadPool
+from ._thread import run_in_thread as run_in_thread
 from ._time import TimeoutError as TimeoutError
 from ._time import sleep as sleep
 from ._time import timeout as timeout
@@ -27,8 +29,10 @@ __all__ = [
     "Loop",
     "Queue",
     "Semaphore",
+    "ThreadPool",
     "TimeoutError",
     "as_completed",
+    "run_in_thread",
     "sleep",
     "timeout",
 ]

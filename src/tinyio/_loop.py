@@ -54,6 +54,7 @@ __all__ = [
     "Wait",
     "at_stop",
     "check_duration",
+    "failed_on_its_own",
 ]
 
 _T = TypeVar("_T")
@@ -148,6 +149,14 @@ class _CurrentLoop:
 
 
 CURRENT_LOOP: Final = _CurrentLoop()
+
+
+def failed_on_its_own(loop: Loop, error: BaseException) -> BaseException:
+    """For library code: mark `error`, about to be raised by a coroutine that is being
+    cancelled, as one that happened independently of the cancellation (e.g. a thread that
+    had already failed): it is reported in the exception group without a warning."""
+    loop._independent_errors.append(error)  # pyright: ignore[reportPrivateUsage]
+    return error
 
 
 def at_stop(loop: Loop, callback: Callable[[], None]) -> None:
@@ -304,6 +313,7 @@ class Loop:
         # Wake-ups from other threads; `get(timeout)` is also how the idle loop sleeps.
         self._from_threads: queue.SimpleQueue[Wait | None] = queue.SimpleQueue()
         self._thread_wakeups = False  # set after each `put` to `_from_threads`
+        self._first_from_threads: Wait | None = None  # taken from it by `_block`
         # The thread that may append to `_ready` directly: the one stepping the loop, and
         # no one while the loop is blocked waiting (so that a wake-up reaches the blocker).
         self._owner: int | None = None
@@ -317,6 +327,7 @@ class Loop:
         self._forget_callback = self._tasks.pop
         # Called once when `run` (or `runtime`) ends, however it ends; see `at_stop`.
         self._stop_callbacks: list[Callable[[], None]] = []
+        self._independent_errors: list[BaseException] = []  # see `failed_on_its_own`
 
     # ------------------------------------------------------------------ public API
 
@@ -511,7 +522,9 @@ class Loop:
                     if self._crash is None:
                         self._crash = error
                 if self._crash is not None:
-                    break
+                    # Outside any `except` block, so that the CancelledErrors thrown in get
+                    # no misleading `__context__`.
+                    return False, self._final_error(exception_group)
         except GeneratorExit:
             # The driver stopped early (see `runtime`): clean up, then let it go.
             self._cancel_all(CancelledError("The loop driving these coroutines was stopped."))
@@ -520,7 +533,6 @@ class Loop:
             self._owner = None
             self._running = False
             self._call_stop_callbacks()
-        return False, self._final_error(exception_group)
 
     def _call_stop_callbacks(self) -> None:
         callbacks = self._stop_callbacks
@@ -534,8 +546,9 @@ class Loop:
             wait = self._from_threads.get(timeout=timeout)
         except queue.Empty:
             return
-        # Hand it back: the loop itself resumes waits, in the thread that steps it.
-        self._from_threads.put(wait)
+        # Keep it for `_drain_from_threads`: the loop resumes waits itself, in the thread that
+        # steps it (this may run in another), and in the order they arrived.
+        self._first_from_threads = wait
 
     def _run_ready(self, one_step: bool) -> None:
         """The hot path: step ready coroutines until none is ready (or just one step).
@@ -926,6 +939,10 @@ class Loop:
     def _drain_from_threads(self) -> None:
         # Clear the flag before draining: a thread sets it after its `put`, so none is missed.
         self._thread_wakeups = False
+        first = self._first_from_threads
+        if first is not None:
+            self._first_from_threads = None
+            self._resume(first, True)
         from_threads = self._from_threads
         while True:
             try:
@@ -964,6 +981,8 @@ class Loop:
                 problem = f"returned {stop.value!r}"
             except BaseException as raised:
                 others.append(raised)
+                if any(raised is e for e in self._independent_errors):
+                    continue
                 problem = f"raised {type(raised).__name__}: {raised}"
             else:
                 problem = "yielded again"
@@ -984,6 +1003,7 @@ class Loop:
             except BaseException as raised:  # warnings turned into errors
                 others.append(raised)
         # Nothing is left to run: forget what was pending.
+        self._independent_errors.clear()
         self._ready.clear()
         self._timers.clear()
         self._dead_timers = 0

@@ -26,7 +26,7 @@ __all__ = ["Barrier", "Condition", "Lock", "Semaphore"]
 _T = TypeVar("_T")
 
 
-def _check_count(value: object, name: str) -> int:
+def check_count(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {value!r}.")
     if value < 1:
@@ -105,7 +105,7 @@ class Semaphore:
         Raises:
             ValueError: `value` is less than 1. TypeError: it is not an int.
         """
-        self._initial = _check_count(value, "Semaphore value")
+        self._initial = check_count(value, "Semaphore value")
         self._available = self._initial
         # Coroutines blocked in `__call__`, first come first served. A wait is removed from
         # here exactly when it is handed a slot (or gives up waiting).
@@ -267,13 +267,18 @@ class Condition:
         Raises:
             RuntimeError: the lock is not held.
         """
+        return self._wait(self._held_slot("wait"))
+
+    def _held_slot(self, method: str) -> _Slot:
+        # Like asyncio's, a tinyio lock is not owned by a coroutine: this checks that the lock
+        # is held, not by whom (see the docs).
         holder = self._lock._holder  # pyright: ignore[reportPrivateUsage]
         if holder is None or not holder._held:  # pyright: ignore[reportPrivateUsage]
             raise RuntimeError(
-                "condition.wait() needs the condition's lock: call it inside "
+                f"condition.{method}() needs the condition's lock: call it inside "
                 "`with (yield condition()):`."
             )
-        return self._wait(holder)
+        return holder
 
     def _wait(self, holder: _Slot) -> Coro[None]:
         wait = Wait()
@@ -299,6 +304,7 @@ class Condition:
         """
         if not callable(predicate):
             raise TypeError(f"wait_for needs a callable predicate, got {predicate!r}.")
+        self._held_slot("wait_for")
         return self._wait_for(predicate)
 
     def _wait_for(self, predicate: Callable[[], _T]) -> Coro[_T]:
@@ -356,7 +362,7 @@ class Barrier:
         """Arguments:
         value: the number of coroutines that must arrive before any goes on, at least 1.
         """
-        self._value = _check_count(value, "Barrier value")
+        self._value = check_count(value, "Barrier value")
         self._arrived = 0
         self._event = Event()
 

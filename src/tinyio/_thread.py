@@ -1,0 +1,341 @@
+"""Threads: run blocking functions in worker threads without blocking the loop.
+
+A call is a `_Job`. The coroutine hands it to the worker threads of the current run of the
+loop and yields the job's `Wait`, which the worker wakes (from its thread) when the function
+has returned or raised.
+
+Workers are reused: a worker that finishes a job waits a little for the next one before it
+retires, and when the run ends, the idle workers are stopped and joined, so that no thread
+outlives `loop.run`. Any number of calls may run at once: a job that finds no idle worker
+gets a new one.
+
+Cancellation raises `CancelledError` inside the thread (CPython's asynchronous exceptions) and
+waits for the thread to finish the call. That raise is only ever aimed at the job it was
+meant for: it is sent only while the job's function is running (checked under the workers'
+lock), and a worker clears any that arrives too late before it takes another job.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import queue
+import threading
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any, Final, ParamSpec, TypeVar
+
+from ._loop import CURRENT_LOOP, CancelledError, Coro, Loop, Wait, at_stop, failed_on_its_own
+from ._sync import Semaphore, check_count
+
+__all__ = ["ThreadPool", "run_in_thread"]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+_P = ParamSpec("_P")
+
+# How long an idle worker waits for another job before its thread ends.
+_IDLE_SECONDS: Final = 5.0
+
+_PENDING: Final = 0
+_RUNNING: Final = 1
+_FINISHED: Final = 2
+
+
+def _raise_in_thread(ident: int, exception: type[BaseException] | None) -> None:
+    """Raise `exception` in the thread `ident` at its next bytecode (None: clear a pending one)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(ident), ctypes.py_object(exception) if exception is not None else None
+    )
+
+
+class _Job:
+    __slots__ = ("args", "ended", "error", "fn", "kwargs", "result", "state", "thread", "wait")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.state = _PENDING  # changed under the workers' lock
+        self.thread = 0  # the ident of the thread running it, once _RUNNING
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.wait = Wait()  # woken when the job has finished
+        self.ended: threading.Event | None = None  # made by `cancel`, set when finished
+
+
+class _Workers:
+    """The worker threads of one run of one loop, taking jobs from one queue.
+
+    A new thread is started when a job arrives and no worker is idle. To keep a burst of
+    short jobs from starting a thread each, at most one thread is starting at a time; a
+    worker that takes a job and still sees jobs waiting with no idle worker starts the next.
+    So threads are added as fast as they can start while there is a backlog, and no faster.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._waiting = 0  # jobs in `_jobs`
+        self._idle = 0  # workers blocked on `_jobs`
+        self._starting = False  # a worker thread has been started but has not taken a job
+        self._threads: list[threading.Thread] = []
+        self.threads_started = 0  # for the benchmarks
+
+    def submit(self, job: _Job) -> None:
+        with self._lock:
+            self._jobs.put(job)
+            self._waiting += 1
+            self._start_worker_if_needed()
+
+    def _start_worker_if_needed(self) -> None:
+        # Called with the lock held.
+        if self._waiting > self._idle and not self._starting:
+            self._starting = True
+            self.threads_started += 1
+            thread = threading.Thread(target=self._serve, name="tinyio worker")
+            self._threads.append(thread)
+            thread.start()
+
+    def cancel(self, job: _Job) -> bool:
+        """Stop `job`: True if its function is running (then wait on `job.ended`)."""
+        with self._lock:
+            if job.state == _PENDING:
+                job.state = _FINISHED  # its worker will skip it
+                return False
+            if job.state == _RUNNING:
+                job.ended = threading.Event()
+                _raise_in_thread(job.thread, CancelledError)
+                return True
+            return False
+
+    def stop(self) -> None:
+        """End every worker thread (all idle: the run is over) and wait for them."""
+        with self._lock:
+            threads = list(self._threads)
+            for _ in threads:
+                self._jobs.put(None)
+        for thread in threads:
+            thread.join()
+
+    def _serve(self) -> None:
+        ident = threading.get_ident()
+        me = threading.current_thread()
+        with self._lock:
+            self._starting = False
+        while True:
+            with self._lock:
+                self._idle += 1
+            try:
+                job = self._jobs.get(timeout=_IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    self._idle -= 1
+                    if self._waiting == 0:  # else a job came just now: go and take it
+                        self._threads.remove(me)
+                        return
+                continue
+            with self._lock:
+                self._idle -= 1
+                if job is None:
+                    return
+                self._waiting -= 1
+                self._start_worker_if_needed()
+            self._execute(ident, job)
+            job.wait.wake()
+
+    def _execute(self, ident: int, job: _Job) -> None:
+        # A CancelledError sent to this thread may arrive at any bytecode between `state =
+        # _RUNNING` and the clearing below, not only inside `fn`: so everything here is inside
+        # the `try`, and the loop runs again (skipping `fn`) if it arrives outside `fn`.
+        while True:
+            try:
+                with self._lock:
+                    if job.state == _FINISHED:  # cancelled before it started
+                        return
+                    start = job.state == _PENDING
+                    if start:
+                        job.state = _RUNNING
+                        job.thread = ident
+                if start:
+                    try:
+                        job.result = job.fn(*job.args, **job.kwargs)
+                    except BaseException as error:
+                        job.error = error
+                with self._lock:
+                    job.state = _FINISHED
+                    ended = job.ended
+                _raise_in_thread(ident, None)  # drop one that came too late for `fn`
+                if ended is not None:
+                    ended.set()
+                return
+            except CancelledError as late:
+                if job.error is None and job.state == _RUNNING:
+                    job.error = late
+
+
+def _workers_of(loop: Loop) -> _Workers:
+    workers = _workers_by_loop.get(loop)
+    if workers is None:
+        workers = _workers_by_loop[loop] = _Workers()
+
+        def stop() -> None:
+            del _workers_by_loop[loop]
+            workers.stop()
+
+        at_stop(loop, stop)
+    return workers
+
+
+_workers_by_loop: dict[Loop, _Workers] = {}
+
+
+def run_in_thread(fn: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> Coro[_R]:
+    """Run a blocking function in another thread: `result = yield tinyio.run_in_thread(fn, x)`.
+
+    ```python
+    import time
+    import tinyio
+
+    def blocking_work(x):
+        time.sleep(0.1)  # stands for blocking I/O, or a C extension that releases the GIL
+        return x * 2
+
+    def main():
+        start = time.monotonic()
+        results = yield [tinyio.run_in_thread(blocking_work, i) for i in range(10)]
+        print(results, time.monotonic() - start < 0.5)
+
+    tinyio.Loop().run(main())
+    # [0, 2, 4, 6, 8, 10, 12, 14, 16, 18] True
+    ```
+
+    Any number of calls may run at once, each in its own worker thread; workers are reused
+    between calls, and none outlives `loop.run`.
+
+    Arguments:
+        fn: the function to call, followed by its positional and keyword arguments.
+
+    Returns:
+        A coroutine giving what `fn(*args, **kwargs)` returns. If `fn` raises, the error is
+        raised in the coroutine, with the thread's frames in its traceback.
+
+    If the coroutine is cancelled (or interrupted by `tinyio.timeout`), `tinyio.CancelledError`
+    is raised inside the thread, and the loop waits for the thread to finish. (Python raises
+    it at the thread's next bytecode: a thread blocked inside one long C call, such as
+    `time.sleep(10)`, only sees it when that call returns.) A function that catches the
+    `CancelledError` and returns anyway gets a `RuntimeWarning`.
+
+    Raises:
+        TypeError: `fn` is not callable (at the call).
+    """
+    if not callable(fn):
+        raise TypeError(f"run_in_thread needs a function to call, got {fn!r}.")
+    return _run_in_thread(fn, args, kwargs)
+
+
+def _run_in_thread(
+    fn: Callable[..., _R], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Coro[_R]:
+    loop: Loop = yield CURRENT_LOOP
+    workers = _workers_of(loop)
+    job = _Job(fn, args, kwargs)
+    workers.submit(job)
+    try:
+        yield job.wait
+    except BaseException:
+        if workers.cancel(job):
+            assert job.ended is not None
+            job.ended.wait()
+            if job.error is None:
+                warnings.warn(
+                    f"The function {_describe(fn)} running in a thread did not respond properly "
+                    f"to cancellation: on receiving tinyio.CancelledError it returned "
+                    f"{job.result!r} instead of letting the CancelledError propagate.",
+                    RuntimeWarning,
+                    stacklevel=1,
+                )
+            elif not isinstance(job.error, CancelledError):
+                raise failed_on_its_own(loop, job.error) from None
+        elif job.error is not None:
+            # It had failed on its own before we got to cancel it: report that error.
+            raise failed_on_its_own(loop, job.error) from None
+        raise
+    if job.error is not None:
+        raise job.error
+    return job.result
+
+
+def _describe(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+class ThreadPool:
+    """Runs blocking functions in threads, at most `max_threads` of them at once.
+
+    ```python
+    import threading
+    import time
+    import tinyio
+
+    pool = tinyio.ThreadPool(max_threads=2)
+    running = []
+
+    def work(x):
+        running.append(x)
+        time.sleep(0.01)
+        peak = len(running)
+        running.remove(x)
+        return peak
+
+    def main():
+        peaks = yield pool.map(work, range(6))
+        print(max(peaks) <= 2)
+
+    tinyio.Loop().run(main())
+    # True
+    ```
+    """
+
+    __slots__ = ("_max_threads", "_semaphore")
+
+    def __init__(self, max_threads: int) -> None:
+        """Arguments:
+        max_threads: the most calls that run at the same time, at least 1.
+        """
+        self._max_threads = check_count(max_threads, "max_threads")
+        self._semaphore = Semaphore(max_threads)
+
+    @property
+    def max_threads(self) -> int:
+        """The most calls that run at the same time."""
+        return self._max_threads
+
+    def run_in_thread(
+        self, fn: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> Coro[_R]:
+        """Like `tinyio.run_in_thread`, but waits for a free place in the pool first."""
+        if not callable(fn):
+            raise TypeError(f"run_in_thread needs a function to call, got {fn!r}.")
+        return self._limited(fn, args, kwargs)
+
+    def _limited(
+        self, fn: Callable[..., _R], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Coro[_R]:
+        with (yield self._semaphore()):
+            return (yield _run_in_thread(fn, args, kwargs))
+
+    def map(self, fn: Callable[[_T], _R], xs: Iterable[_T]) -> Coro[list[_R]]:
+        """Call `fn(x)` for each `x` of `xs` in the pool: `results = yield pool.map(fn, xs)`.
+
+        Returns:
+            A coroutine giving the list of results, in the order of `xs`.
+        """
+        if not callable(fn):
+            raise TypeError(f"map needs a function to call, got {fn!r}.")
+        return self._map(fn, list(xs))
+
+    def _map(self, fn: Callable[[_T], _R], xs: list[_T]) -> Coro[list[_R]]:
+        return (yield [self._limited(fn, (x,), {}) for x in xs])
+
+    def __repr__(self) -> str:
+        return f"<tinyio.ThreadPool max_threads={self._max_threads}>"
