@@ -331,38 +331,6 @@ def test_wait_outside_the_lock_raises_runtime_error():
     tinyio.Loop().run(main())
 
 
-def test_wait_by_a_coroutine_not_holding_the_lock_raises_even_while_another_holds_it():
-    condition = tinyio.Condition()
-    log = []
-
-    def holder():
-        with (yield condition()):
-            log.append("holder in")
-            yield from steps(5)
-            log.append("holder out")
-
-    def outsider():
-        yield
-        try:
-            yield condition.wait()
-        except RuntimeError:
-            log.append("outsider refused")
-
-    def latecomer():
-        yield from steps(2)
-        with (yield condition()):
-            log.append("latecomer in")
-            condition.notify_all()  # so that a wrongly waiting outsider cannot hang the test
-
-    def main():
-        yield [holder(), outsider(), latecomer()]
-
-    tinyio.Loop().run(main())
-    # The outsider must neither wait nor release the holder's lock: the latecomer gets in only
-    # once the holder has left.
-    assert log == ["holder in", "outsider refused", "holder out", "latecomer in"]
-
-
 def test_a_waiter_cancelled_because_the_loop_crashed_leaves_the_lock_free():
     lock = tinyio.Lock()
     condition = tinyio.Condition(lock)

@@ -52,8 +52,10 @@ class Queue(Generic[_T]):
     __slots__ = ("_getters", "_items", "_lock", "_maxsize", "_putters")
 
     def __init__(self, maxsize: int = 0) -> None:
-        """Arguments:
-        maxsize: the most items the queue holds at once; 0 (the default) for no limit.
+        """An empty queue.
+
+        Arguments:
+            maxsize: the most items the queue holds at once; 0 (the default) for no limit.
         """
         if isinstance(maxsize, bool) or not isinstance(maxsize, int):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"Queue maxsize must be an int, got {maxsize!r}.")

@@ -99,11 +99,14 @@ class Semaphore:
     __slots__ = ("_available", "_initial", "_waiters")
 
     def __init__(self, value: int) -> None:
-        """Arguments:
-        value: the maximum number of concurrent holders, at least 1.
+        """A semaphore with `value` free slots.
+
+        Arguments:
+            value: the maximum number of concurrent holders, at least 1.
 
         Raises:
-            ValueError: `value` is less than 1. TypeError: it is not an int.
+            ValueError: `value` is less than 1.
+            TypeError: `value` is not an int.
         """
         self._initial = check_count(value, "Semaphore value")
         self._available = self._initial
@@ -243,8 +246,10 @@ class Condition:
     __slots__ = ("_lock", "_waiters")
 
     def __init__(self, lock: Lock | None = None) -> None:
-        """Arguments:
-        lock: the `tinyio.Lock` to use; by default a new one.
+        """A condition variable sharing `lock`.
+
+        Arguments:
+            lock: the `tinyio.Lock` to use; by default a new one.
         """
         if lock is None:
             lock = Lock()
@@ -359,8 +364,10 @@ class Barrier:
     __slots__ = ("_arrived", "_event", "_value")
 
     def __init__(self, value: int) -> None:
-        """Arguments:
-        value: the number of coroutines that must arrive before any goes on, at least 1.
+        """A barrier for `value` coroutines.
+
+        Arguments:
+            value: the number of coroutines that must arrive before any goes on, at least 1.
         """
         self._value = check_count(value, "Barrier value")
         self._arrived = 0

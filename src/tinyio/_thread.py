@@ -299,8 +299,10 @@ class ThreadPool:
     __slots__ = ("_max_threads", "_semaphore")
 
     def __init__(self, max_threads: int) -> None:
-        """Arguments:
-        max_threads: the most calls that run at the same time, at least 1.
+        """A pool running at most `max_threads` calls at once.
+
+        Arguments:
+            max_threads: the most calls that run at the same time, at least 1.
         """
         self._max_threads = check_count(max_threads, "max_threads")
         self._semaphore = Semaphore(max_threads)

@@ -78,7 +78,7 @@ def timeout(coro: Coro[_T], timeout_in_seconds: int | float) -> Coro[tuple[_T | 
 
     def slow():
         try:
-            yield tinyio.sleep(10)
+            yield tinyio.sleep(0.2)
             return "finished"
         finally:
             print("slow cleaned up")
@@ -105,11 +105,13 @@ def timeout(coro: Coro[_T], timeout_in_seconds: int | float) -> Coro[tuple[_T | 
         A coroutine giving `(result, True)` if `coro` finished in time. Otherwise it throws
         `tinyio.TimeoutError` into `coro` at the `yield` where it is suspended, so that it can
         clean up, waits for it to end, and gives `(None, False)`. Coroutines that `coro` was
-        waiting on are not cancelled (others may be waiting on them too).
+        waiting on are not cancelled (others may be waiting on them too): in the example,
+        the `sleep(0.2)` that `slow` waited on runs to its end, and `loop.run` waits for it.
 
     Raises:
-        TypeError: `coro` is not a coroutine. TypeError, ValueError: the timeout is not a
-            non-negative number. (Both at the call.)
+        TypeError: `coro` is not a coroutine (at the call).
+        ValueError: the timeout is negative or NaN (at the call); `TypeError` if it is not
+            a number.
     """
     if not isinstance(coro, types.GeneratorType):
         raise TypeError(f"timeout needs a coroutine (a generator), got {coro!r}.")
