@@ -5,6 +5,8 @@ The public API is exactly what this module exports.
 
 from ._as_completed import as_completed as as_completed
 from ._event import Event as Event
+from ._executor import from_future as from_future
+from ._executor import run_in_executor as run_in_executor
 from ._loop import CancelledError as CancelledError
 from ._loop import Coro as Coro
 from ._loop import Loop as Loop
@@ -32,6 +34,8 @@ __all__ = [
     "ThreadPool",
     "TimeoutError",
     "as_completed",
+    "from_future",
+    "run_in_executor",
     "run_in_thread",
     "sleep",
     "timeout",
