@@ -7,6 +7,12 @@ from ._as_completed import as_completed as as_completed
 from ._event import Event as Event
 from ._executor import from_future as from_future
 from ._executor import run_in_executor as run_in_executor
+from ._integrations import from_asyncio as from_asyncio
+from ._integrations import from_trio as from_trio
+from ._integrations import to_asyncio as to_asyncio
+from ._integrations import to_trio as to_trio
+from ._isolate import copy as copy
+from ._isolate import isolate as isolate
 from ._loop import CancelledError as CancelledError
 from ._loop import Coro as Coro
 from ._loop import Loop as Loop
@@ -34,9 +40,15 @@ __all__ = [
     "ThreadPool",
     "TimeoutError",
     "as_completed",
+    "copy",
+    "from_asyncio",
     "from_future",
+    "from_trio",
+    "isolate",
     "run_in_executor",
     "run_in_thread",
     "sleep",
     "timeout",
+    "to_asyncio",
+    "to_trio",
 ]

@@ -30,7 +30,6 @@ Design, in the order a reader needs it:
 from __future__ import annotations
 
 import contextlib
-import functools
 import heapq
 import itertools
 import math
@@ -49,6 +48,7 @@ __all__ = [
     "CURRENT_LOOP",
     "CancelledError",
     "Coro",
+    "Idle",
     "Interrupt",
     "Loop",
     "Wait",
@@ -77,6 +77,8 @@ class CancelledError(BaseException):
     coroutine should clean up (`finally`, `with`) and let it propagate; one that yields
     again, returns, or raises something else instead is reported with a `RuntimeWarning`.
     """
+
+    __module__ = "tinyio"  # shown in tracebacks as `tinyio.CancelledError`; pickles by that name
 
 
 def check_duration(value: object, name: str) -> float:
@@ -119,6 +121,9 @@ class Wait:
             else:
                 loop._from_threads.put(self)  # pyright: ignore[reportPrivateUsage]
                 loop._thread_wakeups = True  # pyright: ignore[reportPrivateUsage]
+                on_wakeup = loop._on_wakeup  # pyright: ignore[reportPrivateUsage]
+                if on_wakeup is not None:
+                    on_wakeup()
 
     def __repr__(self) -> str:
         return f"<tinyio wait timeout={self.timeout!r} woken={self.woken}>"
@@ -149,6 +154,43 @@ class _CurrentLoop:
 
 
 CURRENT_LOOP: Final = _CurrentLoop()
+
+
+class Idle:
+    """What `Loop.runtime`'s generator yields when the loop has nothing to do.
+
+    Call it to block until a timer is due or another thread (or code outside the loop) wakes
+    the loop. A driver that must not block -- another event loop -- instead waits in its own
+    way for at most `timeout` seconds (None: no timer is pending), and for the callback given
+    to `notify_on_wakeup`, then calls `next()` again.
+    """
+
+    __slots__ = ("_loop", "timeout")
+
+    def __init__(self, loop: Loop, timeout: float | None) -> None:
+        self._loop = loop
+        self.timeout = timeout
+
+    def __call__(self) -> None:
+        self._loop._block(self.timeout)  # pyright: ignore[reportPrivateUsage]
+
+    def notify_on_wakeup(self, callback: Callable[[], object]) -> bool:
+        """Have `callback()` called -- from any thread, perhaps more than once -- when the loop
+        is woken.
+
+        Returns False (and will not call it) if a wake-up has already arrived: then do not
+        wait, call `next()` at once.
+        """
+        loop = self._loop
+        loop._on_wakeup = callback  # pyright: ignore[reportPrivateUsage]
+        # Set the callback before looking: a waker puts, then reads the callback.
+        if loop._first_from_threads is not None or not loop._from_threads.empty():  # pyright: ignore[reportPrivateUsage]
+            loop._on_wakeup = None  # pyright: ignore[reportPrivateUsage]
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"<tinyio loop idle, next timer in {self.timeout!r} s>"
 
 
 def failed_on_its_own(loop: Loop, error: BaseException) -> BaseException:
@@ -314,6 +356,9 @@ class Loop:
         self._from_threads: queue.SimpleQueue[Wait | None] = queue.SimpleQueue()
         self._thread_wakeups = False  # set after each `put` to `_from_threads`
         self._first_from_threads: Wait | None = None  # taken from it by `_block`
+        # Called (from any thread) after a wake-up is put into `_from_threads`, while a driver
+        # of `runtime` waits for one without calling the blocker; see `Idle.notify_on_wakeup`.
+        self._on_wakeup: Callable[[], object] | None = None
         # The thread that may append to `_ready` directly: the one stepping the loop, and
         # no one while the loop is blocked waiting (so that a wake-up reaches the blocker).
         self._owner: int | None = None
@@ -377,7 +422,10 @@ class Loop:
         The context manager gives a generator. Each `next()` on it advances the loop: it
         yields `None` after each step, or -- when there is nothing to do until a timer
         fires or another thread wakes the loop -- a zero-argument callable which blocks
-        until then (call it, perhaps in a worker thread, before the next `next()`). When
+        until then (call it, perhaps in a worker thread, before the next `next()`). A driver
+        that must not block instead reads the callable's `timeout` (seconds until the next
+        timer, or None) and registers `notify_on_wakeup(callback)`, which is called from any
+        thread when the loop is woken -- see `tinyio.to_asyncio` for one. When
         `coro` and everything it started have finished, the generator returns `coro`'s
         result (as `StopIteration.value`); if a coroutine raised, it raises like
         `Loop.run` does.
@@ -505,12 +553,19 @@ class Loop:
                     elif self._live == 0:
                         return True, root.result
                     else:
+                        # Idle: collect what came meanwhile (under `runtime`, the driver ran
+                        # other code since the last step), then sleep until there is work.
+                        self._fire_timers()
+                        self._drain_from_threads()
+                        if ready:
+                            continue
                         timeout = None
                         if self._timers:
                             timeout = max(0.0, self._timers[0][0] - time.monotonic())
                         self._owner = None
                         if each_step:
-                            yield functools.partial(self._block, timeout)
+                            yield Idle(self, timeout)
+                            self._on_wakeup = None
                         else:
                             self._block(timeout)
                         self._owner = get_ident()

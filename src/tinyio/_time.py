@@ -26,6 +26,8 @@ class TimeoutError(BaseException):
     not swallow it: let it propagate after cleaning up.
     """
 
+    __module__ = "tinyio"  # shown in tracebacks as `tinyio.TimeoutError`; pickles by that name
+
 
 def sleep(delay_in_seconds: int | float) -> Coro[None]:
     """Sleep without blocking the loop: `yield tinyio.sleep(0.5)`.

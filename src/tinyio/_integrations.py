@@ -1,0 +1,314 @@
+"""Other event loops: run tinyio inside asyncio or trio, and asyncio or trio code inside tinyio.
+
+`to_asyncio` / `to_trio` drive a tinyio `Loop` through `Loop.runtime` from an async function:
+a slice of tinyio steps, then a checkpoint of the host loop so its other tasks run. When the
+tinyio loop is idle, the host loop waits -- without spinning -- until the next tinyio timer,
+or until the tinyio loop is woken (`Idle.notify_on_wakeup`, called from any thread).
+
+`from_asyncio` / `from_trio` run async code in a thread of its own with its own host loop, so
+that the tinyio loop is never blocked. Cancelling the tinyio coroutine cancels the async task
+(through the host loop's thread-safe entry point) and waits for it to finish.
+
+trio is optional: it is imported only when `to_trio` or `from_trio` is called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import threading
+import time
+import types
+import warnings
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final, TypeVar
+
+from ._loop import CURRENT_LOOP, CancelledError, Coro, Idle, Loop, Wait, failed_on_its_own
+
+__all__ = ["from_asyncio", "from_trio", "to_asyncio", "to_trio"]
+
+_T = TypeVar("_T")
+
+# How long tinyio may run before the host loop gets a turn: short enough that the host's
+# tasks stay responsive, long enough that a checkpoint's cost is amortised over many steps.
+_SLICE_SECONDS: Final = 0.002
+
+
+def _check_coroutine(coro: object, name: str) -> None:
+    if not isinstance(coro, types.GeneratorType):
+        hint = ""
+        if inspect.iscoroutine(coro):
+            hint = " (that is an `async def` coroutine: for those, see from_asyncio/from_trio)"
+        raise TypeError(f"{name} needs a tinyio coroutine (a generator), got {coro!r}{hint}.")
+
+
+def _import_trio() -> Any:
+    try:
+        import trio  # pyright: ignore[reportMissingTypeStubs]
+    except ImportError as error:
+        raise ImportError(
+            "tinyio.to_trio and tinyio.from_trio need trio, which is not installed: "
+            "`pip install trio`."
+        ) from error
+    return trio
+
+
+def _drive_slice(steps: Any) -> tuple[bool, Any]:
+    """Step the tinyio loop for one slice. (done, result) or (False, Idle | None)."""
+    deadline = time.monotonic() + _SLICE_SECONDS
+    while True:
+        try:
+            state = next(steps)
+        except StopIteration as stop:
+            return True, stop.value
+        if state is not None or time.monotonic() >= deadline:
+            return False, state
+
+
+async def to_asyncio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
+    """Run a tinyio coroutine inside asyncio: `result = await tinyio.to_asyncio(coro)`.
+
+    ```python
+    import asyncio
+    import tinyio
+
+    def tinyio_side(event):
+        yield event.wait()  # set by an asyncio task
+        yield tinyio.sleep(0.01)
+        return "tinyio finished"
+
+    async def asyncio_side(event):
+        await asyncio.sleep(0.01)
+        event.set()
+
+    async def main():
+        event = tinyio.Event()
+        result, _ = await asyncio.gather(tinyio.to_asyncio(tinyio_side(event)), asyncio_side(event))
+        print(result)
+
+    asyncio.run(main())
+    # tinyio finished
+    ```
+
+    The tinyio coroutines run in the asyncio thread, interleaved with asyncio's other tasks;
+    while they wait for a timer or a thread, asyncio is idle, not polling.
+
+    Arguments:
+        coro: the tinyio coroutine to run.
+        exception_group: as for `Loop.run`.
+
+    Returns:
+        What `coro` returns. An error in the tinyio coroutines cancels them all and is raised
+        here; cancelling the asyncio task cancels the tinyio coroutines (which get to clean
+        up), then lets `asyncio.CancelledError` propagate.
+    """
+    _check_coroutine(coro, "to_asyncio")
+    host = asyncio.get_running_loop()
+    with Loop().runtime(coro, exception_group) as steps:
+        while True:
+            done, state = _drive_slice(steps)
+            if done:
+                return state
+            if state is None:
+                await asyncio.sleep(0)
+                continue
+            assert isinstance(state, Idle)
+            woken = asyncio.Event()
+            if state.notify_on_wakeup(functools.partial(host.call_soon_threadsafe, woken.set)):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), state.timeout)
+
+
+async def to_trio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
+    """Run a tinyio coroutine inside trio: `result = await tinyio.to_trio(coro)`.
+
+    ```python
+    import trio
+    import tinyio
+
+    def tinyio_side():
+        yield tinyio.sleep(0.01)
+        return "tinyio finished"
+
+    async def main():
+        print(await tinyio.to_trio(tinyio_side()))
+
+    trio.run(main)
+    # tinyio finished
+    ```
+
+    As `to_asyncio`, for trio (which must be installed). Cancelling the trio task cancels the
+    tinyio coroutines, then lets trio's `Cancelled` propagate.
+    """
+    _check_coroutine(coro, "to_trio")
+    trio = _import_trio()
+    token = trio.lowlevel.current_trio_token()
+    with Loop().runtime(coro, exception_group) as steps:
+        while True:
+            done, state = _drive_slice(steps)
+            if done:
+                return state
+            if state is None:
+                await trio.lowlevel.checkpoint()
+                continue
+            assert isinstance(state, Idle)
+            woken = trio.Event()
+            if state.notify_on_wakeup(functools.partial(token.run_sync_soon, woken.set)):
+                timeout = float("inf") if state.timeout is None else state.timeout
+                with trio.move_on_after(timeout):
+                    await woken.wait()
+            else:
+                await trio.lowlevel.checkpoint()
+
+
+def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:
+    """Run asyncio code from tinyio: `result = yield tinyio.from_asyncio(some_async_fn())`.
+
+    ```python
+    import asyncio
+    import tinyio
+
+    async def fetch(x):
+        await asyncio.sleep(0.01)
+        return x * 2
+
+    def main():
+        results = yield [tinyio.from_asyncio(fetch(i)) for i in range(3)]
+        print(results)
+
+    tinyio.Loop().run(main())
+    # [0, 2, 4]
+    ```
+
+    The awaitable runs in a thread of its own, in a fresh asyncio event loop, so the tinyio
+    loop is never blocked.
+
+    Returns:
+        A coroutine giving what `coro` returns, or raising what it raises. Cancelling the
+        tinyio coroutine cancels the asyncio task -- it gets `asyncio.CancelledError` and may
+        clean up -- and waits for it to finish.
+
+    Raises:
+        TypeError: `coro` is not awaitable (at the call).
+    """
+    if not inspect.isawaitable(coro):
+        raise TypeError(f"from_asyncio needs an awaitable (e.g. `async_fn()`), got {coro!r}.")
+
+    async def main(started: Callable[[Callable[[], object]], None]) -> _T:
+        task = asyncio.current_task()
+        assert task is not None
+        host = asyncio.get_running_loop()
+        started(lambda: host.call_soon_threadsafe(task.cancel))
+        return await coro
+
+    def run(started: Callable[[Callable[[], object]], None]) -> _T:
+        return asyncio.run(main(started))
+
+    return _in_own_thread(run, asyncio.CancelledError, "from_asyncio")
+
+
+def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -> Coro[_T]:
+    """Run trio code from tinyio: `result = yield tinyio.from_trio(some_async_fn())`.
+
+    ```python
+    import trio
+    import tinyio
+
+    async def fetch(x):
+        await trio.sleep(0.01)
+        return x * 2
+
+    def main():
+        print((yield tinyio.from_trio(fetch(21))))
+
+    tinyio.Loop().run(main())
+    # 42
+    ```
+
+    As `from_asyncio`, for trio (which must be installed): the coroutine (or a zero-argument
+    async function) runs in a thread of its own under `trio.run`. Cancelling the tinyio
+    coroutine cancels it (trio's `Cancelled` is raised inside) and waits for it to finish.
+    """
+    trio = _import_trio()
+    if inspect.iscoroutine(async_fn):
+        coroutine = async_fn
+
+        async def call() -> Any:
+            return await coroutine
+
+    elif callable(async_fn):
+        call = async_fn  # pyright: ignore[reportAssignmentType]
+    else:
+        raise TypeError(
+            f"from_trio needs a coroutine or an async function of no arguments, got {async_fn!r}."
+        )
+
+    async def main(started: Callable[[Callable[[], object]], None]) -> Any:
+        token = trio.lowlevel.current_trio_token()
+        with trio.CancelScope() as scope:
+            started(lambda: token.run_sync_soon(scope.cancel))
+            return await call()
+        raise CancelledError("the trio code was cancelled")
+
+    def run(started: Callable[[Callable[[], object]], None]) -> Any:
+        return trio.run(main, started)
+
+    return _in_own_thread(run, trio.Cancelled, "from_trio")
+
+
+def _in_own_thread(
+    run: Callable[[Callable[[Callable[[], object]], None]], _T],
+    cancelled_type: type[BaseException],
+    name: str,
+) -> Coro[_T]:
+    # `run(started)` runs the host loop; the host calls `started(cancel)` once running.
+    outcome: list[Any] = []
+    cancel: list[Callable[[], object]] = []
+    running = threading.Event()
+    wait = Wait()
+
+    def started(cancel_task: Callable[[], object]) -> None:
+        cancel.append(cancel_task)
+        running.set()
+
+    def target() -> None:
+        try:
+            outcome.append((True, run(started)))
+        except BaseException as error:
+            outcome.append((False, error))
+        finally:
+            running.set()
+            wait.wake()
+
+    def coroutine() -> Coro[_T]:
+        loop: Loop = yield CURRENT_LOOP
+        thread = threading.Thread(target=target, name=f"tinyio {name}")
+        thread.start()
+        try:
+            yield wait
+        except BaseException:
+            running.wait()
+            if cancel and not outcome:
+                cancel[0]()
+            thread.join()
+            ok, value = outcome[0]
+            if ok:
+                warnings.warn(
+                    f"The async code run by tinyio.{name} did not respond properly to "
+                    f"cancellation: it returned {value!r} instead of letting the cancellation "
+                    "propagate.",
+                    RuntimeWarning,
+                    stacklevel=1,
+                )
+            elif not isinstance(value, cancelled_type | CancelledError):
+                raise failed_on_its_own(loop, value) from None
+            raise
+        thread.join()
+        ok, value = outcome[0]
+        if ok:
+            return value
+        raise value
+
+    return coroutine()

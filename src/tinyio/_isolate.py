@@ -1,0 +1,163 @@
+"""Isolation: run coroutines in a nested loop whose failure does not crash the outer one.
+
+`isolate` drives a second `Loop` through `Loop.runtime`, one step per turn of the coroutine
+that drives it, so the two loops advance together. When the inner loop is idle, the driving
+coroutine waits in the outer loop on a `Wait` -- with the inner loop's next timer as its
+timeout, and woken by the inner loop's wake-ups -- so neither loop spins or blocks the other.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any, Literal, TypeVar
+
+from ._event import Event
+from ._loop import CancelledError, Coro, Idle, Loop, Wait
+
+__all__ = ["copy", "isolate"]
+
+_T = TypeVar("_T")
+
+
+def isolate(
+    coro: Coro[_T], exception_group: bool | None = None
+) -> Coro[tuple[_T, Literal[True]] | tuple[BaseException, Literal[False]]]:
+    """Run `coro` so that if it (or anything it starts) fails, only it is cancelled.
+
+    ```python
+    import tinyio
+
+    def flaky():
+        yield tinyio.sleep(0.01)
+        raise ValueError("flaky failed")
+
+    def steady():
+        yield tinyio.sleep(0.02)
+        return "steady finished"
+
+    def main():
+        (error, ok), result = yield [tinyio.isolate(flaky()), steady()]
+        print(ok, repr(error))
+        print(result)
+
+    tinyio.Loop().run(main())
+    # False ValueError('flaky failed')
+    # steady finished
+    ```
+
+    `coro` runs in a nested loop that advances together with this one. Coroutines inside
+    and outside can talk through `Event`s and `Queue`s. The coroutines that `coro` yields
+    must be new to the nested loop: to use a result of the outer loop inside, hand in a
+    `tinyio.copy` of it.
+
+    Arguments:
+        coro: the coroutine to run in isolation.
+        exception_group: as for `Loop.run`: what error is given when something fails inside.
+
+    Returns:
+        A coroutine giving `(result, True)` if `coro` finished, or `(error, False)` if an
+        `Exception` was raised inside -- then everything inside has been cancelled, and the
+        outer loop runs on. A `BaseException` that is not an `Exception` (such as
+        `KeyboardInterrupt`) propagates. If the outer loop cancels the isolating coroutine,
+        everything inside is cancelled too.
+
+    Raises:
+        TypeError: `coro` is not a coroutine (at the call).
+    """
+    if not isinstance(coro, types.GeneratorType):
+        raise TypeError(f"isolate needs a coroutine (a generator), got {coro!r}.")
+    if exception_group is not None and not isinstance(exception_group, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(f"exception_group must be None, True or False, got {exception_group!r}.")
+    return _isolate(coro, exception_group)
+
+
+def _isolate(
+    coro: Coro[_T], exception_group: bool | None
+) -> Coro[tuple[_T, Literal[True]] | tuple[BaseException, Literal[False]]]:
+    inner = Loop()
+    with inner.runtime(coro, exception_group) as steps:
+        while True:
+            try:
+                idle = next(steps)
+            except StopIteration as stop:
+                return stop.value, True
+            except BaseException as error:
+                if _is_ordinary(error):
+                    return error, False
+                raise
+            if idle is None:
+                yield  # one inner step per turn: let the outer loop's coroutines run too
+            else:
+                assert isinstance(idle, Idle)
+                wake = Wait(idle.timeout)
+                if idle.notify_on_wakeup(wake.wake):
+                    yield wake
+
+
+def _is_ordinary(error: BaseException) -> bool:
+    """An `Exception`, or a group whose original error (its first member) is one."""
+    if isinstance(error, BaseExceptionGroup):
+        return _is_ordinary(error.exceptions[0])  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+    return isinstance(error, Exception)
+
+
+def copy(coro: Coro[_T]) -> Coro[Coro[_T]]:
+    """Start `coro` in this loop, and give a fresh coroutine with the same result.
+
+    ```python
+    import tinyio
+
+    def config():
+        yield tinyio.sleep(0.01)
+        return {"retries": 3}
+
+    def inside(settings):
+        settings = yield settings
+        return settings["retries"]
+
+    def main():
+        shared = config()
+        handle = yield tinyio.copy(shared)
+        retries, ok = yield tinyio.isolate(inside(handle))
+        print(retries, ok, (yield shared))
+
+    tinyio.Loop().run(main())
+    # 3 True {'retries': 3}
+    ```
+
+    A coroutine runs in one loop only. `copy` is how a result of this loop reaches an
+    isolated one: yield `copy(coro)` here, then hand the coroutine it gives into `isolate`.
+    Yielding that coroutine (in any loop) gives the very same object `coro` returns, once it
+    has; or raises the same error, if `coro` was interrupted (by `tinyio.timeout`).
+
+    Raises:
+        TypeError: `coro` is not a coroutine (at the call).
+    """
+    if not isinstance(coro, types.GeneratorType):
+        raise TypeError(f"copy needs a coroutine (a generator), got {coro!r}.")
+    return _copy(coro)
+
+
+def _copy(coro: Coro[_T]) -> Coro[Coro[_T]]:
+    finished = Event()
+    outcome: list[Any] = []
+
+    def watch() -> Coro[None]:
+        try:
+            outcome.append((True, (yield coro)))
+        except CancelledError:
+            raise
+        except BaseException as error:  # the error of an interrupt (e.g. a timeout) of `coro`
+            outcome.append((False, error))
+        finally:
+            finished.set()
+
+    def fresh() -> Coro[_T]:
+        yield finished.wait()
+        ok, value = outcome[0]
+        if ok:
+            return value
+        raise value
+
+    yield {watch()}
+    return fresh()
