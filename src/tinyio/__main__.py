@@ -7,6 +7,7 @@ The tour only uses the public API, so it doubles as a smoke test of an installed
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -180,11 +181,165 @@ def _synchronisation() -> None:
     _say(f"6 jobs ran, at most {most_inside} at a time")
 
 
+@_section("as_completed: results in the order they finish (the seed page's demo, sped up)")
+def _as_completed() -> None:
+    def sleep(x: int) -> tinyio.Coro[int]:
+        yield tinyio.sleep(x / 100)  # the docs' demo sleeps x seconds; the tour is in a hurry
+        return x
+
+    def as_completed_demo() -> tinyio.Coro[None]:
+        for out in (yield tinyio.as_completed({sleep(7), sleep(2), sleep(4)})):
+            out = yield out
+            _say(f"As completed demo: {out}")
+
+    tinyio.Loop().run(as_completed_demo())
+
+
+@_section("Barrier and Lock: wait for each other, take turns")
+def _barrier_and_lock() -> None:
+    barrier = tinyio.Barrier(value=3)
+    lock = tinyio.Lock()
+    log: list[str] = []
+
+    def runner(name: str, laps: int) -> tinyio.Coro[None]:
+        for _ in range(laps):
+            yield
+        log.append(f"{name} at the barrier")
+        yield barrier  # the same as `yield barrier.wait()`
+        with (yield lock()):
+            log.append(f"{name} has the lock")
+            yield
+            log.append(f"{name} releases it")
+
+    def main() -> tinyio.Coro[None]:
+        yield [runner("a", 3), runner("b", 1), runner("c", 2)]
+
+    tinyio.Loop().run(main())
+    for line in log:
+        _say(line)
+
+
+@_section("Queues: a producer and a consumer, with back-pressure")
+def _queues() -> None:
+    queue: tinyio.Queue[int | None] = tinyio.Queue(maxsize=2)
+
+    def producer() -> tinyio.Coro[None]:
+        for item in range(5):
+            yield queue.put(item)  # waits while the queue is full
+        yield queue.put(None)
+
+    def consumer() -> tinyio.Coro[int]:
+        total = 0
+        while (item := (yield queue.get())) is not None:
+            total += item
+        return total
+
+    def main() -> tinyio.Coro[None]:
+        _, total = yield [producer(), consumer()]
+        _say(f"the consumer added up to {total}")
+
+    tinyio.Loop().run(main())
+
+
+@_section("Threads and timeouts: blocking calls run in threads; give up on slow work")
+def _threads_and_timeouts() -> None:
+    def blocking(x: int) -> int:
+        time.sleep(0.05)
+        return x * x
+
+    def slow() -> tinyio.Coro[str]:
+        try:
+            yield tinyio.sleep(0.1)
+            return "finished"
+        finally:
+            _say("slow() was interrupted and cleaned up")
+
+    def main() -> tinyio.Coro[None]:
+        start = time.monotonic()
+        squares: list[int] = yield [tinyio.run_in_thread(blocking, x) for x in range(10)]
+        _say(f"10 blocking calls of 0.05 s: {squares} in {time.monotonic() - start:.2f} s")
+        result = yield tinyio.timeout(slow(), 0.02)
+        _say(f"timeout(slow(), 0.02) gave {result}")
+
+    tinyio.Loop().run(main())
+
+
+@_section("Isolation: a failure inside tinyio.isolate does not crash the rest")
+def _isolation() -> None:
+    def flaky() -> tinyio.Coro[None]:
+        yield
+        raise ValueError("flaky failed")
+
+    def main() -> tinyio.Coro[None]:
+        error, ok = yield tinyio.isolate(flaky())
+        _say(f"isolate(flaky()) gave ({error!r}, {ok}); the loop carries on")
+
+    tinyio.Loop().run(main())
+
+
+@_section("asyncio: run tinyio inside asyncio, and asyncio code inside tinyio")
+def _asyncio() -> None:
+    import asyncio
+
+    async def fetch(x: int) -> int:
+        await asyncio.sleep(0.01)
+        return x + 1
+
+    def tinyio_side() -> tinyio.Coro[int]:
+        value: int = yield tinyio.from_asyncio(fetch(41))
+        return value
+
+    async def asyncio_side() -> None:
+        _say(
+            f"asyncio awaited a tinyio coroutine, which awaited asyncio: {await tinyio.to_asyncio(tinyio_side())}"
+        )
+
+    asyncio.run(asyncio_side())
+
+
+@_section("When things go wrong: a stuck loop explains itself (python -m tinyio --demo-deadlock)")
+def _diagnostics_hint() -> None:
+    _say("a crashed or interrupted loop adds a note to the error: a tree of what every")
+    _say("coroutine was waiting on. Run `python -m tinyio --demo-deadlock` to see one.")
+
+
+def demo_deadlock() -> None:
+    """Two coroutines each wait for the other; a watchdog gives up, and the report says why."""
+    ping, pong = tinyio.Event(), tinyio.Event()
+
+    def first() -> tinyio.Coro[None]:
+        yield ping.wait()  # never set: `second` is waiting too
+        pong.set()
+
+    def second() -> tinyio.Coro[None]:
+        yield pong.wait()
+        ping.set()
+
+    def watchdog() -> tinyio.Coro[None]:
+        yield tinyio.sleep(0.2)
+        raise RuntimeError("deadlock: nothing happened for 0.2 s, giving up")
+
+    def main() -> tinyio.Coro[None]:
+        yield [first(), second(), watchdog()]
+
+    print("Running two coroutines that wait for each other, with a 0.2 s watchdog...")
+    try:
+        tinyio.Loop().run(main())
+    except RuntimeError as error:
+        print()
+        print(f"{type(error).__name__}: {error}")
+        for note in getattr(error, "__notes__", []):
+            print(note)
+
+
 # --------------------------------------------------------------------------- running the tour
 
 
 def main() -> None:
     """Print the tour: each section's title, then what its demo prints."""
+    if "--demo-deadlock" in sys.argv[1:]:
+        demo_deadlock()
+        return
     print("A tour of tinyio: an event loop whose coroutines are plain generators.")
     start = time.monotonic()
     for number, (title, demo) in enumerate(_SECTIONS, start=1):

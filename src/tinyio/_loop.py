@@ -55,6 +55,7 @@ __all__ = [
     "at_stop",
     "check_duration",
     "failed_on_its_own",
+    "is_library_code",
 ]
 
 _T = TypeVar("_T")
@@ -67,7 +68,13 @@ if TYPE_CHECKING:
 else:  # not subscriptable at runtime before Python 3.12
     _Gen = types.GeneratorType
 
-_PACKAGE_DIR: Final = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR: Final = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_TOUR: Final = _PACKAGE_DIR + "__main__.py"  # user-level example code, though shipped with us
+
+
+def is_library_code(filename: str) -> bool:
+    """Whether code from `filename` is tinyio's own (hidden from tracebacks and reports)."""
+    return filename.startswith(_PACKAGE_DIR) and filename != _TOUR
 
 
 class CancelledError(BaseException):
@@ -294,7 +301,7 @@ def _without_library_frames(tb: types.TracebackType | None) -> types.TracebackTy
     """The same traceback with every frame of the tinyio package itself left out."""
     entries: list[types.TracebackType] = []
     while tb is not None:
-        if not tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        if not is_library_code(tb.tb_frame.f_code.co_filename):
             entries.append(tb)
         tb = tb.tb_next
     result: types.TracebackType | None = None
@@ -305,7 +312,7 @@ def _without_library_frames(tb: types.TracebackType | None) -> types.TracebackTy
 
 def _prepend_frame(gen: _Gen, tb: types.TracebackType | None) -> types.TracebackType | None:
     frame = gen.gi_frame
-    if frame is None or frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    if frame is None or is_library_code(frame.f_code.co_filename):
         return tb
     return types.TracebackType(tb, frame, frame.f_lasti, frame.f_lineno)
 
@@ -1070,6 +1077,7 @@ class Loop:
         error = self._crash
         assert error is not None
         error.__traceback__ = self._stitched_traceback(error, self._crashed_task)
+        self._add_report(error)
         others, cancelled = self._cancel_all(error)
         self._crash = None
         self._crashed_task = None
@@ -1086,6 +1094,59 @@ class Loop:
             ),
             members,
         )
+
+    def _add_report(self, error: BaseException) -> None:
+        """Add to `error` a note of what every other live coroutine was doing."""
+        from ._diagnostics import format_snapshot, take_snapshot
+
+        forest = take_snapshot(self)
+        if not forest:
+            return
+        how = "interrupted" if isinstance(error, KeyboardInterrupt) else "crashed"
+        error.add_note(
+            format_snapshot(
+                forest, f"tinyio: the loop {how}; what its other coroutines were doing then:"
+            )
+        )
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """What every unfinished coroutine of this loop is doing, as data.
+
+        Safe to call from another thread while the loop runs (for logging, or a status page);
+        the same information is added as a note to the error when the loop crashes, is
+        interrupted, or finds a cycle.
+
+        ```python
+        import tinyio
+
+        loop = tinyio.Loop()
+        event = tinyio.Event()
+
+        def waiter():
+            yield event.wait()
+
+        def main():
+            yield {waiter()}
+            yield
+            print([node["name"] for node in loop.snapshot()])
+            event.set()
+
+        loop.run(main())
+        # ['main', 'waiter']
+        ```
+
+        Returns:
+            A list of trees, one per coroutine that nothing waits on. Each node is a dict:
+            `id` (a number), `name` (the function's qualified name; `tinyio.Event.wait` and
+            the like for tinyio's own coroutines, with `on`: what they wait on), `file` and
+            `line` (where it is suspended), `state` (`"ready"`, `"waiting"`, `"waiting on"`,
+            `"waiting on all of"`), `seconds_left` (if it waits with a timer),
+            `waited_on_by` (if several coroutines wait on it), and `children`: the nodes of
+            what it waits on. A coroutine shown before appears again as `{"id": n, "see": n}`.
+        """
+        from ._diagnostics import take_snapshot
+
+        return take_snapshot(self)
 
     def _stitched_traceback(
         self, error: BaseException, task: _Task | None

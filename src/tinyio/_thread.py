@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import queue
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, Final, ParamSpec, TypeVar
@@ -49,7 +50,18 @@ def _raise_in_thread(ident: int, exception: type[BaseException] | None) -> None:
 
 
 class _Job:
-    __slots__ = ("args", "ended", "error", "fn", "kwargs", "result", "state", "thread", "wait")
+    __slots__ = (
+        "args",
+        "ended",
+        "error",
+        "fn",
+        "kwargs",
+        "result",
+        "started",
+        "state",
+        "thread",
+        "wait",
+    )
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
         self.fn = fn
@@ -61,6 +73,15 @@ class _Job:
         self.error: BaseException | None = None
         self.wait = Wait()  # woken when the job has finished
         self.ended: threading.Event | None = None  # made by `cancel`, set when finished
+        self.started = 0.0  # time.monotonic() when its function started (for diagnostics)
+
+    def __repr__(self) -> str:
+        call = f"{_describe(self.fn)}()"
+        if self.state == _PENDING:
+            return f"<thread call {call}, waiting for a worker>"
+        if self.state == _RUNNING:
+            return f"<thread call {call}, running for {time.monotonic() - self.started:.3f} s>"
+        return f"<thread call {call}, finished>"
 
 
 class _Workers:
@@ -156,6 +177,7 @@ class _Workers:
                     if start:
                         job.state = _RUNNING
                         job.thread = ident
+                        job.started = time.monotonic()
                 if start:
                     try:
                         job.result = job.fn(*job.args, **job.kwargs)
