@@ -55,16 +55,28 @@ def _import_trio() -> Any:
     return trio
 
 
-def _drive_slice(steps: Any) -> tuple[bool, Any]:
-    """Step the tinyio loop for one slice. (done, result) or (False, Idle | None)."""
-    deadline = time.monotonic() + _SLICE_SECONDS
-    while True:
-        try:
-            state = next(steps)
-        except StopIteration as stop:
-            return True, stop.value
-        if state is not None or time.monotonic() >= deadline:
-            return False, state
+async def _drive(
+    coro: Coro[_T],
+    exception_group: bool | None,
+    checkpoint: Callable[[], Awaitable[object]],
+    wait_idle: Callable[[Idle], Awaitable[None]],
+) -> _T:
+    """Run `coro` in a new tinyio loop, in slices between the host's checkpoints."""
+    with Loop().runtime(coro, exception_group) as steps:
+        while True:
+            deadline = time.monotonic() + _SLICE_SECONDS
+            while True:
+                try:
+                    state = next(steps)
+                except StopIteration as stop:
+                    return stop.value
+                if state is not None or time.monotonic() >= deadline:
+                    break
+            if state is None:
+                await checkpoint()
+            else:
+                assert isinstance(state, Idle)
+                await wait_idle(state)
 
 
 async def to_asyncio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
@@ -106,19 +118,14 @@ async def to_asyncio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
     """
     _check_coroutine(coro, "to_asyncio")
     host = asyncio.get_running_loop()
-    with Loop().runtime(coro, exception_group) as steps:
-        while True:
-            done, state = _drive_slice(steps)
-            if done:
-                return state
-            if state is None:
-                await asyncio.sleep(0)
-                continue
-            assert isinstance(state, Idle)
-            woken = asyncio.Event()
-            if state.notify_on_wakeup(functools.partial(host.call_soon_threadsafe, woken.set)):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), state.timeout)
+
+    async def wait_idle(idle: Idle) -> None:
+        woken = asyncio.Event()
+        if idle.notify_on_wakeup(functools.partial(host.call_soon_threadsafe, woken.set)):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), idle.timeout)
+
+    return await _drive(coro, exception_group, functools.partial(asyncio.sleep, 0), wait_idle)
 
 
 async def to_trio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
@@ -145,22 +152,16 @@ async def to_trio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
     _check_coroutine(coro, "to_trio")
     trio = _import_trio()
     token = trio.lowlevel.current_trio_token()
-    with Loop().runtime(coro, exception_group) as steps:
-        while True:
-            done, state = _drive_slice(steps)
-            if done:
-                return state
-            if state is None:
-                await trio.lowlevel.checkpoint()
-                continue
-            assert isinstance(state, Idle)
-            woken = trio.Event()
-            if state.notify_on_wakeup(functools.partial(token.run_sync_soon, woken.set)):
-                timeout = float("inf") if state.timeout is None else state.timeout
-                with trio.move_on_after(timeout):
-                    await woken.wait()
-            else:
-                await trio.lowlevel.checkpoint()
+
+    async def wait_idle(idle: Idle) -> None:
+        woken = trio.Event()
+        if idle.notify_on_wakeup(functools.partial(token.run_sync_soon, woken.set)):
+            with trio.move_on_after(float("inf") if idle.timeout is None else idle.timeout):
+                await woken.wait()
+        else:
+            await trio.lowlevel.checkpoint()
+
+    return await _drive(coro, exception_group, trio.lowlevel.checkpoint, wait_idle)
 
 
 def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:

@@ -896,15 +896,23 @@ class Loop:
         smaller of "what the targets wait on" and "what waits on `task`" -- small for the
         usual shapes, a wide gather under a shared coroutine or many waiters on one.
         """
-        searches = [self._search_down(targets, task), self._search_up(task, targets)]
+        goals = set(targets)
+        searches = [
+            # Down from the targets to `task`; the path comes back from `task` up: reverse it.
+            self._search(targets, lambda t: t is task, self._waited_on),
+            # Up from `task` to a target; the path comes back from that target down.
+            self._search([task], goals.__contains__, self._waiting),
+        ]
         while True:
-            for search in searches:
+            for direction, search in enumerate(searches):
                 try:
                     next(search)
                 except StopIteration as stop:
                     path: list[_Task] | None = stop.value
                     if path is None:
                         return False
+                    if direction == 0:
+                        path.reverse()
                     # `path` runs from a target down to `task`, each waiting on the next.
                     names = " -> ".join(_name(t.gen) for t in [task, *path])
                     self._throw(
@@ -917,50 +925,43 @@ class Loop:
                     return True
 
     @staticmethod
-    def _search_down(starts: list[_Task], goal: _Task) -> Generator[None, None, list[_Task] | None]:
-        """Follow what `starts` wait on; the chain from a start to `goal` if reached."""
+    def _waited_on(task: _Task) -> list[_Task]:
+        """The running coroutines `task` waits on."""
+        waiting_on = task.waiting_on
+        if type(waiting_on) is _Task:
+            below = [waiting_on]
+        elif type(waiting_on) is _Gather:
+            below = waiting_on.tasks
+        else:
+            return []
+        return [t for t in below if t.state == _RUNNING]
+
+    @staticmethod
+    def _waiting(task: _Task) -> list[_Task]:
+        """The coroutines waiting on `task`."""
+        return [w if isinstance(w, _Task) else w.parent for w in task.waiters or ()]
+
+    @staticmethod
+    def _search(
+        starts: list[_Task],
+        is_goal: Callable[[_Task], bool],
+        neighbours: Callable[[_Task], list[_Task]],
+    ) -> Generator[None, None, list[_Task] | None]:
+        """Depth-first search, a step per `next()`: the path from the goal back to a start."""
         came_from: dict[_Task, _Task | None] = dict.fromkeys(starts)
         stack = list(starts)
         while stack:
             yield
             current = stack.pop()
-            if current is goal:
-                path = [current]
-                while (previous := came_from[path[-1]]) is not None:
-                    path.append(previous)
-                return path[::-1]
-            waiting_on = current.waiting_on
-            if type(waiting_on) is _Task:
-                below: list[_Task] = [waiting_on]
-            elif type(waiting_on) is _Gather:
-                below = waiting_on.tasks
-            else:
-                continue
-            for child in below:
-                if child not in came_from and child.state == _RUNNING:
-                    came_from[child] = current
-                    stack.append(child)
-        return None
-
-    @staticmethod
-    def _search_up(start: _Task, goals: list[_Task]) -> Generator[None, None, list[_Task] | None]:
-        """Follow who waits on `start`; the chain from a goal down to `start` if reached."""
-        goal_set = set(goals)
-        came_from: dict[_Task, _Task | None] = {start: None}
-        stack = [start]
-        while stack:
-            yield
-            current = stack.pop()
-            if current in goal_set:
+            if is_goal(current):
                 path = [current]
                 while (previous := came_from[path[-1]]) is not None:
                     path.append(previous)
                 return path
-            for waiter in current.waiters or ():
-                above = waiter if isinstance(waiter, _Task) else waiter.parent
-                if above not in came_from:
-                    came_from[above] = current
-                    stack.append(above)
+            for neighbour in neighbours(current):
+                if neighbour not in came_from:
+                    came_from[neighbour] = current
+                    stack.append(neighbour)
         return None
 
     # ------------------------------------------------------------------ waits and time
