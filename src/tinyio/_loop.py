@@ -41,7 +41,7 @@ import types
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, cast
 
 __all__ = [
@@ -925,7 +925,7 @@ class Loop:
                     return True
 
     @staticmethod
-    def _waited_on(task: _Task) -> list[_Task]:
+    def _waited_on(task: _Task) -> Iterator[_Task]:
         """The running coroutines `task` waits on."""
         waiting_on = task.waiting_on
         if type(waiting_on) is _Task:
@@ -933,35 +933,46 @@ class Loop:
         elif type(waiting_on) is _Gather:
             below = waiting_on.tasks
         else:
-            return []
-        return [t for t in below if t.state == _RUNNING]
+            return iter(())
+        return (t for t in below if t.state == _RUNNING)
 
     @staticmethod
-    def _waiting(task: _Task) -> list[_Task]:
+    def _waiting(task: _Task) -> Iterator[_Task]:
         """The coroutines waiting on `task`."""
-        return [w if isinstance(w, _Task) else w.parent for w in task.waiters or ()]
+        return (w if isinstance(w, _Task) else w.parent for w in task.waiters or ())
 
     @staticmethod
     def _search(
         starts: list[_Task],
         is_goal: Callable[[_Task], bool],
-        neighbours: Callable[[_Task], list[_Task]],
+        neighbours: Callable[[_Task], Iterator[_Task]],
     ) -> Generator[None, None, list[_Task] | None]:
-        """Depth-first search, a step per `next()`: the path from the goal back to a start."""
+        """Depth-first search, one edge per `next()`: the path from the goal back to a start.
+
+        Neighbours are taken lazily, one per step, so that a node with 20,000 of them costs
+        20,000 steps only if the other direction's search has not finished first.
+        """
         came_from: dict[_Task, _Task | None] = dict.fromkeys(starts)
-        stack = list(starts)
+        for start in starts:
+            if is_goal(start):
+                return [start]
+        stack = [(start, neighbours(start)) for start in starts]
         while stack:
             yield
-            current = stack.pop()
-            if is_goal(current):
-                path = [current]
+            current, rest = stack[-1]
+            neighbour = next(rest, None)
+            if neighbour is None:
+                stack.pop()
+                continue
+            if neighbour in came_from:
+                continue
+            came_from[neighbour] = current
+            if is_goal(neighbour):
+                path = [neighbour]
                 while (previous := came_from[path[-1]]) is not None:
                     path.append(previous)
                 return path
-            for neighbour in neighbours(current):
-                if neighbour not in came_from:
-                    came_from[neighbour] = current
-                    stack.append(neighbour)
+            stack.append((neighbour, neighbours(neighbour)))
         return None
 
     # ------------------------------------------------------------------ waits and time
