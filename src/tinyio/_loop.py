@@ -117,8 +117,8 @@ class Wait:
 
     def wake(self) -> None:
         """Resume the waiting coroutine (idempotent; safe from any thread)."""
-        # Ordering matters for a wake from another thread racing the yield: we set `_woken`
-        # before reading `_loop`, the loop sets `_loop` before reading `_woken`, so at least
+        # Ordering matters for a wake from another thread racing the yield: we set `woken`
+        # before reading `loop`, the loop sets `loop` before reading `woken`, so at least
         # one side sees the other. Resuming twice is harmless (`Loop._resume` checks).
         self.woken = True
         loop = self.loop
