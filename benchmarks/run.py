@@ -107,7 +107,7 @@ def unavailable_reason(name: str) -> str | None:
 # -- running one cell ---------------------------------------------------------------------------
 
 
-def run_cell(framework: str, workload: str, n: int, args: argparse.Namespace) -> Cell:
+def run_cell(framework: str, workload: str, n: int, args: argparse.Namespace, gc: bool) -> Cell:
     command = [
         sys.executable,
         str(CHILD),
@@ -119,7 +119,7 @@ def run_cell(framework: str, workload: str, n: int, args: argparse.Namespace) ->
         "--budget",
         str(args.budget),
     ]
-    if args.no_gc:
+    if not gc:
         command.append("--no-gc")
     timed_out = False
     try:
@@ -257,24 +257,29 @@ class Results:
     frameworks: list[str]
     workloads: list[str]
     sizes: dict[str, list[int]]  # workload -> [N, 4N] (or just [N])
-    cells: dict[tuple[str, int, str], Cell]  # (workload, n, framework) -> cell
+    cells: dict[tuple[str, int, str, bool], Cell]  # (workload, n, framework, gc on) -> cell
+    gc_modes: list[bool]  # GC on (True) and/or off (False); the first is the one the times show
     timeout: float
     repeats: int
+    marks: bool  # whether to mark tinyio's numbers against the targets (not for smoke runs)
 
     def time(
-        self, workload: str, n: int, framework: str, minus_floor: bool = False
+        self,
+        workload: str,
+        n: int,
+        framework: str,
+        minus_floor: bool = False,
+        gc: bool | None = None,
     ) -> float | None:
-        cell = self.cells.get((workload, n, framework))
+        cell = self.cells.get((workload, n, framework, self.gc_modes[0] if gc is None else gc))
         if cell is None or cell.best is None:
             return None
         wall_floor = WORKLOADS[workload].wall_floor
         return cell.best - (wall_floor(n) if minus_floor and wall_floor else 0.0)
 
     def time_cell(self, workload: str, n: int, framework: str, minus_floor: bool) -> str:
-        cell = self.cells.get((workload, n, framework))
-        if cell is None:
-            return "—"
-        if cell.status == "n/a":
+        cell = self.cells.get((workload, n, framework, self.gc_modes[0]))
+        if cell is None or cell.status == "n/a":
             return "—"
         if cell.status in ("crash", "wrong"):
             return "**crashed**" if cell.status == "crash" else "**wrong answer**"
@@ -302,15 +307,15 @@ class Results:
                 rows.append(row)
         return rows
 
-    def growth_cell(self, workload: str, framework: str, minus_floor: bool) -> str:
+    def growth(self, workload: str, framework: str, minus_floor: bool, gc: bool) -> str:
         sizes = self.sizes[workload]
         if len(sizes) < 2:
             return "—"
-        small, large = (self.cells.get((workload, n, framework)) for n in sizes)
+        small, large = (self.cells.get((workload, n, framework, gc)) for n in sizes)
         if small is None or large is None or "n/a" in (small.status, large.status):
             return "—"
-        before = self.time(workload, sizes[0], framework, minus_floor)
-        after = self.time(workload, sizes[1], framework, minus_floor)
+        before = self.time(workload, sizes[0], framework, minus_floor, gc)
+        after = self.time(workload, sizes[1], framework, minus_floor, gc)
         if before is None or before <= 0:
             return "—"
         if after is None:
@@ -318,7 +323,7 @@ class Results:
                 return f"> {format_ratio(self.timeout / before)}"
             return "—"
         text = format_ratio(after / before)
-        if framework == "ours":
+        if framework == "ours" and self.marks:
             text += " ✓" if after / before <= GROWTH_TARGET else " ✗"
         return text
 
@@ -328,7 +333,11 @@ class Results:
             for label, minus_floor in variants(workload, None):
                 sizes = self.sizes[workload]
                 row = [label, " → ".join(f"{n:,}" for n in sizes)]
-                row += [self.growth_cell(workload, f, minus_floor) for f in self.frameworks]
+                for framework in self.frameworks:
+                    ratios = [
+                        self.growth(workload, framework, minus_floor, gc) for gc in self.gc_modes
+                    ]
+                    row.append(" / ".join(ratios))
                 rows.append(row)
         return rows
 
@@ -339,15 +348,16 @@ class Results:
         floor = self.time("switch", n, "floor")
         if floor is None:
             return []
-        lines = [f"Floor: {floor / n * 1e9:.0f} ns per step (switch, N = {n:,})."]
+        lines = [f"Floor: {floor / n * 1e9:.0f} ns per step (switch, N = {n:,}).", ""]
         for name in self.frameworks:
             seconds = self.time("switch", n, name)
             if name == "floor" or seconds is None:
                 continue
             ratio = seconds / floor
             mark = ""
-            if name == "ours":
-                mark = f" (target ≤ {STEP_TARGET:g}{TIMES}: {'met' if ratio <= STEP_TARGET else 'missed'})"
+            if name == "ours" and self.marks:
+                met = "met" if ratio <= STEP_TARGET else "missed"
+                mark = f" (target ≤ {STEP_TARGET:g}{TIMES}: {met})"
             lines.append(
                 f"- {FRAMEWORKS[name].label}: {seconds / n * 1e9:.0f} ns per step, "
                 f"{format_ratio(ratio)}{TIMES} the floor{mark}"
@@ -355,27 +365,37 @@ class Results:
         return lines
 
 
+def gc_label(gc: bool) -> str:
+    return "GC on" if gc else "GC off"
+
+
 def report(results: Results, header_lines: list[str], notes: list[str]) -> str:
     columns = ["workload", "N"] + [FRAMEWORKS[f].label for f in results.frameworks]
+    shown = gc_label(results.gc_modes[0])
     out = ["# tinyio benchmarks", ""]
     out += [f"- {line}" for line in header_lines]
-    out += ["", "## Time at N (best of repeats; ratio to asyncio)", ""]
+    out += ["", f"## Time at N (best of {results.repeats}, {shown}; ratio to asyncio)", ""]
     out += table(columns, results.time_rows(0))
     if any(len(s) > 1 for s in results.sizes.values()):
-        out += ["", f"## Time at {GROWTH_FACTOR}N", ""]
+        out += ["", f"## Time at {GROWTH_FACTOR}N ({shown})", ""]
         out += table(columns, results.time_rows(1))
+        modes = " / ".join(gc_label(gc) for gc in results.gc_modes)
         out += [
             "",
-            f"## Growth: time({GROWTH_FACTOR}N) / time(N)",
+            f"## Growth: time({GROWTH_FACTOR}N) / time(N) ({modes})",
             "",
-            f"{GROWTH_FACTOR:g} is linear; more is superlinear. "
-            f"Target for tinyio (this repo): ≤ {GROWTH_TARGET:g} (✓ met, ✗ missed).",
+            f"{GROWTH_FACTOR:g} is linear; more is superlinear."
+            + (
+                f" Target for tinyio (this repo): ≤ {GROWTH_TARGET:g} (✓ met, ✗ missed)."
+                if results.marks
+                else ""
+            ),
             "",
         ]
         out += table(["workload", "sizes", *columns[2:]], results.growth_rows())
     steps = results.step_lines()
     if steps:
-        out += ["", "## One tinyio step vs the floor", "", *steps]
+        out += ["", f"## One step vs the floor ({shown})", "", *steps]
     if notes:
         out += ["", "## Notes", ""] + [f"- {note}" for note in notes]
     return "\n".join(out) + "\n"
@@ -415,12 +435,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-growth", action="store_true", help=f"run N only, not {GROWTH_FACTOR}N"
     )
-    parser.add_argument("--no-gc", action="store_true", help="disable the GC while timing")
+    parser.add_argument(
+        "--gc",
+        choices=["on", "off", "both"],
+        help="the garbage collector while timing: on (as users have it), off, or both "
+        "(times shown with it on; growth shown for both); default both, smoke on",
+    )
     args = parser.parse_args(argv)
     if args.repeats is None:
         args.repeats = 1 if args.smoke else 5
     if args.timeout is None:
         args.timeout = 30.0 if args.smoke else 60.0
+    if args.gc is None:
+        args.gc = "on" if args.smoke or args.no_growth else "both"
+    args.gc_modes = {"on": [True], "off": [False], "both": [True, False]}[args.gc]
     for option, known in (("only", WORKLOADS), ("frameworks", FRAMEWORKS)):
         value = getattr(args, option)
         chosen = list(known) if value is None else [v.strip() for v in value.split(",") if v]
@@ -453,30 +481,47 @@ def main(argv: list[str] | None = None) -> int:
         n = WORKLOADS[name].smoke_size if args.smoke else WORKLOADS[name].size
         sizes[name] = [n] if args.no_growth else [n, GROWTH_FACTOR * n]
 
-    cells: dict[tuple[str, int, str], Cell] = {}
+    cells: dict[tuple[str, int, str, bool], Cell] = {}
     versions: dict[str, str] = {}
     failures: list[str] = []
+    # Frameworks and GC modes alternate within each workload and size, so that a change of
+    # machine load during the run hits them alike rather than one framework.
     for workload in args.only:
         for n in sizes[workload]:
             for framework in frameworks:
-                print(f"{workload:>9} N={n:<7,} {framework:<10}", end=" ", file=sys.stderr)
-                sys.stderr.flush()
-                cell = run_cell(framework, workload, n, args)
-                cells[workload, n, framework] = cell
-                if cell.info.get("version"):
-                    versions.setdefault(framework, str(cell.info["version"]))
-                best = "" if cell.best is None else format_seconds(cell.best)
-                print(f"{cell.status:<7} {best} {cell.message}", file=sys.stderr)
-                where = f"{framework} {workload} N={n:,}"
-                if cell.status in ("crash", "wrong") or (args.smoke and cell.status == "timeout"):
-                    failures.append(f"{where}: {cell.status}: {cell.message}")
-                elif cell.times and len(cell.times) < args.repeats:
-                    notes.append(
-                        f"† {where}: best of {len(cell.times)} run(s), not {args.repeats}"
-                        + (f" ({cell.message})" if cell.message else " (time budget)")
+                for gc in args.gc_modes:
+                    where = f"{framework} {workload} N={n:,}" + (
+                        f" ({gc_label(gc)})" if len(args.gc_modes) > 1 else ""
                     )
-                elif cell.status == "timeout":
-                    notes.append(f"{where}: {cell.message}")
+                    print(f"{where:<40}", end=" ", file=sys.stderr, flush=True)
+                    if gc != args.gc_modes[0] and cells[
+                        workload, n, framework, args.gc_modes[0]
+                    ].status in (
+                        "timeout",
+                        "n/a",
+                    ):
+                        # Already too slow (or absent) with the GC on: not worth another timeout.
+                        cell = cells[workload, n, framework, args.gc_modes[0]]
+                    else:
+                        cell = run_cell(framework, workload, n, args, gc)
+                    cells[workload, n, framework, gc] = cell
+                    if cell.info.get("version"):
+                        versions.setdefault(framework, str(cell.info["version"]))
+                    best = "" if cell.best is None else format_seconds(cell.best)
+                    print(f"{cell.status:<7} {best} {cell.message}", file=sys.stderr)
+                    if cell.status in ("crash", "wrong") or (
+                        args.smoke and cell.status == "timeout"
+                    ):
+                        failures.append(f"{where}: {cell.status}: {cell.message}")
+                    elif gc != args.gc_modes[0]:
+                        continue
+                    elif cell.times and len(cell.times) < args.repeats:
+                        notes.append(
+                            f"† {where}: best of {len(cell.times)} run(s), not {args.repeats}"
+                            + (f" ({cell.message})" if cell.message else " (time budget)")
+                        )
+                    elif cell.status == "timeout":
+                        notes.append(f"{where}: {cell.message}")
 
     header = machine_description()
     header.append(f"Load average (1/5/15 min): {load_before} before, {load_average()} after")
@@ -489,10 +534,15 @@ def main(argv: list[str] | None = None) -> int:
             version = f"Python {version}"
         version_texts.append(f"{FRAMEWORKS[name].label} ({version})")
     header.append("Frameworks: " + "; ".join(version_texts))
+    gc_text = {
+        "on": "GC enabled while timing",
+        "off": "GC disabled while timing",
+        "both": "every cell run with the GC enabled and again with it disabled while timing",
+    }[args.gc]
     header.append(
         f"Each cell: best of {args.repeats} run(s) in a fresh subprocess per framework x "
-        f"workload x size; GC {'disabled while timing' if args.no_gc else 'enabled'}, "
-        f"collected before each run; timeout {args.timeout:g} s per cell"
+        f"workload x size; {gc_text}, collected before each run; "
+        f"timeout {args.timeout:g} s per cell"
         + (" (smoke run: tiny sizes, times meaningless)" if args.smoke else "")
     )
     header.append(
@@ -501,7 +551,16 @@ def main(argv: list[str] | None = None) -> int:
     header.append(f"Total benchmark time: {time.perf_counter() - started:.0f} s")
     notes += [f"**failed** {failure}" for failure in failures]
 
-    results = Results(frameworks, args.only, sizes, cells, args.timeout, args.repeats)
+    results = Results(
+        frameworks,
+        args.only,
+        sizes,
+        cells,
+        args.gc_modes,
+        args.timeout,
+        args.repeats,
+        marks=not args.smoke,
+    )
     text = report(results, header, notes)
     print(text)
     if args.markdown:
