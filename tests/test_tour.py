@@ -49,7 +49,23 @@ def test_the_tour_has_numbered_sections_with_headings(
     headings = re.findall(r"^(\d+)\. (.+)$", completed.stdout, flags=re.MULTILINE)
     assert [int(number) for number, _ in headings] == list(range(1, len(headings) + 1))
     titles = " ".join(title for _, title in headings).lower()
-    for topic in ["gather", "background", "event", "sleep", "error", "nested"]:
+    for topic in [
+        "gather",
+        "background",
+        "event",
+        "sleep",
+        "error",
+        "nested",
+        "as_completed",
+        "barrier",
+        "lock",
+        "queue",
+        "thread",
+        "timeout",
+        "isolat",
+        "asyncio",
+        "wrong",
+    ]:
         assert topic in titles, f"no tour section about {topic!r}"
 
 
@@ -69,6 +85,11 @@ def test_the_tour_has_numbered_sections_with_headings(
         "loop.run raised the original error: ValueError('something went wrong')",
         "total: 30",
         "6 jobs ran, at most 2 at a time",
+        "the consumer added up to 10",
+        "slow() was interrupted and cleaned up",
+        "timeout(slow(), 0.02) gave (None, False)",
+        "isolate(flaky()) gave (ValueError('flaky failed'), False); the loop carries on",
+        "asyncio awaited a tinyio coroutine, which awaited asyncio: 42",
     ],
 )
 def test_the_tour_shows(tour: tuple[subprocess.CompletedProcess[str], float], line: str) -> None:
@@ -95,3 +116,80 @@ def test_the_cancelled_coroutines_clean_up_before_the_error_is_raised(
     raised = lines.index("loop.run raised the original error: ValueError('something went wrong')")
     assert lines.index("a was cancelled") < lines.index("a's finally block ran") < raised
     assert lines.index("b was cancelled") < lines.index("b's finally block ran") < raised
+
+
+def test_as_completed_gives_the_results_in_the_order_they_finish(
+    tour: tuple[subprocess.CompletedProcess[str], float],
+) -> None:
+    lines = [line.strip() for line in tour[0].stdout.splitlines()]
+    assert [line for line in lines if line.startswith("As completed demo:")] == [
+        "As completed demo: 2",
+        "As completed demo: 4",
+        "As completed demo: 7",
+    ]
+
+
+def test_everyone_reaches_the_barrier_before_taking_turns_with_the_lock(
+    tour: tuple[subprocess.CompletedProcess[str], float],
+) -> None:
+    lines = [line.strip() for line in tour[0].stdout.splitlines()]
+    log = [
+        line
+        for line in lines
+        if re.fullmatch(r"[abc] (at the barrier|has the lock|releases it)", line)
+    ]
+    assert len(log) == 9
+    assert sorted(log[:3]) == ["a at the barrier", "b at the barrier", "c at the barrier"]
+    turns = log[3:]
+    for holds, releases in zip(turns[::2], turns[1::2], strict=True):
+        name = holds[0]
+        assert (holds, releases) == (f"{name} has the lock", f"{name} releases it")
+    assert sorted(line[0] for line in turns[::2]) == ["a", "b", "c"]
+
+
+def test_blocking_calls_run_in_threads_at_the_same_time(
+    tour: tuple[subprocess.CompletedProcess[str], float],
+) -> None:
+    lines = [line.strip() for line in tour[0].stdout.splitlines()]
+    (line,) = [line for line in lines if line.startswith("10 blocking calls of 0.05 s:")]
+    match = re.fullmatch(
+        r"10 blocking calls of 0\.05 s: \[0, 1, 4, 9, 16, 25, 36, 49, 64, 81\] in (\d+\.\d+) s",
+        line,
+    )
+    assert match, line
+    assert float(match[1]) < 0.4  # one after the other they would take 0.5 s
+    assert lines.index("slow() was interrupted and cleaned up") < lines.index(
+        "timeout(slow(), 0.02) gave (None, False)"
+    )
+
+
+def test_the_tour_points_to_the_deadlock_demo(
+    tour: tuple[subprocess.CompletedProcess[str], float],
+) -> None:
+    assert "python -m tinyio --demo-deadlock" in tour[0].stdout
+
+
+def test_the_deadlock_demo_shows_a_report_and_ends_quickly(
+    tmp_path: Path,
+) -> None:
+    start = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "tinyio", "--demo-deadlock"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    elapsed = time.monotonic() - start
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr == ""
+    assert elapsed < 3.0  # interpreter start-up included; the demo gives up after 0.2 s
+    output = completed.stdout
+    assert "tinyio: the loop crashed; what its other coroutines were doing then:" in output
+    # Both stuck coroutines, each with the Event it waits on below it.
+    for name in ["first", "second"]:
+        assert re.search(
+            rf"#\d+ \S*\b{name}\(\)  \S+:\d+\n[│ ]*└── #\d+ tinyio\.Event\.wait\(\)  on <tinyio\.Event unset",
+            output,
+        ), output
