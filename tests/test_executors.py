@@ -1,0 +1,491 @@
+"""`tinyio.from_future` and `tinyio.run_in_executor` (SPEC section 5, beyond the seed).
+
+With the standard library's executors, with any object that has `submit` (or, for futures,
+`add_done_callback`, `result` and `cancel`), a process pool for CPU-bound work, and a real
+Dask cluster.
+"""
+
+import concurrent.futures
+import multiprocessing
+import os
+import threading
+import time
+import traceback
+
+import distributed
+import pytest
+
+import tinyio
+from leak_check import no_threads_or_processes_left_behind  # noqa: F401
+
+
+class Boom(Exception):
+    pass
+
+
+class RemoteError(Exception):
+    pass
+
+
+def crash_when(event):
+    yield event.wait()
+    raise Boom("crash")
+
+
+class RecordingExecutor:
+    """Any object with `submit`: passes calls on to `inner` and keeps the futures it made."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.futures = []
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = self.inner.submit(fn, *args, **kwargs)
+        self.futures.append(future)
+        return future
+
+
+class DuckFuture:
+    """The least a future needs for `from_future`: add_done_callback, result and cancel."""
+
+    def __init__(self):
+        self._callbacks = []
+        self._value = None
+        self.cancel_calls = 0
+
+    def add_done_callback(self, fn):
+        self._callbacks.append(fn)
+
+    def result(self, timeout=None):
+        return self._value
+
+    def cancel(self):
+        self.cancel_calls += 1
+        return True
+
+    def finish(self, value):  # from any thread
+        self._value = value
+        for fn in self._callbacks:
+            fn(self)
+
+
+@pytest.fixture
+def one_busy_thread():
+    """A one-thread executor kept busy until the test ends: what is submitted to it waits."""
+    release = threading.Event()
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    executor.submit(release.wait, 30)
+    yield executor
+    release.set()
+    executor.shutdown(wait=True)
+
+
+# --- from_future ----------------------------------------------------------------------------
+
+
+def test_from_future_gives_the_result_of_a_thread_pool_future():
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as executor:
+
+        def main():
+            return (yield tinyio.from_future(executor.submit(pow, 2, 10)))
+
+        assert tinyio.Loop().run(main()) == 1024
+
+
+def test_from_future_of_a_future_completed_from_another_thread_wakes_the_loop():
+    future = concurrent.futures.Future()
+
+    def complete():
+        time.sleep(0.05)
+        future.set_result("from a thread")
+
+    def main():
+        thread = threading.Thread(target=complete)
+        thread.start()
+        start = time.monotonic()
+        result = yield tinyio.from_future(future)
+        elapsed = time.monotonic() - start
+        thread.join()
+        return result, elapsed
+
+    result, elapsed = tinyio.Loop().run(main())
+    assert result == "from a thread"
+    assert elapsed < 1
+
+
+def test_from_future_of_a_future_completed_by_another_coroutine_of_the_loop():
+    future = concurrent.futures.Future()
+
+    def completer():
+        yield
+        future.set_result("from a coroutine")
+
+    def main():
+        return (yield [tinyio.from_future(future), completer()])
+
+    assert tinyio.Loop().run(main()) == ["from a coroutine", None]
+
+
+def test_from_future_of_a_future_already_done_gives_its_result_at_once():
+    future = concurrent.futures.Future()
+    future.set_result("already")
+
+    def main():
+        return (yield tinyio.from_future(future))
+
+    assert tinyio.Loop().run(main()) == "already"
+
+
+def test_from_future_does_not_block_the_loop():
+    future = concurrent.futures.Future()
+    steps = []
+
+    def other():
+        for i in range(3):
+            steps.append(i)
+            yield
+        future.set_result("done")
+
+    def main():
+        return (yield [tinyio.from_future(future), other()])
+
+    assert tinyio.Loop().run(main()) == ["done", None]
+    assert steps == [0, 1, 2]
+
+
+def failing_call():
+    raise RemoteError("failed in the executor")  # failing_call: raise
+
+
+def test_from_future_raises_the_error_of_the_future_with_its_frames():
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
+
+        def main():
+            yield tinyio.from_future(executor.submit(failing_call))
+
+        with pytest.raises(RemoteError, match="failed in the executor") as excinfo:
+            tinyio.Loop().run(main())
+    names = [frame.name for frame in traceback.extract_tb(excinfo.value.__traceback__)]
+    assert "main" in names
+    assert names[-1] == "failing_call"
+
+
+def test_from_future_of_a_future_cancelled_by_someone_else_raises_its_cancelled_error():
+    future = concurrent.futures.Future()
+    future.cancel()
+
+    def main():
+        yield tinyio.from_future(future)
+
+    with pytest.raises(concurrent.futures.CancelledError):
+        tinyio.Loop().run(main())
+
+
+def test_from_future_cancels_a_pending_future_when_the_loop_crashes(one_busy_thread):
+    future = one_busy_thread.submit(pow, 2, 3)  # waits behind the busy call
+    waiting = tinyio.Event()
+
+    def waiter():
+        waiting.set()
+        return (yield tinyio.from_future(future))
+
+    def main():
+        yield [waiter(), crash_when(waiting)]
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    assert future.cancelled()
+
+
+def test_from_future_cancels_the_future_when_timed_out(one_busy_thread):
+    future = one_busy_thread.submit(pow, 2, 3)
+
+    def main():
+        return (yield tinyio.timeout(tinyio.from_future(future), 0.02))
+
+    assert tinyio.Loop().run(main()) == (None, False)
+    assert future.cancelled()
+
+
+def test_from_future_accepts_any_object_with_the_three_methods():
+    future = DuckFuture()
+
+    def finisher():
+        yield
+        threading.Thread(target=future.finish, args=("duck",)).start()
+
+    def main():
+        return (yield [tinyio.from_future(future), finisher()])
+
+    assert tinyio.Loop().run(main()) == ["duck", None]
+    assert future.cancel_calls == 0
+
+
+def test_from_future_calls_cancel_on_any_object_with_the_three_methods():
+    future = DuckFuture()
+    waiting = tinyio.Event()
+
+    def waiter():
+        waiting.set()
+        yield tinyio.from_future(future)
+
+    def main():
+        yield [waiter(), crash_when(waiting)]
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    assert future.cancel_calls == 1
+
+
+@pytest.mark.parametrize(
+    ("not_a_future", "missing"),
+    [
+        (None, "add_done_callback, result, cancel"),
+        (42, "add_done_callback, result, cancel"),
+        (type("OnlyResult", (), {"result": lambda self: 1})(), "add_done_callback, cancel"),
+    ],
+    ids=["None", "int", "only result"],
+)
+def test_from_future_of_a_non_future_is_a_type_error_naming_what_is_missing(not_a_future, missing):
+    with pytest.raises(TypeError, match="from_future needs a future") as excinfo:
+        tinyio.from_future(not_a_future)
+    assert missing in str(excinfo.value)
+
+
+# --- run_in_executor ------------------------------------------------------------------------
+
+
+def describe(a, b, *, fn, scale=1):
+    return (a, b, fn, scale)
+
+
+def test_run_in_executor_gives_the_result_and_passes_arguments_including_one_named_fn():
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as executor:
+
+        def main():
+            return (yield tinyio.run_in_executor(executor, describe, 1, 2, fn="f", scale=3))
+
+        assert tinyio.Loop().run(main()) == (1, 2, "f", 3)
+
+
+def test_run_in_executor_submits_only_when_the_coroutine_first_runs():
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as inner:
+        executor = RecordingExecutor(inner)
+        coro = tinyio.run_in_executor(executor, pow, 3, 3)
+        assert executor.futures == []
+
+        def main():
+            return (yield coro)
+
+        assert tinyio.Loop().run(main()) == 27
+        assert len(executor.futures) == 1
+
+        never_run = tinyio.run_in_executor(executor, pow, 3, 3)
+        never_run.close()
+        assert len(executor.futures) == 1
+
+
+def test_run_in_executor_cancels_the_future_when_the_loop_crashes(one_busy_thread):
+    executor = RecordingExecutor(one_busy_thread)
+    submitted = tinyio.Event()
+
+    def waiter():
+        call = tinyio.run_in_executor(executor, pow, 2, 3)
+        yield {call}
+        yield
+        submitted.set()
+        yield call
+
+    def main():
+        yield [waiter(), crash_when(submitted)]
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    [future] = executor.futures
+    assert future.cancelled()
+
+
+def test_run_in_executor_runs_many_calls_at_once():
+    together = threading.Barrier(4, timeout=10)
+
+    def meet(i):
+        together.wait()
+        return i
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as executor:
+
+        def main():
+            return (yield [tinyio.run_in_executor(executor, meet, i) for i in range(4)])
+
+        assert tinyio.Loop().run(main()) == [0, 1, 2, 3]
+
+
+class NoSubmit:
+    submit = "not callable"
+
+
+@pytest.mark.parametrize("not_an_executor", [None, object(), NoSubmit()])
+def test_run_in_executor_without_a_submit_method_is_a_type_error_at_the_call(not_an_executor):
+    with pytest.raises(TypeError, match="executor"):
+        tinyio.run_in_executor(not_an_executor, abs, 1)
+
+
+def test_run_in_executor_of_a_non_callable_is_a_type_error_at_the_call():
+    with (
+        concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor,
+        pytest.raises(TypeError, match="function"),
+    ):
+        tinyio.run_in_executor(executor, "abs", 1)
+
+
+# --- A process pool for CPU-bound work ------------------------------------------------------
+
+
+def count_primes_below(n):
+    """Deliberately CPU-bound."""
+    sieve = bytearray([1]) * n
+    sieve[:2] = b"\x00\x00"
+    for i in range(2, int(n**0.5) + 1):
+        if sieve[i]:
+            sieve[i * i :: i] = bytearray(len(range(i * i, n, i)))
+    return sum(sieve), os.getpid()
+
+
+def fails_in_a_process(x):
+    raise RemoteError(f"process failed on {x}")
+
+
+@pytest.fixture
+def process_pool():
+    # "spawn": forking a process that runs threads is unsafe (and warns from Python 3.12).
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as executor:
+        yield executor
+
+
+def test_a_process_pool_runs_cpu_bound_work_in_other_processes(process_pool):
+    def main():
+        return (
+            yield [
+                tinyio.run_in_executor(process_pool, count_primes_below, n)
+                for n in (10, 100, 1000, 100_000)
+            ]
+        )
+
+    results = tinyio.Loop().run(main())
+    assert [count for count, _ in results] == [4, 25, 168, 9592]
+    assert all(pid != os.getpid() for _, pid in results)
+
+
+def test_an_error_in_a_process_is_raised_with_the_remote_traceback(process_pool):
+    def main():
+        yield tinyio.run_in_executor(process_pool, fails_in_a_process, 7)
+
+    with pytest.raises(RemoteError, match="process failed on 7") as excinfo:
+        tinyio.Loop().run(main())
+    # The process pool chains the traceback from the other process as the cause.
+    assert "fails_in_a_process" in str(excinfo.value.__cause__)
+
+
+def test_the_loop_runs_on_while_a_process_works(process_pool):
+    steps = []
+
+    def other():
+        while not done:
+            steps.append("step")
+            yield tinyio.sleep(0.001)
+
+    done = False
+
+    def main():
+        nonlocal done
+        result = yield tinyio.run_in_executor(process_pool, count_primes_below, 300_000)
+        done = True
+        return result
+
+    def both():
+        return (yield [main(), other()])
+
+    [(count, _), _] = tinyio.Loop().run(both())
+    assert count == 25997
+    assert len(steps) > 1
+
+
+# --- Dask: a distributed engine's executor --------------------------------------------------
+
+dask_task_may_finish = threading.Event()  # module-level: Dask ships functions by reference
+
+
+def slow_dask_task(x):
+    dask_task_may_finish.wait(10)
+    return x
+
+
+def fails_on_a_dask_worker(x):
+    raise RemoteError(f"dask worker failed on {x}")
+
+
+@pytest.fixture
+def dask_client():
+    dask_task_may_finish.clear()
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    )
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        dask_task_may_finish.set()  # let a task left running end, so that the worker can stop
+        client.close()
+        cluster.close()
+
+
+def test_dask_executor_gives_results(dask_client):
+    executor = dask_client.get_executor()
+
+    def main():
+        return (yield [tinyio.run_in_executor(executor, pow, 2, n) for n in range(6)])
+
+    assert tinyio.Loop().run(main()) == [1, 2, 4, 8, 16, 32]
+
+
+def test_dask_executor_raises_the_error_of_a_task_on_a_worker(dask_client):
+    executor = dask_client.get_executor()
+
+    def main():
+        yield tinyio.run_in_executor(executor, fails_on_a_dask_worker, 3)
+
+    with pytest.raises(RemoteError, match="dask worker failed on 3") as excinfo:
+        tinyio.Loop().run(main())
+    names = [frame.name for frame in traceback.extract_tb(excinfo.value.__traceback__)]
+    assert names[-1] == "fails_on_a_dask_worker"
+
+
+def test_dask_executor_task_is_cancelled_when_the_loop_crashes(dask_client):
+    executor = RecordingExecutor(dask_client.get_executor())
+    submitted = tinyio.Event()
+
+    def waiter():
+        call = tinyio.run_in_executor(executor, slow_dask_task, 1)
+        yield {call}
+        yield
+        submitted.set()
+        yield call
+
+    def main():
+        yield [waiter(), crash_when(submitted)]
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    [future] = executor.futures
+    assert future.cancelled()
+
+
+def test_a_dask_future_is_cancelled_on_timeout(dask_client):
+    future = dask_client.submit(slow_dask_task, 2)
+
+    def main():
+        return (yield tinyio.timeout(tinyio.from_future(future), 0.05))
+
+    assert tinyio.Loop().run(main()) == (None, False)
+    assert future.status == "cancelled"

@@ -1,0 +1,344 @@
+"""`tinyio.ThreadPool`: blocking calls in threads, at most `max_threads` at once (SPEC section 5)."""
+
+import threading
+import time
+
+import pytest
+
+import tinyio
+from leak_check import no_threads_or_processes_left_behind  # noqa: F401
+
+
+class Boom(Exception):
+    pass
+
+
+class PeakCounter:
+    """Counts the calls running at once (from any thread) and remembers the most."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+
+    def __enter__(self):
+        with self._lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+
+    def __exit__(self, *exc_info):
+        with self._lock:
+            self.running -= 1
+
+
+# --- Results --------------------------------------------------------------------------------
+
+
+def test_run_in_thread_gives_the_return_value():
+    pool = tinyio.ThreadPool(2)
+
+    def main():
+        return (yield pool.run_in_thread(lambda: "result"))
+
+    assert tinyio.Loop().run(main()) == "result"
+
+
+def test_run_in_thread_passes_positional_and_keyword_arguments_including_one_named_fn():
+    pool = tinyio.ThreadPool(2)
+
+    def describe(a, *, fn, scale=1):
+        return (a, fn, scale)
+
+    def main():
+        return (yield pool.run_in_thread(describe, 1, fn="f", scale=3))
+
+    assert tinyio.Loop().run(main()) == (1, "f", 3)
+
+
+def test_run_in_thread_runs_the_function_in_another_thread():
+    pool = tinyio.ThreadPool(1)
+
+    def main():
+        return (yield pool.run_in_thread(threading.get_ident))
+
+    assert tinyio.Loop().run(main()) != threading.get_ident()
+
+
+def test_map_gives_the_results_in_the_order_of_the_inputs_whatever_order_they_finish_in():
+    pool = tinyio.ThreadPool(5)
+    # Each call waits for the next one to finish, so they finish in reverse order.
+    finished = [threading.Event() for _ in range(5)]
+
+    def work(i):
+        if i + 1 < len(finished):
+            assert finished[i + 1].wait(10)
+        finished[i].set()
+        return i * i
+
+    def main():
+        return (yield pool.map(work, range(5)))
+
+    assert tinyio.Loop().run(main()) == [0, 1, 4, 9, 16]
+
+
+def test_map_of_nothing_gives_an_empty_list():
+    pool = tinyio.ThreadPool(3)
+
+    def main():
+        return (yield pool.map(abs, []))
+
+    assert tinyio.Loop().run(main()) == []
+
+
+def test_map_takes_any_iterable_and_reads_it_at_the_call():
+    pool = tinyio.ThreadPool(3)
+    read = []
+
+    def inputs():
+        for x in range(4):
+            read.append(x)
+            yield x
+
+    coro = pool.map(lambda x: -x, inputs())
+    assert read == [0, 1, 2, 3]
+
+    def main():
+        return (yield coro)
+
+    assert tinyio.Loop().run(main()) == [0, -1, -2, -3]
+
+
+def test_max_threads_is_readable_and_shown_in_the_repr():
+    pool = tinyio.ThreadPool(max_threads=3)
+    assert pool.max_threads == 3
+    assert "max_threads=3" in repr(pool)
+
+
+# --- The limit ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_threads", [1, 2, 5])
+def test_never_more_than_max_threads_calls_run_at_once_and_the_limit_is_reached(max_threads):
+    pool = tinyio.ThreadPool(max_threads)
+    counter = PeakCounter()
+    # The first `max_threads` calls only finish once that many run together.
+    together = threading.Barrier(max_threads, timeout=10)
+
+    def work(i):
+        with counter:
+            if i < max_threads:
+                together.wait()
+            time.sleep(0.002)
+            return i
+
+    def main():
+        return (yield pool.map(work, range(30)))
+
+    assert tinyio.Loop().run(main()) == list(range(30))
+    assert counter.peak == max_threads
+
+
+def test_the_limit_holds_across_map_and_run_in_thread_and_several_coroutines():
+    pool = tinyio.ThreadPool(3)
+    counter = PeakCounter()
+
+    def work(x):
+        with counter:
+            time.sleep(0.002)
+            return x
+
+    def user(offset):
+        singles = []
+        for i in range(5):
+            singles.append((yield pool.run_in_thread(work, offset + i)))
+        mapped = yield pool.map(work, range(offset, offset + 10))
+        return singles, mapped
+
+    def main():
+        return (yield [user(0), user(100), user(200)])
+
+    results = tinyio.Loop().run(main())
+    assert results == [(list(range(k, k + 5)), list(range(k, k + 10))) for k in (0, 100, 200)]
+    assert counter.peak <= 3
+
+
+def test_a_pool_of_one_runs_the_calls_one_at_a_time_in_the_order_they_were_asked_for():
+    pool = tinyio.ThreadPool(1)
+    counter = PeakCounter()
+    order = []
+
+    def work(x):
+        with counter:
+            order.append(x)
+            time.sleep(0.001)
+
+    def main():
+        yield pool.map(work, range(10))
+
+    tinyio.Loop().run(main())
+    assert order == list(range(10))
+    assert counter.peak == 1
+
+
+def test_two_pools_limit_independently():
+    small, large = tinyio.ThreadPool(1), tinyio.ThreadPool(4)
+    small_counter, large_counter = PeakCounter(), PeakCounter()
+    together = threading.Barrier(4, timeout=10)
+
+    def in_small(x):
+        with small_counter:
+            time.sleep(0.002)
+            return x
+
+    def in_large(x):
+        with large_counter:
+            if x < 4:
+                together.wait()
+            return x
+
+    def main():
+        return (yield [small.map(in_small, range(5)), large.map(in_large, range(8))])
+
+    assert tinyio.Loop().run(main()) == [list(range(5)), list(range(8))]
+    assert small_counter.peak == 1
+    assert large_counter.peak == 4
+
+
+def test_a_pool_is_not_slower_than_its_limit_allows():
+    pool = tinyio.ThreadPool(10)
+
+    def main():
+        start = time.monotonic()
+        yield pool.map(time.sleep, [0.05] * 20)  # two rounds of 0.05 s
+        return time.monotonic() - start
+
+    assert tinyio.Loop().run(main()) < 0.5
+
+
+# --- Errors and cancellation ----------------------------------------------------------------
+
+
+def test_an_error_in_a_call_is_raised_out_of_run():
+    pool = tinyio.ThreadPool(2)
+
+    def work(x):
+        if x == 3:
+            raise Boom(f"failed on {x}")
+        return x
+
+    def main():
+        yield pool.map(work, range(6))
+
+    with pytest.raises(Boom, match="failed on 3"):
+        tinyio.Loop().run(main())
+
+
+def test_cancellation_raises_in_the_running_calls_and_the_queued_ones_never_start():
+    pool = tinyio.ThreadPool(2)
+    log = []
+    lock = threading.Lock()
+    both_running = threading.Barrier(2, timeout=10)
+    running = tinyio.Event()
+
+    def work(x):
+        with lock:
+            log.append(("started", x))
+        both_running.wait()
+        running.set()
+        try:
+            while True:
+                time.sleep(0.001)
+        except tinyio.CancelledError:
+            with lock:
+                log.append(("cancelled", x))
+            raise
+
+    def crasher():
+        yield running.wait()
+        raise Boom("crash")
+
+    def main():
+        yield [pool.map(work, range(10)), crasher()]
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    assert sorted(log) == [("cancelled", 0), ("cancelled", 1), ("started", 0), ("started", 1)]
+
+
+def test_a_pool_works_again_at_its_full_size_after_a_run_that_crashed():
+    pool = tinyio.ThreadPool(2)
+    running = tinyio.Event()
+
+    def busy():
+        running.set()
+        while True:
+            time.sleep(0.001)
+
+    def crasher():
+        yield running.wait()
+        raise Boom("crash")
+
+    def first():
+        yield [pool.map(lambda _: busy(), range(5)), crasher()]
+
+    loop = tinyio.Loop()
+    with pytest.raises(Boom):
+        loop.run(first())
+
+    together = threading.Barrier(2, timeout=10)
+
+    def meet(x):
+        together.wait()
+        return x
+
+    def second():
+        return (yield pool.map(meet, range(4)))
+
+    assert tinyio.Loop().run(second()) == [0, 1, 2, 3]
+    assert loop.run(second()) == [0, 1, 2, 3]
+
+
+def test_no_thread_is_left_when_run_returns():
+    pool = tinyio.ThreadPool(3)
+    before = set(threading.enumerate())
+
+    def main():
+        yield pool.map(time.sleep, [0.01] * 6)
+
+    tinyio.Loop().run(main())
+    assert set(threading.enumerate()) == before
+
+
+# --- Bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_threads", [0, -1])
+def test_max_threads_below_one_is_a_value_error(max_threads):
+    with pytest.raises(ValueError, match="max_threads"):
+        tinyio.ThreadPool(max_threads)
+
+
+@pytest.mark.parametrize("max_threads", [2.0, "2", None, True])
+def test_max_threads_that_is_not_an_int_is_a_type_error(max_threads):
+    with pytest.raises(TypeError, match="max_threads"):
+        tinyio.ThreadPool(max_threads)
+
+
+@pytest.mark.parametrize("not_callable", [None, 3, "len"])
+def test_run_in_thread_of_a_non_callable_is_a_type_error_at_the_call(not_callable):
+    pool = tinyio.ThreadPool(1)
+    with pytest.raises(TypeError, match="function"):
+        pool.run_in_thread(not_callable)
+
+
+@pytest.mark.parametrize("not_callable", [None, 3, "len"])
+def test_map_of_a_non_callable_is_a_type_error_at_the_call(not_callable):
+    pool = tinyio.ThreadPool(1)
+    with pytest.raises(TypeError, match="function"):
+        pool.map(not_callable, [1, 2])
+
+
+def test_map_of_a_non_iterable_is_a_type_error_at_the_call():
+    pool = tinyio.ThreadPool(1)
+    with pytest.raises(TypeError):
+        pool.map(abs, 5)
