@@ -36,11 +36,13 @@ def _safe_repr(value: object) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _describe_task(task: _Task, now: float) -> dict[str, Any]:
-    """The fields of one coroutine's node, apart from its children."""
-    from ._loop import Wait, _Gather, _Task  # pyright: ignore[reportPrivateUsage]
+def _describe_task(task: _Task, now: float) -> dict[str, Any] | None:
+    """The fields of one coroutine's node, apart from its children (None: it has finished)."""
+    from ._loop import _NO_GENERATOR, Wait, _Gather, _Task  # pyright: ignore[reportPrivateUsage]
 
-    gen = task.gen
+    gen = task.gen  # read once: from another thread, the task may finish meanwhile
+    if gen is _NO_GENERATOR:
+        return None
     code = gen.gi_code
     frame = gen.gi_frame
     node: dict[str, Any] = {"name": code.co_qualname, "file": None, "line": None}
@@ -64,6 +66,7 @@ def _describe_task(task: _Task, now: float) -> dict[str, Any]:
             node["seconds_left"] = max(0.0, waiting_on.deadline - now)
     elif isinstance(waiting_on, _Gather):
         node["state"] = "waiting on all of"
+        node["of"] = len(dict.fromkeys(waiting_on.tasks))
     elif isinstance(waiting_on, _Task):  # pyright: ignore[reportUnnecessaryIsInstance]
         node["state"] = "waiting on"
     return node
@@ -74,7 +77,7 @@ def _children(task: _Task) -> list[_Task]:
 
     waiting_on = task.waiting_on
     if isinstance(waiting_on, _Task):
-        return [waiting_on]
+        return [waiting_on] if waiting_on.state == _RUNNING else []
     if isinstance(waiting_on, _Gather):
         return [t for t in dict.fromkeys(waiting_on.tasks) if t.state == _RUNNING]
     return []
@@ -96,63 +99,85 @@ def _snapshot(loop: Loop) -> list[dict[str, Any]]:
     now = time.monotonic()
     live = [t for t in list(loop._tasks.values()) if t.state == _RUNNING]  # pyright: ignore[reportPrivateUsage]
     ids: dict[_Task, int] = {}
-    shown: set[_Task] = set()
-
-    def build(task: _Task, depth: int) -> dict[str, Any]:
-        if task in shown:
-            return {"id": ids[task], "see": ids[task]}
-        shown.add(task)
-        node = {"id": ids.setdefault(task, len(ids) + 1), **_describe_task(task, now)}
-        waiters = task.waiters or []
-        if len(waiters) > 1:
-            node["waited_on_by"] = len(waiters)
-        children = _children(task)
-        if depth >= _MAX_DEPTH and children:
-            node["children"] = []
-            node["deeper"] = True  # a very long chain: the rest is left out
-        else:
-            node["children"] = [build(child, depth + 1) for child in children]
-        return node
-
+    forest: list[dict[str, Any]] = []
+    # Depth first, children in order, without recursion (chains may be very deep). The roots
+    # are what nothing waits on; then whatever is left, which can only be waiting in a cycle.
     roots = [t for t in live if not t.waiters]
-    forest = [build(t, 0) for t in roots]
-    # Whatever is not reachable from a root waits in a cycle (or below a long chain).
-    forest += [build(t, 0) for t in live if t not in shown]
+    for group in (roots, live):
+        stack = [(task, forest) for task in reversed(group)]
+        while stack:
+            task, siblings = stack.pop()
+            if task in ids:
+                if group is roots:
+                    siblings.append({"id": ids[task], "see": ids[task]})
+                continue
+            description = _describe_task(task, now)
+            if description is None:
+                continue
+            ids[task] = len(ids) + 1
+            node: dict[str, Any] = {"id": ids[task], **description, "children": []}
+            if len(task.waiters or ()) > 1:
+                node["waited_on_by"] = len(task.waiters or ())
+            siblings.append(node)
+            stack.extend((child, node["children"]) for child in reversed(_children(task)))
     return forest
+
+
+def _count(nodes: list[dict[str, Any]]) -> int:
+    total = 0
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if "see" not in node:
+            total += 1
+            stack.extend(node.get("children", []))
+    return total
 
 
 def format_snapshot(forest: list[dict[str, Any]], heading: str) -> str:
     """The snapshot as an indented tree, summarised to at most about 120 lines."""
     try:
         lines = [heading]
-        for index, root in enumerate(forest):
-            _format(root, "", index == len(forest) - 1, lines)
-        if len(lines) > _MAX_LINES:
-            hidden = len(lines) - _MAX_LINES
-            lines = [*lines[:_MAX_LINES], f"... and {hidden} more lines"]
+        printed = _format_siblings(forest, "", 0, lines)
+        left = _count(forest) - printed
+        if len(lines) > _MAX_LINES and left > 0:
+            lines = [*lines[:_MAX_LINES], f"... and {left} more coroutines: the report stops here"]
         return "\n".join(lines)
     except Exception as error:
         return f"{heading}\n(the report could not be made: {type(error).__name__}: {error})"
 
 
-def _format(node: dict[str, Any], prefix: str, last: bool, lines: list[str]) -> None:
-    branch = "└── " if last else "├── "
-    lines.append(prefix + branch + _line(node))
-    if len(lines) > _MAX_LINES + 1:
-        return
-    children: list[dict[str, Any]] = node.get("children", [])
-    prefix += "    " if last else "│   "
-    shown = children
-    if len(children) > _SHOWN_PER_GATHER + 2:
-        shown = children[:_SHOWN_PER_GATHER]
-    for index, child in enumerate(shown):
-        _format(child, prefix, index == len(shown) - 1 and shown is children, lines)
-    if shown is not children:
-        rest = Counter(child.get("name", "?") + "()" for child in children[len(shown) :])
+def _format_siblings(nodes: list[dict[str, Any]], prefix: str, depth: int, lines: list[str]) -> int:
+    """Print nodes side by side, and what is below them; the number of coroutines printed.
+
+    A long run of siblings shows a few, then a count of the rest by name; a very deep chain is
+    cut, with a count of what is below.
+    """
+    printed = 0
+    shown = nodes
+    if len(nodes) > _SHOWN_PER_GATHER + 2:
+        shown = nodes[:_SHOWN_PER_GATHER]
+    for index, node in enumerate(shown):
+        if len(lines) > _MAX_LINES:
+            return printed
+        last = index == len(shown) - 1 and shown is nodes
+        children: list[dict[str, Any]] = node.get("children", [])
+        text = _line(node)
+        if depth >= _MAX_DEPTH and children:
+            text += f"  (... and {_count(children)} more below, not shown)"
+            children = []
+        lines.append(prefix + ("└── " if last else "├── ") + text)
+        printed += "see" not in node
+        printed += _format_siblings(
+            children, prefix + ("    " if last else "│   "), depth + 1, lines
+        )
+    if shown is not nodes:
+        rest = Counter(node.get("name", "?") + "()" for node in nodes[len(shown) :])
         summary = ", ".join(f"{count} x {name}" for name, count in rest.most_common(5))
         if len(rest) > 5:
             summary += ", ..."
-        lines.append(prefix + f"└── ... and {len(children) - len(shown)} more: {summary}")
+        lines.append(prefix + f"└── ... and {len(nodes) - len(shown)} more: {summary}")
+    return printed
 
 
 def _line(node: dict[str, Any]) -> str:
@@ -169,9 +194,7 @@ def _line(node: dict[str, Any]) -> str:
     elif "seconds_left" in node:
         text += f"  [timer: {node['seconds_left']:.3f} s left]"
     elif state == "waiting on all of":
-        text += f"  [waiting on all of {len(node.get('children', []))}]"
+        text += f"  [waiting on {len(node.get('children', []))} of {node.get('of', '?')}]"
     if node.get("waited_on_by"):
         text += f"  (waited on by {node['waited_on_by']})"
-    if node.get("deeper"):
-        text += "  (and deeper: not shown)"
     return text

@@ -1114,12 +1114,11 @@ class Loop:
         forest = take_snapshot(self)
         if not forest:
             return
-        how = "interrupted" if isinstance(error, KeyboardInterrupt) else "crashed"
-        error.add_note(
-            format_snapshot(
-                forest, f"tinyio: the loop {how}; what its other coroutines were doing then:"
-            )
-        )
+        if isinstance(error, KeyboardInterrupt):
+            heading = "tinyio: the loop was interrupted; what its coroutines were doing then:"
+        else:
+            heading = "tinyio: the loop crashed; what its other coroutines were doing then:"
+        error.add_note(format_snapshot(forest, heading))
 
     def snapshot(self) -> list[dict[str, Any]]:
         """What every unfinished coroutine of this loop is doing, as data.
@@ -1152,7 +1151,8 @@ class Loop:
             `id` (a number), `name` (the function's qualified name; `tinyio.Event.wait` and
             the like for tinyio's own coroutines, with `on`: what they wait on), `file` and
             `line` (where it is suspended), `state` (`"ready"`, `"waiting"`, `"waiting on"`,
-            `"waiting on all of"`), `seconds_left` (if it waits with a timer),
+            `"waiting on all of"`, with `of`: how many it yielded in that list; its unfinished
+            ones are its `children`), `seconds_left` (if it waits with a timer),
             `waited_on_by` (if several coroutines wait on it), and `children`: the nodes of
             what it waits on. A coroutine shown before appears again as `{"id": n, "see": n}`.
         """

@@ -165,34 +165,36 @@ class _Workers:
             job.wait.wake()
 
     def _execute(self, ident: int, job: _Job) -> None:
-        # A CancelledError sent to this thread may arrive at any bytecode between `state =
-        # _RUNNING` and the clearing below, not only inside `fn`: so everything here is inside
-        # the `try`, and the loop runs again (skipping `fn`) if it arrives outside `fn`.
+        # A CancelledError sent to this thread (only while the job is _RUNNING) may arrive at
+        # any bytecode from `state = _RUNNING` until the clearing below -- not only inside
+        # `fn`. So all of that is inside the `try`, and if it arrives outside `fn` the loop
+        # goes round again without running `fn`, keeping it as the job's outcome. After the
+        # clearing none can arrive: `cancel` sends none once the job is _FINISHED.
+        ran = False
         while True:
             try:
-                with self._lock:
-                    if job.state == _FINISHED:  # cancelled before it started
-                        return
-                    start = job.state == _PENDING
-                    if start:
+                if not ran:
+                    with self._lock:
+                        if job.state == _FINISHED:  # cancelled before it started
+                            return
                         job.state = _RUNNING
                         job.thread = ident
                         job.started = time.monotonic()
-                if start:
+                    ran = True
                     try:
                         job.result = job.fn(*job.args, **job.kwargs)
                     except BaseException as error:
                         job.error = error
                 with self._lock:
                     job.state = _FINISHED
-                    ended = job.ended
                 _raise_in_thread(ident, None)  # drop one that came too late for `fn`
-                if ended is not None:
-                    ended.set()
-                return
+                break
             except CancelledError as late:
-                if job.error is None and job.state == _RUNNING:
+                ran = True
+                if job.error is None:
                     job.error = late
+        if job.ended is not None:
+            job.ended.set()
 
 
 def _workers_of(loop: Loop) -> _Workers:
