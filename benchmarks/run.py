@@ -365,6 +365,12 @@ class Results:
         return lines
 
 
+def describe(key: tuple[str, int, str, bool], args: argparse.Namespace) -> str:
+    workload, n, framework, gc = key
+    text = f"{framework} {workload} N={n:,}"
+    return text + (f" ({gc_label(gc)})" if len(args.gc_modes) > 1 else "")
+
+
 def gc_label(gc: bool) -> str:
     return "GC on" if gc else "GC off"
 
@@ -420,7 +426,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="F[,F]",
         help=f"frameworks to run (default all: {','.join(FRAMEWORKS)})",
     )
-    parser.add_argument("--repeats", type=int, help="best of how many runs (default 5; smoke 1)")
+    parser.add_argument(
+        "--repeats", type=int, help="runs per cell and round, best kept (default 5; smoke 1)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the whole sweep this many times, keeping each cell's best (default 1); "
+        "on a shared machine, 2 or 3 spread each cell's runs over time",
+    )
     parser.add_argument(
         "--timeout",
         type=float,
@@ -483,45 +498,64 @@ def main(argv: list[str] | None = None) -> int:
 
     cells: dict[tuple[str, int, str, bool], Cell] = {}
     versions: dict[str, str] = {}
+    # Within a workload, each framework's N and 4N, GC on and off, run back to back, so that a
+    # change of machine load (the machine may be shared) skews a growth ratio as little as
+    # possible; frameworks follow one another closely too. With --rounds, the whole sweep runs
+    # again and each cell keeps its best time over all rounds.
+    order = [
+        (workload, n, framework, gc)
+        for workload in args.only
+        for framework in frameworks
+        for n in sizes[workload]
+        for gc in args.gc_modes
+    ]
+    primary_gc = args.gc_modes[0]
+    for round_index in range(args.rounds):
+        for key in order:
+            workload, n, framework, gc = key
+            previous = cells.get(key)
+            if previous is not None and (
+                previous.status != "ok" or sum(previous.times) >= args.budget
+            ):
+                continue  # n/a, failed, timed out, or already had its share of time
+            primary = cells.get((workload, n, framework, primary_gc))
+            if gc != primary_gc and primary is not None and primary.status in ("timeout", "n/a"):
+                # Already too slow (or absent) with the GC on: not worth another timeout.
+                cells[key] = primary
+                continue
+            where = describe(key, args)
+            if args.rounds > 1:
+                where = f"[{round_index + 1}/{args.rounds}] {where}"
+            print(f"{where:<46}", end=" ", file=sys.stderr, flush=True)
+            cell = run_cell(framework, workload, n, args, gc)
+            if cell.info.get("version"):
+                versions.setdefault(framework, str(cell.info["version"]))
+            best = "" if cell.best is None else format_seconds(cell.best)
+            print(f"{cell.status:<7} {best} {cell.message}", file=sys.stderr)
+            if previous is None:
+                cells[key] = cell
+            else:
+                previous.times += cell.times
+                if cell.status in ("crash", "wrong") or not previous.times:
+                    previous.status = cell.status
+                if cell.message:
+                    previous.message = cell.message
+
     failures: list[str] = []
-    # Frameworks and GC modes alternate within each workload and size, so that a change of
-    # machine load during the run hits them alike rather than one framework.
-    for workload in args.only:
-        for n in sizes[workload]:
-            for framework in frameworks:
-                for gc in args.gc_modes:
-                    where = f"{framework} {workload} N={n:,}" + (
-                        f" ({gc_label(gc)})" if len(args.gc_modes) > 1 else ""
-                    )
-                    print(f"{where:<40}", end=" ", file=sys.stderr, flush=True)
-                    if gc != args.gc_modes[0] and cells[
-                        workload, n, framework, args.gc_modes[0]
-                    ].status in (
-                        "timeout",
-                        "n/a",
-                    ):
-                        # Already too slow (or absent) with the GC on: not worth another timeout.
-                        cell = cells[workload, n, framework, args.gc_modes[0]]
-                    else:
-                        cell = run_cell(framework, workload, n, args, gc)
-                    cells[workload, n, framework, gc] = cell
-                    if cell.info.get("version"):
-                        versions.setdefault(framework, str(cell.info["version"]))
-                    best = "" if cell.best is None else format_seconds(cell.best)
-                    print(f"{cell.status:<7} {best} {cell.message}", file=sys.stderr)
-                    if cell.status in ("crash", "wrong") or (
-                        args.smoke and cell.status == "timeout"
-                    ):
-                        failures.append(f"{where}: {cell.status}: {cell.message}")
-                    elif gc != args.gc_modes[0]:
-                        continue
-                    elif cell.times and len(cell.times) < args.repeats:
-                        notes.append(
-                            f"† {where}: best of {len(cell.times)} run(s), not {args.repeats}"
-                            + (f" ({cell.message})" if cell.message else " (time budget)")
-                        )
-                    elif cell.status == "timeout":
-                        notes.append(f"{where}: {cell.message}")
+    runs = args.repeats * args.rounds
+    for key, cell in cells.items():
+        where = describe(key, args)
+        if cell.status in ("crash", "wrong") or (args.smoke and cell.status == "timeout"):
+            failures.append(f"{where}: {cell.status}: {cell.message}")
+        elif key[3] != primary_gc:
+            continue
+        elif cell.times and len(cell.times) < runs:
+            notes.append(
+                f"† {where}: best of {len(cell.times)} run(s), not {runs}"
+                + (f" ({cell.message})" if cell.message else " (time budget)")
+            )
+        elif cell.status == "timeout":
+            notes.append(f"{where}: {cell.message}")
 
     header = machine_description()
     header.append(f"Load average (1/5/15 min): {load_before} before, {load_average()} after")
@@ -540,7 +574,8 @@ def main(argv: list[str] | None = None) -> int:
         "both": "every cell run with the GC enabled and again with it disabled while timing",
     }[args.gc]
     header.append(
-        f"Each cell: best of {args.repeats} run(s) in a fresh subprocess per framework x "
+        f"Each cell: best of {runs} run(s) ({args.rounds} round(s) of {args.repeats}) "
+        "in a fresh subprocess per framework x "
         f"workload x size; {gc_text}, collected before each run; "
         f"timeout {args.timeout:g} s per cell"
         + (" (smoke run: tiny sizes, times meaningless)" if args.smoke else "")
@@ -558,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         cells,
         args.gc_modes,
         args.timeout,
-        args.repeats,
+        runs,
         marks=not args.smoke,
     )
     text = report(results, header, notes)
