@@ -99,6 +99,7 @@ class _Workers:
         self._waiting = 0  # jobs in `_jobs`
         self._idle = 0  # workers blocked on `_jobs`
         self._starting = False  # a worker thread has been started but has not taken a job
+        self._stopped = False  # the run is over: start no more threads
         self._threads: list[threading.Thread] = []
         self.threads_started = 0  # for the benchmarks
 
@@ -110,7 +111,7 @@ class _Workers:
 
     def _start_worker_if_needed(self) -> None:
         # Called with the lock held.
-        if self._waiting > self._idle and not self._starting:
+        if self._waiting > self._idle and not self._starting and not self._stopped:
             self._starting = True
             self.threads_started += 1
             thread = threading.Thread(target=self._serve, name="tinyio worker")
@@ -132,6 +133,7 @@ class _Workers:
     def stop(self) -> None:
         """End every worker thread (all idle: the run is over) and wait for them."""
         with self._lock:
+            self._stopped = True
             threads = list(self._threads)
             for _ in threads:
                 self._jobs.put(None)
