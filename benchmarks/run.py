@@ -4,8 +4,9 @@ Run from the repository root with the project's interpreter::
 
     python benchmarks/run.py                  # full run, best of 5, N and 4N
     python benchmarks/run.py --smoke          # tiny sizes, one repeat: does everything run?
+    python benchmarks/run.py --rounds 2       # the sweep twice, best kept (a shared machine)
     python benchmarks/run.py --only gather,event --frameworks ours,asyncio
-    python benchmarks/run.py --markdown docs/performance-results.md
+    python benchmarks/run.py --markdown /tmp/report.md
 
 Every framework x workload x size runs in a fresh subprocess (``child.py``), so frameworks never
 share a process, an import or a heap. The published tinyio is pip-installed into
