@@ -7,6 +7,7 @@ same object `coro` returns, once it has; or raises the same error, if `coro` was
 """
 
 import inspect
+import os
 import threading
 import time
 
@@ -263,3 +264,45 @@ def test_an_error_of_the_coroutine_itself_crashes_the_outer_loop_as_usual():
 def test_copy_needs_a_coroutine_and_says_so_at_the_call(not_a_coroutine):
     with pytest.raises(TypeError, match="copy needs a coroutine"):
         tinyio.copy(not_a_coroutine)
+
+
+def test_a_copy_of_a_coroutine_cancelled_by_a_crash_raises_cancelled_error_when_yielded_later():
+    def slow():
+        yield tinyio.sleep(10)
+
+    class Crash(Exception):
+        pass
+
+    def crash():
+        yield
+        raise Crash
+
+    handles = []
+
+    def main():
+        handles.append((yield tinyio.copy(slow())))
+        yield crash()
+
+    with pytest.raises(Crash):
+        tinyio.Loop().run(main())
+    with pytest.raises(tinyio.CancelledError, match="copied was cancelled"):
+        tinyio.Loop().run(handles[0])
+
+
+def test_an_error_given_back_by_isolate_has_no_library_frames_in_its_traceback():
+    import traceback
+
+    def fails():
+        yield
+        raise KeyError("inside")
+
+    def main():
+        error, ok = yield tinyio.isolate(fails())
+        return error, ok
+
+    error, ok = tinyio.Loop().run(main())
+    assert ok is False
+    files = [frame.filename for frame in traceback.extract_tb(error.__traceback__)]
+    assert files, "the traceback should still show where the error was raised"
+    library = os.path.dirname(os.path.abspath(tinyio.__file__))
+    assert not [f for f in files if f.startswith(library)], files

@@ -12,7 +12,7 @@ import types
 from typing import Any, Literal, TypeVar
 
 from ._event import Event
-from ._loop import CancelledError, Coro, Idle, Loop, Wait
+from ._loop import CancelledError, Coro, Idle, Loop, Wait, without_library_frames
 
 __all__ = ["copy", "isolate"]
 
@@ -83,7 +83,8 @@ def _isolate(
                 return stop.value, True
             except BaseException as error:
                 if _is_ordinary(error):
-                    return error, False
+                    # As out of `Loop.run`: the traceback shows the coroutines, not us.
+                    return error.with_traceback(without_library_frames(error.__traceback__)), False
                 raise
             if idle is None:
                 yield  # one inner step per turn: let the outer loop's coroutines run too
@@ -146,6 +147,9 @@ def _copy(coro: Coro[_T]) -> Coro[Coro[_T]]:
         try:
             outcome.append((True, (yield coro)))
         except CancelledError:
+            # Its loop crashed: a copy yielded later (perhaps in another loop) must not wait
+            # for ever, nor pretend to have a result.
+            outcome.append((False, CancelledError("the coroutine that was copied was cancelled")))
             raise
         except BaseException as error:  # the error of an interrupt (e.g. a timeout) of `coro`
             outcome.append((False, error))

@@ -56,6 +56,7 @@ __all__ = [
     "check_duration",
     "failed_on_its_own",
     "is_library_code",
+    "without_library_frames",
 ]
 
 _T = TypeVar("_T")
@@ -297,7 +298,7 @@ def _describe_yield(value: object) -> str:
     )
 
 
-def _without_library_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
+def without_library_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
     """The same traceback with every frame of the tinyio package itself left out."""
     entries: list[types.TracebackType] = []
     while tb is not None:
@@ -1164,7 +1165,7 @@ class Loop:
         self, error: BaseException, task: _Task | None
     ) -> types.TracebackType | None:
         """The error's traceback as a call stack: the waiting chain, then the failing frames."""
-        tb = _without_library_frames(error.__traceback__)
+        tb = without_library_frames(error.__traceback__)
         seen: set[_Task] = set()
         while task is not None and task not in seen:
             seen.add(task)
