@@ -88,3 +88,79 @@ def event(n: int) -> list[int]:
         return results[:n]
 
     return _run(main())
+
+
+def lock(n: int) -> int:
+    async def main() -> int:
+        mutex = asyncio.Lock()
+        holders = 0
+
+        async def worker() -> int:
+            nonlocal holders
+            for _ in range(10):
+                async with mutex:
+                    holders += 1
+                    assert holders == 1
+                    await asyncio.sleep(0)
+                    holders -= 1
+            return 1
+
+        return sum(await asyncio.gather(*[worker() for _ in range(n)]))
+
+    return _run(main())
+
+
+def as_completed(n: int) -> list[int]:
+    async def job(i: int) -> int:
+        for _ in range(i % 10):
+            await asyncio.sleep(0)
+        return i
+
+    async def main() -> list[int]:
+        return sorted([await done for done in asyncio.as_completed([job(i) for i in range(n)])])
+
+    return _run(main())
+
+
+def queue(n: int) -> int:
+    async def main() -> int:
+        channel: asyncio.Queue[int] = asyncio.Queue(maxsize=100)
+
+        async def producer() -> None:
+            for i in range(n):
+                await channel.put(i)
+
+        async def consumer() -> int:
+            total = 0
+            for _ in range(n):
+                total += await channel.get()
+            return total
+
+        _, total = await asyncio.gather(producer(), consumer())
+        return total
+
+    return _run(main())
+
+
+def _identity(i: int) -> int:
+    return i
+
+
+def threads(n: int) -> list[int]:
+    async def main() -> list[int]:
+        return await asyncio.gather(*[asyncio.to_thread(_identity, i) for i in range(n)])
+
+    return _run(main())
+
+
+def thread_pool(n: int) -> list[int]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            return await asyncio.gather(
+                *[loop.run_in_executor(pool, _identity, i) for i in range(n)]
+            )
+
+    return _run(main())

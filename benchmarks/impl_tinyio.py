@@ -78,3 +78,93 @@ def event(n: int) -> list[int]:
         return results[:n]
 
     return tinyio.Loop().run(main())
+
+
+def lock(n: int) -> int:
+    mutex = tinyio.Lock()
+    holders = 0
+
+    def worker() -> tinyio.Coro[int]:
+        nonlocal holders
+        for _ in range(10):
+            with (yield mutex()):
+                holders += 1
+                assert holders == 1
+                yield
+                holders -= 1
+        return 1
+
+    def main() -> tinyio.Coro[int]:
+        return sum((yield [worker() for _ in range(n)]))
+
+    return tinyio.Loop().run(main())
+
+
+def as_completed(n: int) -> list[int]:
+    def job(i: int) -> tinyio.Coro[int]:
+        for _ in range(i % 10):
+            yield
+        return i
+
+    def main() -> tinyio.Coro[list[int]]:
+        results: list[int] = []
+        for next_done in (yield tinyio.as_completed({job(i) for i in range(n)})):
+            results.append((yield next_done))
+        return sorted(results)
+
+    return tinyio.Loop().run(main())
+
+
+if hasattr(tinyio, "Queue"):  # not in the published release
+
+    def queue(n: int) -> int:
+        channel: Any = tinyio.Queue(maxsize=100)  # pyright: ignore[reportAttributeAccessIssue]
+
+        def producer() -> tinyio.Coro[None]:
+            for i in range(n):
+                yield channel.put(i)
+
+        def consumer() -> tinyio.Coro[int]:
+            total = 0
+            for _ in range(n):
+                total += yield channel.get()
+            return total
+
+        def main() -> tinyio.Coro[int]:
+            _, total = yield [producer(), consumer()]
+            return total
+
+        return tinyio.Loop().run(main())
+
+
+def _identity(i: int) -> int:
+    return i
+
+
+def threads(n: int) -> list[int]:
+    def main() -> tinyio.Coro[list[int]]:
+        return (yield [tinyio.run_in_thread(_identity, i) for i in range(n)])
+
+    return tinyio.Loop().run(main())
+
+
+def thread_pool(n: int) -> list[int]:
+    pool = tinyio.ThreadPool(16)
+
+    def main() -> tinyio.Coro[list[int]]:
+        return (yield pool.map(_identity, range(n)))
+
+    return tinyio.Loop().run(main())
+
+
+def bridge(n: int) -> int:
+    import asyncio
+
+    def main() -> tinyio.Coro[int]:
+        count = 0
+        for _ in range(n):
+            yield
+            count += 1
+        return count
+
+    return asyncio.run(tinyio.to_asyncio(main()))

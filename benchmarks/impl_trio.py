@@ -91,3 +91,79 @@ def event(n: int) -> list[int]:
         return results
 
     return trio.run(main)
+
+
+def lock(n: int) -> int:
+    async def main() -> int:
+        mutex = trio.Lock()
+        holders = 0
+        finished = 0
+
+        async def worker() -> None:
+            nonlocal holders, finished
+            for _ in range(10):
+                async with mutex:
+                    holders += 1
+                    assert holders == 1
+                    await trio.sleep(0)
+                    holders -= 1
+            finished += 1
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(n):
+                nursery.start_soon(worker)
+        return finished
+
+    return trio.run(main)
+
+
+def queue(n: int) -> int:
+    async def main() -> int:
+        send, receive = trio.open_memory_channel[int](100)
+        total = 0
+
+        async def producer() -> None:
+            async with send:
+                for i in range(n):
+                    await send.send(i)
+
+        async def consumer() -> None:
+            nonlocal total
+            async with receive:
+                async for item in receive:
+                    total += item
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(producer)
+            nursery.start_soon(consumer)
+        return total
+
+    return trio.run(main)
+
+
+def _identity(i: int) -> int:
+    return i
+
+
+def _to_threads(n: int, limiter_size: int | None) -> list[int]:
+    async def main() -> list[int]:
+        results = [-1] * n
+        limiter = trio.CapacityLimiter(limiter_size or n)
+
+        async def call(i: int) -> None:
+            results[i] = await trio.to_thread.run_sync(_identity, i, limiter=limiter)
+
+        async with trio.open_nursery() as nursery:
+            for i in range(n):
+                nursery.start_soon(call, i)
+        return results
+
+    return trio.run(main)
+
+
+def threads(n: int) -> list[int]:
+    return _to_threads(n, None)
+
+
+def thread_pool(n: int) -> list[int]:
+    return _to_threads(n, 16)

@@ -105,6 +105,48 @@ WORKLOADS: dict[str, Workload] = {
             smoke_size=200,
             check=_expect_range,
         ),
+        Workload(
+            "lock",
+            "N coroutines each acquiring one Lock 10 times (a step inside each hold)",
+            size=2_000,
+            smoke_size=20,
+            check=_expect_count,
+        ),
+        Workload(
+            "as_completed",
+            "N coroutines (the i-th taking i % 10 steps), results taken as they complete",
+            size=5_000,
+            smoke_size=50,
+            check=_expect_range,
+        ),
+        Workload(
+            "queue",
+            "a producer and a consumer moving N items through a bounded queue of 100",
+            size=100_000,
+            smoke_size=1_000,
+            check=_expect_sum,
+        ),
+        Workload(
+            "threads",
+            "N trivial calls in worker threads, all started at once",
+            size=2_000,
+            smoke_size=20,
+            check=_expect_range,
+        ),
+        Workload(
+            "thread_pool",
+            "N trivial calls through a pool of at most 16 threads",
+            size=2_000,
+            smoke_size=20,
+            check=_expect_range,
+        ),
+        Workload(
+            "bridge",
+            "tinyio inside asyncio: a tinyio coroutine yielding N times, run with to_asyncio",
+            size=10_000,
+            smoke_size=100,
+            check=_expect_count,
+        ),
     ]
 }
 

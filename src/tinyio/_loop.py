@@ -678,7 +678,8 @@ class Loop:
     def _finish(self, task: _Task, result: Any) -> None:
         task.result = result
         task.state = _DONE
-        self._retire(task)
+        task.gen = _NO_GENERATOR  # as `_retire`, inlined: this is on the hot path
+        self._live -= 1
         waiters = task.waiters
         if waiters is not None:
             task.waiters = None
@@ -729,6 +730,16 @@ class Loop:
         return None
 
     def _wait_on_coroutine(self, task: _Task, gen: _Gen) -> None:
+        child = self._tasks.get(weakref.ref(gen))
+        if child is None and gen.gi_frame is not None and not gen.gi_suspended:
+            # The common case, a coroutine new to the loop: `_new_task`, inlined.
+            child = _Task(gen)
+            self._tasks[weakref.ref(gen, self._forget_callback)] = child
+            self._live += 1
+            self._ready.append(child)
+            child.waiters = [task]
+            task.waiting_on = child
+            return
         try:
             child = self._known_or_fresh(task, gen)
         except _Rejected:
