@@ -18,15 +18,16 @@ def _leaf(i: int) -> tinyio.Coro[int]:
     return i
 
 
-def switch(n: int) -> int:
-    def main() -> tinyio.Coro[int]:
-        count = 0
-        for _ in range(n):
-            yield
-            count += 1
-        return count
+def _yield_n_times(n: int) -> tinyio.Coro[int]:
+    count = 0
+    for _ in range(n):
+        yield
+        count += 1
+    return count
 
-    return tinyio.Loop().run(main())
+
+def switch(n: int) -> int:
+    return tinyio.Loop().run(_yield_n_times(n))
 
 
 def gather(n: int) -> list[int]:
@@ -160,11 +161,4 @@ def thread_pool(n: int) -> list[int]:
 def bridge(n: int) -> int:
     import asyncio
 
-    def main() -> tinyio.Coro[int]:
-        count = 0
-        for _ in range(n):
-            yield
-            count += 1
-        return count
-
-    return asyncio.run(tinyio.to_asyncio(main()))
+    return asyncio.run(tinyio.to_asyncio(_yield_n_times(n)))
