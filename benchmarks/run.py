@@ -54,6 +54,7 @@ class Cell:
     times: list[float] = field(default_factory=list)
     message: str = ""
     info: dict[str, object] = field(default_factory=dict)
+    short_of_runs: bool = False  # its last round finished fewer runs than asked
 
     @property
     def best(self) -> float | None:
@@ -515,10 +516,10 @@ def main(argv: list[str] | None = None) -> int:
         for key in order:
             workload, n, framework, gc = key
             previous = cells.get(key)
-            if previous is not None and (
-                previous.status != "ok" or sum(previous.times) >= args.budget
-            ):
-                continue  # n/a, failed, timed out, or already had its share of time
+            if previous is not None and (previous.status != "ok" or previous.short_of_runs):
+                # n/a, failed, or so slow that a round could not fit its repeats in the time
+                # budget (or the timeout): another round would only spend more time.
+                continue
             primary = cells.get((workload, n, framework, primary_gc))
             if gc != primary_gc and primary is not None and primary.status in ("timeout", "n/a"):
                 # Already too slow (or absent) with the GC on: not worth another timeout.
@@ -533,9 +534,11 @@ def main(argv: list[str] | None = None) -> int:
                 versions.setdefault(framework, str(cell.info["version"]))
             best = "" if cell.best is None else format_seconds(cell.best)
             print(f"{cell.status:<7} {best} {cell.message}", file=sys.stderr)
+            cell.short_of_runs = len(cell.times) < args.repeats
             if previous is None:
                 cells[key] = cell
             else:
+                previous.short_of_runs = cell.short_of_runs
                 previous.times += cell.times
                 if cell.status in ("crash", "wrong") or not previous.times:
                     previous.status = cell.status
