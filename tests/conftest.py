@@ -1,0 +1,41 @@
+"""Shared pytest configuration.
+
+The reliability suite has two layers (see docs/reliability.md):
+
+- the fast layer, run on every change: `python -m pytest`;
+- the stress layer, run on demand: `python -m pytest --stress` adds the tests marked
+  `@pytest.mark.stress` (deselected without the option) and runs the property-based tests
+  with the `stress` Hypothesis profile (many more examples, not derandomized).
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import settings
+
+settings.register_profile(
+    "ci", deadline=None, derandomize=True, database=None, max_examples=60, print_blob=True
+)
+settings.register_profile("stress", deadline=None, max_examples=1000, print_blob=True)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--stress",
+        action="store_true",
+        default=False,
+        help="also run the stress layer (tests marked `stress`) and many more Hypothesis examples",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings.load_profile("stress" if config.getoption("--stress") else "ci")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--stress"):
+        return
+    kept = [item for item in items if item.get_closest_marker("stress") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept

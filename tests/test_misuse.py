@@ -1,0 +1,44 @@
+"""Every misuse in tests/misuse_cases.py gives its error, and docs/misuse.md shows exactly that."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import pytest
+
+from misuse_cases import CASES, outcome, render_table
+
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "misuse.md"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.mistake for case in CASES])
+def test_each_misuse_gives_the_expected_error(case):
+    kind, message = outcome(case)
+    assert kind is case.expected, f"{case.mistake}: got {kind.__name__}: {message}"
+    assert message.strip(), f"{case.mistake}: {kind.__name__} with no message"
+
+
+def test_at_least_25_distinct_misuses_are_tried():
+    assert len(CASES) >= 25
+    assert len({case.mistake for case in CASES}) == len(CASES)
+    assert len({case.code for case in CASES}) == len(CASES)
+
+
+def test_the_misuse_page_is_generated_from_the_cases():
+    expected = render_table()
+    actual = PAGE.read_text(encoding="utf-8")
+    if actual != expected:
+        diff = "\n".join(
+            difflib.unified_diff(
+                actual.splitlines(),
+                expected.splitlines(),
+                "docs/misuse.md",
+                "generated",
+                lineterm="",
+            )
+        )
+        pytest.fail(
+            "docs/misuse.md differs from what the misuse cases produce; regenerate it with "
+            f"`python docs/gen_misuse_table.py`:\n{diff}"
+        )
