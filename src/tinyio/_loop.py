@@ -606,9 +606,18 @@ class Loop:
     def _block(self, timeout: float | None) -> None:
         """Sleep until a wake-up from another thread arrives, or `timeout` seconds pass."""
         try:
-            wait = self._from_threads.get(timeout=timeout)
+            # CPython 3.11/3.12: `SimpleQueue.get(timeout=t)` with t under about a microsecond
+            # can block for ever while the queue's lock is untouched. So: take what is there
+            # without blocking first (that also touches the lock), and never block for a
+            # timeout too small to matter.
+            wait = self._from_threads.get_nowait()
         except queue.Empty:
-            return
+            if timeout is not None and timeout < 1e-4:
+                return
+            try:
+                wait = self._from_threads.get(timeout=timeout)
+            except queue.Empty:
+                return
         # Keep it for `_drain_from_threads`: the loop resumes waits itself, in the thread that
         # steps it (this may run in another), and in the order they arrived.
         self._first_from_threads = wait
