@@ -34,6 +34,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--stress"):
+        # Many more examples take longer than the default per-test timeout. And the "thread"
+        # method, which ends the process, because the "signal" method raises an exception in
+        # the test, which Hypothesis would take for a failure to shrink.
+        for item in items:
+            if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+                item.add_marker(pytest.mark.timeout(3600, method="thread"), append=False)
         return
     kept = [item for item in items if item.get_closest_marker("stress") is None]
     if len(kept) < len(items):

@@ -36,6 +36,7 @@ steps' `yield`s gave (None for steps whose value is not deterministic or not int
 from __future__ import annotations
 
 import dataclasses
+import pprint
 import re
 import threading
 import time
@@ -156,6 +157,34 @@ def fault_sites(program: Program) -> list[tuple[Any, ...]]:
         if spec.producer == "coroutine":
             sites.extend(("producer", q, n) for n in range(ref.gets[q]))
     return sites
+
+
+def run_loop(
+    loop: tinyio.Loop, coro: Generator[Any, Any, Any], exception_group=None, limit: float = 30.0
+) -> tuple[bool, Any]:
+    """`loop.run(coro)`, in a thread of its own so that a hang fails the test instead of hanging it.
+
+    Returns `(True, result)` or `(False, error)`. If the loop has not finished after `limit`
+    seconds -- the programs take milliseconds -- raises AssertionError with what each of its
+    coroutines is waiting on (`loop.snapshot()` is safe from another thread).
+    """
+    outcome: list[tuple[bool, Any]] = []
+
+    def target() -> None:
+        try:
+            outcome.append((True, loop.run(coro, exception_group=exception_group)))
+        except BaseException as error:  # KeyboardInterrupt is one of the faults we inject
+            outcome.append((False, error))
+
+    thread = threading.Thread(target=target, name="loop runner")
+    thread.start()
+    thread.join(limit)
+    if thread.is_alive():
+        raise AssertionError(
+            f"loop.run has not finished after {limit} s. What its coroutines are doing:\n"
+            + pprint.pformat(loop.snapshot())
+        )
+    return outcome[0]
 
 
 class InjectedError(Exception):

@@ -21,7 +21,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinyio
-from random_programs import EventSpec, Program, QueueSpec, Run, SemaphoreSpec, programs, reference
+from random_programs import (
+    EventSpec,
+    Program,
+    QueueSpec,
+    Run,
+    SemaphoreSpec,
+    programs,
+    reference,
+    run_loop,
+)
 
 
 def run_program(program: Program, loop: tinyio.Loop | None = None) -> tuple[Run, int]:
@@ -30,12 +39,14 @@ def run_program(program: Program, loop: tinyio.Loop | None = None) -> tuple[Run,
     run.start_plain_threads()
     loop = tinyio.Loop() if loop is None else loop
     try:
-        result = loop.run(run.root())
+        ok, result = run_loop(loop, run.root())
         # No worker thread outlives `loop.run`: checked before joining our own helpers.
         leftover = set(threading.enumerate()) - threads_before - set(run.plain_threads)
-        assert not leftover, f"threads still running after loop.run: {leftover}"
     finally:
         run.join_plain_threads()
+    if not ok:
+        raise result
+    assert not leftover, f"threads still running after loop.run: {leftover}"
     return run, result
 
 

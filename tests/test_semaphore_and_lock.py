@@ -330,6 +330,52 @@ def test_a_waiter_handed_a_slot_but_cancelled_before_using_it_does_not_leak_it()
     assert semaphore.value == 1
 
 
+def test_a_slot_handed_over_after_its_waiter_timed_out_goes_on_to_the_next_waiter():
+    # `tinyio.timeout` interrupts the coroutine waiting in `yield semaphore()` but does not
+    # cancel the acquiring coroutine it waited on, which later gets the slot for no one. The
+    # slot must not be lost: the waiter queued behind gets in.
+    semaphore = tinyio.Semaphore(1)
+    log = []
+
+    def holder():
+        with (yield semaphore()):
+            log.append("holder in")
+            yield tinyio.sleep(0.05)
+
+    def impatient():
+        with (yield semaphore()):
+            log.append("impatient in")  # never: it gave up long before
+
+    def patient():
+        with (yield semaphore()):
+            log.append("patient in")
+
+    def main():
+        yield {holder()}
+        yield
+        timed_out = tinyio.timeout(impatient(), 0.001)
+        yield [timed_out, patient()]
+        return semaphore.value
+
+    assert tinyio.Loop().run(main()) == 1
+    assert log == ["holder in", "patient in"]
+
+
+def test_a_slot_acquired_but_never_entered_is_released_when_dropped():
+    semaphore = tinyio.Semaphore(1)
+
+    def careless():
+        yield semaphore()  # the context manager is thrown away without `with`
+
+    def main():
+        yield careless()
+        with (yield semaphore()):
+            return semaphore.value
+
+    assert tinyio.Loop().run(main()) == 0
+    assert semaphore.value == 1
+
+
 def test_a_semaphore_emptied_by_a_crash_is_fully_usable_in_another_loop():
     semaphore = tinyio.Semaphore(2)
     occupancy = Occupancy()

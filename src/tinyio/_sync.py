@@ -13,6 +13,7 @@ with other threads (use `Event` or `Queue.put_nowait` for that).
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections import deque
 from collections.abc import Callable, Generator
 from types import TracebackType
@@ -42,7 +43,9 @@ class _Slot(contextlib.AbstractContextManager[None]):
     def __init__(self, semaphore: Semaphore) -> None:
         self._semaphore = semaphore
         self._entered = False
-        self._held = True  # False while a Condition.wait has handed the lock back
+        # True from when `Semaphore._take` gets the slot until it is released (and False
+        # again while a Condition.wait has handed the lock back).
+        self._held = False
 
     def __enter__(self) -> None:
         if self._entered:
@@ -64,6 +67,31 @@ class _Slot(contextlib.AbstractContextManager[None]):
         if self._held:
             self._held = False
             self._semaphore._release()  # pyright: ignore[reportPrivateUsage]
+
+
+class _UnenteredSlot(_Slot):
+    """A slot that `yield semaphore()` has acquired but whose `with` block has not begun.
+
+    The acquiring coroutine finishes before the coroutine that yielded it resumes (that one
+    goes to the back of the ready queue), and in between the waiter may be cancelled -- its
+    loop crashed, or `tinyio.timeout` interrupted it while the acquiring coroutine, which a
+    timeout does not cancel, went on waiting for the slot. Then no `with` block will ever
+    release the slot; it is released here instead, when the slot object is dropped: at once
+    by reference counting, or -- when the crashed loop's records of its coroutines are in a
+    reference cycle -- at the next garbage collection.
+
+    `__enter__` turns the object into a plain `_Slot`, so that deallocating an entered slot
+    runs no Python code: a Ctrl-C arriving inside `__del__` would be printed and lost.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        self.__class__ = _Slot  # pyright: ignore[reportAttributeAccessIssue]
+        _Slot.__enter__(self)
+
+    def __del__(self) -> None:
+        self._release()
 
 
 class Semaphore:
@@ -93,7 +121,8 @@ class Semaphore:
 
     Waiters get in first-come first-served. The slot is released when the `with` block
     exits, also on error or cancellation. `yield semaphore()` gives a context manager that
-    can be entered once.
+    can be entered once; one that is never entered (its coroutine was cancelled or timed out
+    just as it got the slot) releases the slot when it is dropped.
     """
 
     __slots__ = ("_available", "_initial", "_waiters")
@@ -128,7 +157,7 @@ class Semaphore:
         return self._acquire()
 
     def _acquire(self) -> Generator[Any, Any, _Slot]:
-        slot = _Slot(self)
+        slot = _UnenteredSlot(self)
         yield from self._take(slot)
         return slot
 
@@ -191,7 +220,9 @@ class Lock:
 
     def __init__(self) -> None:
         self._semaphore = Semaphore(1)
-        self._holder: _Slot | None = None
+        # The slot of the last acquisition, for Condition. Weak, so that a slot whose waiter
+        # never got it is still dropped and released (see `_UnenteredSlot`).
+        self._holder: weakref.ref[_Slot] | None = None
 
     def locked(self) -> bool:
         """Whether the lock is held."""
@@ -203,7 +234,7 @@ class Lock:
 
     def _acquire(self) -> Generator[Any, Any, _Slot]:
         slot = yield from self._semaphore._acquire()  # pyright: ignore[reportPrivateUsage]
-        self._holder = slot
+        self._holder = weakref.ref(slot)
         return slot
 
     def __repr__(self) -> str:
@@ -277,7 +308,8 @@ class Condition:
     def _held_slot(self, method: str) -> _Slot:
         # Like asyncio's, a tinyio lock is not owned by a coroutine: this checks that the lock
         # is held, not by whom (see the docs).
-        holder = self._lock._holder  # pyright: ignore[reportPrivateUsage]
+        reference = self._lock._holder  # pyright: ignore[reportPrivateUsage]
+        holder = None if reference is None else reference()
         if holder is None or not holder._held:  # pyright: ignore[reportPrivateUsage]
             raise RuntimeError(
                 f"condition.{method}() needs the condition's lock: call it inside "
@@ -299,7 +331,7 @@ class Condition:
             raise
         # Re-acquire into the same slot, so that the `with` block releases it as usual.
         yield from self._lock._semaphore._take(holder)  # pyright: ignore[reportPrivateUsage]
-        self._lock._holder = holder  # pyright: ignore[reportPrivateUsage]
+        self._lock._holder = weakref.ref(holder)  # pyright: ignore[reportPrivateUsage]
 
     def wait_for(self, predicate: Callable[[], _T]) -> Coro[_T]:
         """Wait until `predicate()` is true: `yield condition.wait_for(lambda: ...)`.
