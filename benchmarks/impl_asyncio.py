@@ -142,6 +142,10 @@ def queue(n: int) -> int:
     return _run(main())
 
 
+# Awaiting a put or a get already runs it inline: the same code serves both queue workloads.
+queue_inline = queue
+
+
 def _identity(i: int) -> int:
     return i
 

@@ -137,6 +137,25 @@ if hasattr(tinyio, "Queue"):  # not in the published release
 
         return tinyio.Loop().run(main())
 
+    def queue_inline(n: int) -> int:
+        channel: Any = tinyio.Queue(maxsize=100)  # pyright: ignore[reportAttributeAccessIssue]
+
+        def producer() -> tinyio.Coro[None]:
+            for i in range(n):
+                yield from channel.put(i)
+
+        def consumer() -> tinyio.Coro[int]:
+            total = 0
+            for _ in range(n):
+                total += yield from channel.get()
+            return total
+
+        def main() -> tinyio.Coro[int]:
+            _, total = yield [producer(), consumer()]
+            return total
+
+        return tinyio.Loop().run(main())
+
 
 def _identity(i: int) -> int:
     return i

@@ -127,6 +127,14 @@ WORKLOADS: dict[str, Workload] = {
             check=_expect_sum,
         ),
         Workload(
+            "queue_inline",
+            "as queue, with tinyio's `yield from q.put(x)` / `yield from q.get()` (inline, like "
+            "`await`; the other frameworks run their queue code, which already awaits inline)",
+            size=100_000,
+            smoke_size=1_000,
+            check=_expect_sum,
+        ),
+        Workload(
             "threads",
             "N trivial calls in worker threads, all started at once",
             size=2_000,

@@ -5,6 +5,7 @@ import threading
 import pytest
 
 import tinyio
+from tinyio._loop import starts_at_once
 
 
 def test_coroutines_taking_bare_yields_run_round_robin():
@@ -187,3 +188,105 @@ def test_many_coroutines_each_make_progress_in_turn():
     tinyio.Loop().run(main())
     # Round robin: no worker is ever more than one step ahead of any other.
     assert max(spread) <= 1
+
+
+# --- library operations that start at once -----------------------------------------------
+
+
+def test_a_queue_operation_acts_when_yielded_and_the_yielder_still_goes_to_the_back():
+    # `yield q.put(x)` puts at once (like asyncio's `await q.put(x)`), instead of queueing a
+    # coroutine behind the ready ones; the coroutine that yielded it still waits its turn.
+    q = tinyio.Queue()
+    log = []
+
+    def putter():
+        yield q.put("item")
+        log.append("putter resumed")
+
+    def other():
+        log.append(f"other sees {q.qsize()} item(s)")
+        yield
+        log.append("other again")
+
+    def main():
+        yield [putter(), other()]
+
+    tinyio.Loop().run(main())
+    assert log == ["other sees 1 item(s)", "putter resumed", "other again"]
+
+
+def test_a_library_operation_that_keeps_finishing_at_once_does_not_starve_others():
+    q = tinyio.Queue()
+    log = []
+
+    def flooder():
+        for i in range(3):
+            yield q.put(i)
+            log.append(f"put {i}")
+
+    def other():
+        for i in range(3):
+            log.append(f"other {i}")
+            yield
+
+    def main():
+        yield [flooder(), other()]
+
+    tinyio.Loop().run(main())
+    assert log == ["other 0", "put 0", "other 1", "put 1", "other 2", "put 2"]
+
+
+def test_a_stored_library_coroutine_yielded_twice_runs_once_and_gives_its_result_again():
+    # Starting at once only applies to a coroutine nothing else refers to, whose result can
+    # never be asked for again; a stored one is started the usual way, and remembered.
+    q = tinyio.Queue()
+    q.put_nowait("a")
+    q.put_nowait("b")
+
+    def main():
+        get = q.get()
+        first = yield get
+        again = yield get
+        both = yield [get, get]
+        return first, again, both, q.qsize()
+
+    assert tinyio.Loop().run(main()) == ("a", "a", ["a", "a"], 1)
+
+
+def test_an_error_in_the_first_step_of_an_operation_started_at_once_crashes_the_loop():
+    @starts_at_once
+    def operation():
+        raise KeyError("in the first step")
+        yield
+
+    def caller():
+        yield operation()
+
+    with pytest.raises(KeyError, match="in the first step") as info:
+        tinyio.Loop().run(caller())
+    names = [entry.name for entry in info.traceback]
+    assert names[-2:] == ["caller", "operation"]
+
+
+def test_an_operation_started_at_once_that_must_wait_is_a_task_like_any_other():
+    q = tinyio.Queue()
+    log = []
+
+    def getter():
+        log.append(f"got {(yield q.get())}")
+
+    loop = tinyio.Loop()
+    seen = []
+
+    def main():
+        get = getter()
+        yield {get}
+        yield
+        (node,) = [n for n in loop.snapshot() if n["name"].endswith("getter")]
+        seen.extend(child["name"] for child in node["children"])
+        q.put_nowait("late")
+        yield get
+
+    loop.run(main())
+    assert seen == ["tinyio.Queue.get"]  # shown in diagnostics, as a waiting task
+    assert log == ["got late"]

@@ -1,12 +1,15 @@
 """`tinyio.Queue`: a FIFO channel between coroutines, fed from other threads too (SPEC section 4)."""
 
 import queue
+import sys
 import threading
 import time
+from collections import deque
 
 import pytest
 
 import tinyio
+from tinyio._loop import Interrupt
 
 
 class Boom(Exception):
@@ -383,3 +386,169 @@ def test_put_nowait_from_another_thread_on_a_full_queue_raises_queue_full_there(
     assert len(errors) == 1
     assert q.get_nowait() == "in"
     assert q.empty()
+
+
+@pytest.mark.timeout(60)
+def test_threads_racing_for_a_bounded_queue_never_overfill_it_and_lose_no_wake_up():
+    # The queue has no lock: the bound is kept by taking a place token before putting, and
+    # waiters re-check after getting in line. Threads hammer it while two consumers block and
+    # wake over and over; every item must arrive, and the queue must never hold too many.
+    maxsize, per_thread, feeders = 3, 2_000, 4
+    q = tinyio.Queue(maxsize=maxsize)
+    start = threading.Event()
+    overfull = []
+
+    def feeder(name):
+        assert start.wait(timeout=10)
+        for i in range(per_thread):
+            while True:
+                try:
+                    q.put_nowait((name, i))
+                    break
+                except queue.Full:
+                    time.sleep(0)  # let the loop's thread take some
+            if q.qsize() > maxsize:
+                overfull.append(q.qsize())
+
+    threads = [threading.Thread(target=feeder, args=(name,)) for name in range(feeders)]
+    for thread in threads:
+        thread.start()
+
+    def consumer(share):
+        got = []
+        for _ in range(share):
+            got.append((yield q.get()))
+            if q.qsize() > maxsize:
+                overfull.append(q.qsize())
+        return got
+
+    def main():
+        start.set()
+        half = per_thread * feeders // 2
+        return (yield [consumer(half), consumer(half)])
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: more interleavings
+    try:
+        first, second = tinyio.Loop().run(main())
+    finally:
+        sys.setswitchinterval(interval)
+        start.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert not overfull
+    assert sorted(first + second) == sorted(
+        (name, i) for name in range(feeders) for i in range(per_thread)
+    )
+    for got in (first, second):
+        for name in range(feeders):
+            mine = [i for who, i in got if who == name]
+            assert mine == sorted(mine)  # each thread's items come out in the order it put them
+    assert q.empty()
+    assert not q._getters  # nobody left in line
+    assert not q._putters
+
+
+@pytest.mark.timeout(10)
+def test_a_woken_getter_that_gives_up_passes_its_item_on_to_the_next_getter():
+    q = tinyio.Queue()
+    log = []
+
+    def getter(name):
+        try:
+            item = yield from q.get()  # inline, so that the interrupt lands in the wait itself
+        except Boom:
+            log.append((name, "gave up"))
+            return
+        log.append((name, item))
+
+    def main():
+        first, second = getter("first"), getter("second")
+        yield {first}
+        yield
+        yield {second}
+        yield from steps(2)  # both wait in line, the first in front
+        q.put_nowait("item")  # wakes the first...
+        yield Interrupt(first, Boom())  # ...which gives up before taking the item
+
+    tinyio.Loop().run(main())  # without the hand-over, the second waits for ever
+    assert log == [("first", "gave up"), ("second", "item")]
+
+
+def test_put_and_get_can_run_inline_with_yield_from():
+    # `yield from` runs the operation in the caller's own frame, like `await` in asyncio: no
+    # task, no trip through the scheduler unless it has to wait.
+    q = tinyio.Queue(maxsize=2)
+    log = []
+
+    def producer():
+        for i in range(5):
+            yield from q.put(i)
+            log.append(f"put {i}")
+
+    def consumer():
+        got = []
+        for _ in range(5):
+            got.append((yield from q.get()))
+        log.append("consumer done")
+        return got
+
+    def main():
+        return (yield [producer(), consumer()])
+
+    assert tinyio.Loop().run(main()) == [None, [0, 1, 2, 3, 4]]
+    # The producer ran ahead without a trip through the loop per item until the queue was full.
+    assert log[:2] == ["put 0", "put 1"]
+
+
+class _RacyDeque(deque):
+    """A deque that, the first time a `what` call finds it empty, lets `meanwhile` run in
+    another thread before raising: the moment a waiter has looked but is not yet in line."""
+
+    def __init__(self, items, what, meanwhile):
+        super().__init__(items)
+        self._what = what
+        self._meanwhile = meanwhile
+
+    def pop(self):
+        return self._race("pop", super().pop)
+
+    def popleft(self):
+        return self._race("popleft", super().popleft)
+
+    def _race(self, name, operation):
+        try:
+            return operation()
+        except IndexError:
+            if name == self._what and self._meanwhile is not None:
+                thread = threading.Thread(target=self._meanwhile)
+                self._meanwhile = None
+                thread.start()
+                thread.join(timeout=10)
+            raise
+
+
+@pytest.mark.timeout(10)
+def test_an_item_put_by_a_thread_just_after_a_getter_looked_is_not_missed():
+    q = tinyio.Queue()
+    # White-box: the race needs a thread to put exactly between the getter finding the queue
+    # empty and the getter getting in line, when the putter sees nobody to wake.
+    q._items = _RacyDeque([], "popleft", lambda: q.put_nowait("late"))
+
+    def main():
+        return (yield q.get())
+
+    assert tinyio.Loop().run(main()) == "late"  # without the re-check: waits for ever
+
+
+@pytest.mark.timeout(10)
+def test_a_place_freed_by_a_thread_just_after_a_putter_looked_is_not_missed():
+    q = tinyio.Queue(maxsize=1)
+    q.put_nowait("old")
+    q._places = _RacyDeque(q._places, "pop", q.get_nowait)
+
+    def main():
+        yield q.put("new")
+        return q.get_nowait()
+
+    assert tinyio.Loop().run(main()) == "new"

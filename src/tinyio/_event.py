@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import NoReturn
 
-from ._loop import Coro, Wait, check_duration
+from ._loop import Coro, Wait, check_duration, starts_at_once
 
 __all__ = ["Event"]
 
@@ -103,6 +103,7 @@ class Event:
             timeout_in_seconds = check_duration(timeout_in_seconds, "timeout_in_seconds")
         return self._wait(timeout_in_seconds)
 
+    @starts_at_once
     def _wait(self, timeout: float | None) -> Coro[None]:
         with self._lock:
             if self._flag:

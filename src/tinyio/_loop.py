@@ -16,7 +16,9 @@ Design, in the order a reader needs it:
    dependency or another thread -- is appended to the back of the ready queue. Timers and
    wake-ups from other threads are collected once per *round* (one pass over what was ready
    when the round began), so a busy loop never starves them, and the hot path makes no
-   system call while work is ready.
+   system call while work is ready. One exception, for speed: a few library coroutines
+   (`Queue.get`, `Event.wait`, ...) are marked with `starts_at_once`, and take their first
+   step the moment they are yielded; the coroutine that yielded them still goes to the back.
 
 4. Results are remembered per loop and held weakly: a finished coroutine's result lives
    exactly as long as the generator object does (see `Loop._retire`).
@@ -35,6 +37,7 @@ import itertools
 import math
 import os
 import queue
+import sys
 import threading
 import time
 import types
@@ -56,6 +59,7 @@ __all__ = [
     "check_duration",
     "failed_on_its_own",
     "is_library_code",
+    "starts_at_once",
     "without_library_frames",
 ]
 
@@ -213,6 +217,51 @@ def at_stop(loop: Loop, callback: Callable[[], None]) -> None:
     """For library code: call `callback()` once when the current run of `loop` ends (after
     any cancellation), e.g. to stop worker threads that the run started."""
     loop._stop_callbacks.append(callback)  # pyright: ignore[reportPrivateUsage]
+
+
+# The ids of the code objects of the generator functions marked with `starts_at_once` (ids,
+# as hashing a code object hashes its contents: twice the time of the rest of the check).
+# The functions are the library's own, never freed, so an id is never reused.
+_AT_ONCE: Final[set[int]] = set()
+
+_F = TypeVar("_F", bound=Callable[..., Generator[Any, Any, Any]])
+
+
+def starts_at_once(function: _F) -> _F:
+    """For library code: mark a generator function whose coroutines take their first step
+    as soon as they are yielded, in the middle of the yielding coroutine's step, instead of
+    at the back of the ready queue. The yielding coroutine still goes to the back: if the
+    coroutine finishes in that first step, its result is sent in the yielding coroutine's
+    next turn, as for any finished dependency.
+
+    This is for short operations on the library's own objects that usually finish without
+    waiting (`yield queue.get()` when an item is there): it saves starting a task for them,
+    the cost that would otherwise dominate. It only applies when nothing else refers to the
+    coroutine (it cannot be yielded again, so its result need not be remembered); otherwise
+    the coroutine is started as usual. See docs/devdocs/fairness.md.
+    """
+    _AT_ONCE.add(id(function.__code__))
+    return function
+
+
+def _unshared_refcount() -> int:
+    """What `sys.getrefcount` says, in `Loop._run_ready`, of a yielded coroutine that nothing
+    else refers to: measured rather than assumed, as it may differ between Python versions."""
+
+    def child() -> Generator[None, Any, None]:
+        yield
+
+    def parent() -> Generator[Any, Any, None]:
+        yield child()
+
+    gen = parent()
+    yielded = gen.send(None)
+    count = sys.getrefcount(yielded)
+    gen.close()
+    return count
+
+
+_UNSHARED: Final = _unshared_refcount()
 
 
 def _placeholder() -> Generator[None, Any, Any]:
@@ -633,6 +682,9 @@ class Loop:
         popleft = ready.popleft
         append = ready.append
         generator_type = types.GeneratorType
+        at_once = _AT_ONCE
+        getrefcount = sys.getrefcount
+        unshared = _UNSHARED
         while True:
             countdown = 1 if one_step else len(ready)
             if not countdown:
@@ -663,6 +715,24 @@ class Loop:
                     task.value = None
                     append(task)
                 elif type(yielded) is generator_type:
+                    if id(yielded.gi_code) in at_once and getrefcount(yielded) == unshared:  # pyright: ignore[reportUnknownMemberType]
+                        # See `starts_at_once`: its first step, now.
+                        try:
+                            first = yielded.send(None)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+                        except StopIteration as stop:
+                            task.value = stop.value
+                            append(task)
+                            continue
+                        except BaseException as error:
+                            child = self._started_at_once(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
+                            self._crash = error
+                            self._crashed_task = child
+                            child.state = _FAILED
+                            self._retire(child)
+                            return
+                        child = self._started_at_once(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
+                        self._dispatch(child, first)  # pyright: ignore[reportUnknownArgumentType]
+                        continue
                     self._wait_on_coroutine(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
                 elif type(yielded) is Wait:
                     self._wait_on_wait(task, yielded)
@@ -683,6 +753,28 @@ class Loop:
         self._live += 1
         self._ready.append(task)
         return task
+
+    def _started_at_once(self, task: _Task, gen: _Gen) -> _Task:
+        """The task for `gen`, which `task` yielded and which took its first step at once
+        without finishing: `task` now waits on it."""
+        child = _Task(gen)
+        self._tasks[weakref.ref(gen, self._forget_callback)] = child
+        self._live += 1
+        child.waiters = [task]
+        task.waiting_on = child
+        return child
+
+    def _dispatch(self, task: _Task, yielded: object) -> None:
+        """Act on what `task` yielded (as `_run_ready` does, inlined, on the hot path)."""
+        if yielded is None:
+            task.value = None
+            self._ready.append(task)
+        elif type(yielded) is types.GeneratorType:
+            self._wait_on_coroutine(task, cast(_Gen, yielded))
+        elif type(yielded) is Wait:
+            self._wait_on_wait(task, yielded)
+        else:
+            self._wait_on_other(task, yielded)
 
     def _finish(self, task: _Task, result: Any) -> None:
         task.result = result
