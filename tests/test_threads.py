@@ -8,6 +8,7 @@ thread only while the call it was meant for runs.
 import os
 import pickle
 import random
+import signal
 import sys
 import threading
 import time
@@ -941,3 +942,48 @@ def test_a_non_callable_is_a_type_error_at_the_call(not_callable):
     with pytest.raises(TypeError, match="function") as excinfo:
         tinyio.run_in_thread(not_callable)
     assert repr(not_callable) in str(excinfo.value)
+
+
+# ---------------------------------------------------------------- Ctrl-C while a worker starts
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_ctrl_c_while_a_worker_thread_starts_stops_the_run_and_leaves_no_thread(
+    monkeypatch, when
+):
+    # Found by the stress layer's random Ctrl-C test: a KeyboardInterrupt raised inside
+    # `Thread.start()` (Python code) left a thread behind -- never started yet listed by
+    # `threading.enumerate()` for ever, with `loop.run` raising "cannot join thread before it
+    # is started" instead of the KeyboardInterrupt; or started but not joined. Here the
+    # SIGINT arrives, for certain, just before or just after the real `start`.
+    original_start = threading.Thread.start
+    interrupted = []
+
+    def start_with_a_ctrl_c(thread):
+        if thread.name == "tinyio worker" and not interrupted:
+            interrupted.append(thread)
+            if when == "before":
+                signal.raise_signal(signal.SIGINT)  # its handler runs at the next bytecode
+            original_start(thread)
+            if when == "after":
+                signal.raise_signal(signal.SIGINT)
+        else:
+            original_start(thread)
+
+    def main():
+        return (yield [tinyio.run_in_thread(time.sleep, 0.001) for _ in range(3)])
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    monkeypatch.setattr(threading.Thread, "start", start_with_a_ctrl_c)
+    threads_before = set(threading.enumerate())
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tinyio.Loop().run(main())
+    finally:
+        monkeypatch.undo()
+        signal.signal(signal.SIGINT, previous)
+    assert interrupted
+    assert set(threading.enumerate()) - threads_before == set()
+    # The thread that was being started when the Ctrl-C came did start, and has ended.
+    assert interrupted[0].ident is not None
+    assert not interrupted[0].is_alive()

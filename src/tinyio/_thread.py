@@ -17,12 +17,15 @@ lock), and a worker clears any that arrives too late before it takes another job
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import queue
+import signal
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
+from types import FrameType
 from typing import Any, Final, ParamSpec, TypeVar
 
 from ._loop import CURRENT_LOOP, CancelledError, Coro, Loop, Wait, at_stop, failed_on_its_own
@@ -47,6 +50,47 @@ def _raise_in_thread(ident: int, exception: type[BaseException] | None) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(
         ctypes.c_ulong(ident), ctypes.py_object(exception) if exception is not None else None
     )
+
+
+class _ctrl_c_deferred(contextlib.AbstractContextManager[None]):
+    """Hold back a Ctrl-C that arrives in the main thread inside the block until it ends.
+
+    `Thread.start()` is Python code: a `KeyboardInterrupt` raised inside it can leave the
+    thread started but not recorded, or never started and yet listed by `threading.enumerate()`
+    for ever -- and `join` on it raises `RuntimeError`. So while a worker is started (and
+    recorded), a SIGINT only sets a flag, and the handler that was in place runs when the
+    block ends: a Ctrl-C is delayed by microseconds, never lost. Only the main thread runs
+    Python signal handlers; elsewhere, and under a handler that is not Python code, this does
+    nothing.
+    """
+
+    __slots__ = ("_arrived", "_previous")
+
+    def __init__(self) -> None:
+        self._previous: Any = None
+        self._arrived: tuple[int, FrameType | None] | None = None
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if callable(previous):
+            signal.signal(signal.SIGINT, self._hold)
+            self._previous = previous
+
+    def _hold(self, signum: int, frame: FrameType | None) -> None:
+        self._arrived = (signum, frame)
+
+    def __exit__(self, *exc_info: object) -> None:
+        previous = self._previous
+        if previous is None:
+            return
+        self._previous = None
+        signal.signal(signal.SIGINT, previous)
+        arrived = self._arrived
+        if arrived is not None:
+            self._arrived = None
+            previous(*arrived)
 
 
 class _Job:
@@ -112,11 +156,12 @@ class _Workers:
     def _start_worker_if_needed(self) -> None:
         # Called with the lock held.
         if self._waiting > self._idle and not self._starting and not self._stopped:
-            self._starting = True
-            self.threads_started += 1
-            thread = threading.Thread(target=self._serve, name="tinyio worker")
-            self._threads.append(thread)
-            thread.start()
+            with _ctrl_c_deferred():
+                thread = threading.Thread(target=self._serve, name="tinyio worker")
+                thread.start()
+                self._threads.append(thread)
+                self._starting = True
+                self.threads_started += 1
 
     def cancel(self, job: _Job) -> bool:
         """Stop `job`: True if its function is running (then wait on `job.ended`)."""
@@ -202,13 +247,16 @@ class _Workers:
 def _workers_of(loop: Loop) -> _Workers:
     workers = _workers_by_loop.get(loop)
     if workers is None:
-        workers = _workers_by_loop[loop] = _Workers()
+        workers = _Workers()
 
         def stop() -> None:
-            del _workers_by_loop[loop]
+            _workers_by_loop.pop(loop, None)
             workers.stop()
 
+        # The stop callback first: a Ctrl-C between the two lines must not leave workers
+        # that no one stops (nor the loop in this dict).
         at_stop(loop, stop)
+        _workers_by_loop[loop] = workers
     return workers
 
 
