@@ -3,6 +3,7 @@
 import pytest
 
 import tinyio
+from tinyio._loop import Interrupt
 
 
 class Boom(Exception):
@@ -533,3 +534,53 @@ def test_lock_locked_is_true_only_while_held():
 def test_lock_takes_no_arguments():
     with pytest.raises(TypeError):
         tinyio.Lock(2)
+
+
+# --- a slot acquired at once, for a coroutine that never takes it ------------------------
+
+
+def test_a_slot_acquired_for_a_coroutine_cancelled_before_it_resumes_is_released():
+    # `yield lock()` acquires when yielded, but the coroutine resumes only at its turn; if the
+    # loop crashes in between, the slot must not stay taken -- even while something still
+    # holds the coroutine.
+    lock = tinyio.Lock()
+
+    def taker():
+        with (yield lock()):
+            pass
+
+    def crasher():
+        raise Boom("before the taker resumes")
+        yield
+
+    taking = taker()
+
+    def main():
+        yield [taking, crasher()]
+
+    with pytest.raises(Boom):
+        tinyio.Loop().run(main())
+    assert not lock.locked()
+    assert taking is not None  # still held here, on purpose
+
+
+@pytest.mark.timeout(10)
+def test_a_coroutine_interrupted_before_it_takes_its_slot_can_acquire_again():
+    lock = tinyio.Lock()
+
+    def worker():
+        try:
+            with (yield lock()):
+                return "first"
+        except Boom:
+            pass  # interrupted after the slot was acquired for it, before it resumed
+        with (yield lock()):  # the slot it never took must be free again
+            return "again"
+
+    def main():
+        working = worker()
+        yield {working}
+        yield Interrupt(working, Boom())  # runs after the worker acquired, before it resumes
+        return (yield working)
+
+    assert tinyio.Loop().run(main()) == "again"

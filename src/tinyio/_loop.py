@@ -698,6 +698,7 @@ class Loop:
                     else:
                         error = task.error
                         task.error = None
+                        task.value = None  # not sent: drop it (see `_retire`)
                         yielded = task.gen.throw(error)
                 except StopIteration as stop:
                     self._finish(task, stop.value)
@@ -800,9 +801,12 @@ class Loop:
                         append(parent)
 
     def _retire(self, task: _Task) -> None:
-        """Drop a finished task's strong reference to its generator (see `_tasks`)."""
+        """Drop a finished task's strong reference to its generator (see `_tasks`), and to a
+        value it was never sent (say the slot of a lock that an operation started at once
+        acquired for it: dropping the slot releases it)."""
         task.gen = _NO_GENERATOR
         task.waiting_on = None
+        task.value = None
         self._live -= 1
 
     def _known_or_fresh(self, task: _Task, gen: _Gen) -> _Task | None:

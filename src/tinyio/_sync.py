@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ._event import Event
-from ._loop import Coro, Wait
+from ._loop import Coro, Wait, starts_at_once
 
 __all__ = ["Barrier", "Condition", "Lock", "Semaphore"]
 
@@ -156,6 +156,7 @@ class Semaphore:
         """Block until the semaphore can be entered: `with (yield semaphore()):`."""
         return self._acquire()
 
+    @starts_at_once
     def _acquire(self) -> Generator[Any, Any, _Slot]:
         slot = _UnenteredSlot(self)
         yield from self._take(slot)
@@ -232,6 +233,7 @@ class Lock:
         """Block until the lock can be entered: `with (yield lock()):`."""
         return self._acquire()
 
+    @starts_at_once
     def _acquire(self) -> Generator[Any, Any, _Slot]:
         slot = yield from self._semaphore._acquire()  # pyright: ignore[reportPrivateUsage]
         self._holder = weakref.ref(slot)
