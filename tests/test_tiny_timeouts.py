@@ -1,27 +1,26 @@
-"""The idle loop never hangs in CPython's `SimpleQueue.get(timeout=...)`.
+"""The idle loop never hangs in CPython's timed waits.
 
-The loop sleeps, when it has nothing to do, in `SimpleQueue.get(timeout=t)` (see
-`Loop._block`). On CPython 3.11 and 3.12 that call first tries the queue's internal lock
-without waiting; if that succeeds while the queue is empty -- on a new queue, or after a
-thread's `put` released the lock and the item was taken without blocking -- it recomputes the
-time left, and if the deadline passed meanwhile by more than a microsecond, the time left is
-negative, which the lock takes as "wait for ever". Measured on CPython 3.11.7 here: on a new
-queue, `get(timeout=2e-6)` hangs at the first call; after a `put` and a `get_nowait`, even
-`get(timeout=1e-4)` hangs within about 100,000 calls on this shared 2-core machine. The loop
-now takes queued wake-ups with `get_nowait()` first (which leaves the lock taken) and never
-blocks for less than 0.1 ms.
+The loop used to sleep, when it had nothing to do, in `SimpleQueue.get(timeout=t)`. On
+CPython 3.11 and 3.12 that call first tries the queue's internal lock without waiting; if that
+succeeds while the queue is empty -- on a new queue, or after a thread's `put` released the
+lock and the item was taken without blocking -- it recomputes the time left, and if the
+deadline passed meanwhile by more than a microsecond, the time left is negative, which the
+lock takes as "wait for ever". Measured on CPython 3.11.7 here: on a new queue,
+`get(timeout=2e-6)` hangs at the first call; after a `put` and a `get_nowait`, even
+`get(timeout=1e-4)` hangs within about 100,000 calls on this shared 2-core machine. A signal
+whose Python handler does not raise, arriving while it waits, makes it recompute the time left
+the same way. The loop now sleeps in `threading.Lock.acquire(timeout=...)` (its "bell", see
+`Loop._block`), which treats a negative time left as "timed out".
 
-The first two tests are the regression tests asked for: sleeps and Event timeouts a few
-microseconds away, on new loops and right after wake-ups from threads. Honestly, they do NOT
-fail with the old `Loop._block`: run against it (500 + 500 runs here, and a 60 s brute-force
-of 500,000 tiny sleeps and timeouts after thread wake-ups), nothing hung -- the old loop
-already called `get_nowait()` (in `_drain_from_threads`) just before every blocking `get`, so
-the lock was always taken by then. They guard the behaviour, not the old bug.
+The first two tests are regression tests for tiny timeouts: sleeps and Event timeouts a few
+microseconds away, on new loops and right after wake-ups from threads. Honestly, they did NOT
+fail with the first `Loop._block` (run against it: 500 + 500 runs here, and a 60 s brute-force
+of 500,000 tiny sleeps and timeouts after thread wake-ups, nothing hung -- that loop already
+called `get_nowait()` just before every blocking `get`, so the lock was always taken by then).
+They guard the behaviour, not the old bug.
 
-The third test does reproduce a hang, in the current code: a signal whose Python handler does
-not raise, arriving while the loop waits, makes CPython recompute the time left the same way.
-It is marked `xfail(strict=True)` until `Loop._block` stops relying on a timed
-`SimpleQueue.get`; once fixed, it passes and the marker must go.
+The third test did reproduce a hang with `SimpleQueue.get(timeout=...)`: a signal handled
+while the loop idles until its timers are due.
 """
 
 from __future__ import annotations
@@ -30,8 +29,6 @@ import random
 import signal
 import threading
 import time
-
-import pytest
 
 import tinyio
 
@@ -115,14 +112,6 @@ def test_tiny_sleeps_and_timeouts_after_wake_ups_from_threads_do_not_hang():
 # ---------------------------------------------------------------- signals while the loop idles
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Loop._block (src/tinyio/_loop.py) waits in SimpleQueue.get(timeout=...), which on "
-        "CPython 3.11 blocks for ever when a signal whose handler does not raise interrupts "
-        "it just before its deadline; reported, the fix belongs in _loop.py"
-    ),
-)
 def test_a_signal_handled_while_the_loop_idles_never_makes_it_hang():
     # A program with a signal handler that does not raise (a SIGTERM or SIGCHLD handler that
     # sets a flag, say) and a loop that idles until its timers are due. When the signal

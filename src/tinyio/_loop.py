@@ -133,6 +133,12 @@ class Wait:
             else:
                 loop._from_threads.put(self)  # pyright: ignore[reportPrivateUsage]
                 loop._thread_wakeups = True  # pyright: ignore[reportPrivateUsage]
+                bell = loop._bell  # pyright: ignore[reportPrivateUsage]
+                if bell.locked():
+                    # Ring it, for a loop that sleeps (or is about to) in `_block`. Another
+                    # waker may ring it at the same moment: then this release fails, harmlessly.
+                    with contextlib.suppress(RuntimeError):
+                        bell.release()
                 on_wakeup = loop._on_wakeup  # pyright: ignore[reportPrivateUsage]
                 if on_wakeup is not None:
                     on_wakeup()
@@ -196,7 +202,7 @@ class Idle:
         loop = self._loop
         loop._on_wakeup = callback  # pyright: ignore[reportPrivateUsage]
         # Set the callback before looking: a waker puts, then reads the callback.
-        if loop._first_from_threads is not None or not loop._from_threads.empty():  # pyright: ignore[reportPrivateUsage]
+        if not loop._from_threads.empty():  # pyright: ignore[reportPrivateUsage]
             loop._on_wakeup = None  # pyright: ignore[reportPrivateUsage]
             return False
         return True
@@ -409,10 +415,13 @@ class Loop:
         self._timers: list[tuple[float, int, Wait]] = []
         self._dead_timers = 0
         self._timer_counter = itertools.count()
-        # Wake-ups from other threads; `get(timeout)` is also how the idle loop sleeps.
+        # Wake-ups from other threads.
         self._from_threads: queue.SimpleQueue[Wait | None] = queue.SimpleQueue()
         self._thread_wakeups = False  # set after each `put` to `_from_threads`
-        self._first_from_threads: Wait | None = None  # taken from it by `_block`
+        # How the idle loop sleeps: in `acquire(timeout)` of this lock, which is held while
+        # nobody has rung; a waker in another thread releases it after its `put`.
+        self._bell = threading.Lock()
+        self._bell.acquire()
         # Called (from any thread) after a wake-up is put into `_from_threads`, while a driver
         # of `runtime` waits for one without calling the blocker; see `Idle.notify_on_wakeup`.
         self._on_wakeup: Callable[[], object] | None = None
@@ -653,23 +662,19 @@ class Loop:
             callback()
 
     def _block(self, timeout: float | None) -> None:
-        """Sleep until a wake-up from another thread arrives, or `timeout` seconds pass."""
-        try:
-            # CPython 3.11/3.12: `SimpleQueue.get(timeout=t)` with t under about a microsecond
-            # can block for ever while the queue's lock is untouched. So: take what is there
-            # without blocking first (that also touches the lock), and never block for a
-            # timeout too small to matter.
-            wait = self._from_threads.get_nowait()
-        except queue.Empty:
-            if timeout is not None and timeout < 1e-4:
-                return
-            try:
-                wait = self._from_threads.get(timeout=timeout)
-            except queue.Empty:
-                return
-        # Keep it for `_drain_from_threads`: the loop resumes waits itself, in the thread that
-        # steps it (this may run in another), and in the order they arrived.
-        self._first_from_threads = wait
+        """Sleep until a wake-up from another thread arrives, or `timeout` seconds pass.
+
+        May return early (a ring left over from a wake-up already drained): the caller looks
+        for work and comes back. Never sleeps in `SimpleQueue.get(timeout=...)`: on CPython
+        3.11/3.12 that can block for ever, with a timeout under a microsecond or when a signal
+        handler runs just before its deadline. `Lock.acquire(timeout=...)` handles both.
+        """
+        if not self._from_threads.empty():
+            return  # a waker has put, and may not have rung yet
+        if timeout is None:
+            self._bell.acquire()
+        elif timeout >= 1e-4:  # shorter: not worth sleeping; the caller checks its timers
+            self._bell.acquire(timeout=timeout)
 
     def _run_ready(self, one_step: bool) -> None:
         """The hot path: step ready coroutines until none is ready (or just one step).
@@ -1130,10 +1135,6 @@ class Loop:
     def _drain_from_threads(self) -> None:
         # Clear the flag before draining: a thread sets it after its `put`, so none is missed.
         self._thread_wakeups = False
-        first = self._first_from_threads
-        if first is not None:
-            self._first_from_threads = None
-            self._resume(first, True)
         from_threads = self._from_threads
         while True:
             try:
