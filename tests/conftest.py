@@ -13,6 +13,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
+# Every test fails if it leaves a thread or a child process behind (see tests/leak_check.py).
+from leak_check import no_threads_or_processes_left_behind  # noqa: F401
+
 settings.register_profile(
     "ci", deadline=None, derandomize=True, database=None, max_examples=60, print_blob=True
 )

@@ -1,10 +1,8 @@
 """An autouse fixture failing any test that leaves threads or child processes behind.
 
 A loop's worker threads end with its `run` (see docs/devdocs/threads.md), and a test that
-starts threads or processes of its own must wait for them. Import the fixture into a test
-module to apply it to every test there:
-
-    from leak_check import no_threads_or_processes_left_behind  # noqa: F401
+starts threads or processes of its own must wait for them. tests/conftest.py imports the
+fixture, which applies it to every test of the suite.
 """
 
 import multiprocessing

@@ -16,7 +16,6 @@ import distributed
 import pytest
 
 import tinyio
-from leak_check import no_threads_or_processes_left_behind  # noqa: F401
 
 
 class Boom(Exception):

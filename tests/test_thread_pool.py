@@ -6,7 +6,6 @@ import time
 import pytest
 
 import tinyio
-from leak_check import no_threads_or_processes_left_behind  # noqa: F401
 
 
 class Boom(Exception):

@@ -19,7 +19,6 @@ import pytest
 
 import tinyio
 import tinyio._thread
-from leak_check import no_threads_or_processes_left_behind  # noqa: F401
 
 LIBRARY_DIR = os.path.dirname(os.path.abspath(tinyio.__file__))
 

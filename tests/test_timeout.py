@@ -13,7 +13,6 @@ import warnings
 import pytest
 
 import tinyio
-from leak_check import no_threads_or_processes_left_behind  # noqa: F401
 
 # How long the coroutines that are timed out wait: what they wait on is not cancelled, so
 # loop.run waits for it (keep it short).
