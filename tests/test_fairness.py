@@ -193,18 +193,18 @@ def test_many_coroutines_each_make_progress_in_turn():
 # --- library operations that start at once -----------------------------------------------
 
 
-def test_a_queue_operation_acts_when_yielded_and_the_yielder_still_goes_to_the_back():
-    # `yield q.put(x)` puts at once (like asyncio's `await q.put(x)`), instead of queueing a
-    # coroutine behind the ready ones; the coroutine that yielded it still waits its turn.
+def test_a_queue_operation_runs_at_the_yielders_turn_and_the_yielder_goes_straight_on():
+    # `yield q.put(x)` is a turn through the loop (the ready coroutines run first); then the
+    # put and the rest of the producer's step happen together, as with `yield from`.
     q = tinyio.Queue()
     log = []
 
     def putter():
         yield q.put("item")
-        log.append("putter resumed")
+        log.append(f"putter goes on, {q.qsize()} in the queue")
 
     def other():
-        log.append(f"other sees {q.qsize()} item(s)")
+        log.append(f"other sees {q.qsize()} in the queue")
         yield
         log.append("other again")
 
@@ -212,7 +212,31 @@ def test_a_queue_operation_acts_when_yielded_and_the_yielder_still_goes_to_the_b
         yield [putter(), other()]
 
     tinyio.Loop().run(main())
-    assert log == ["other sees 1 item(s)", "putter resumed", "other again"]
+    assert log == ["other sees 0 in the queue", "putter goes on, 1 in the queue", "other again"]
+
+
+def test_a_waiting_operation_hands_its_result_straight_to_its_yielder():
+    # Once a `get` that had to wait takes its item, the getter runs next: no other coroutine
+    # comes between (nor could a cancellation), even if others became ready first.
+    q = tinyio.Queue()
+    log = []
+
+    def getter():
+        log.append(f"got {(yield q.get())}")
+
+    def bystander(name):
+        log.append(name)
+        yield
+
+    def main():
+        yield {getter()}
+        yield
+        q.put_nowait("item")  # wakes the get...
+        yield {bystander("b1"), bystander("b2")}  # ...and these become ready after it
+        yield
+
+    tinyio.Loop().run(main())
+    assert log.index("got item") < log.index("b1")
 
 
 def test_a_library_operation_that_keeps_finishing_at_once_does_not_starve_others():

@@ -187,18 +187,10 @@ def test_a_timeout_while_waiting_for_a_lock_does_not_leave_the_lock_taken():
     )
 
 
-QUEUE_ITEM_LOST = (
-    "Queue.get (src/tinyio/_queue.py) takes the item in its own coroutine; if the coroutine that "
-    "yielded it is cancelled or timed out before it resumes, the item is lost. Reported; the fix "
-    "belongs in _queue.py / _loop.py"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=QUEUE_ITEM_LOST)
 def test_a_coroutine_cancelled_just_after_getting_a_queue_item_does_not_lose_it():
     # The Lock case above, for a Queue: the getter's `yield queue.get()` has taken the item,
     # but the getter is cancelled (its isolated loop crashes) before it resumes with it. No
-    # one ever sees the item; it should still be in the queue (or have been delivered).
+    # one ever saw the item; it must still be in the queue (or have been delivered).
     queue = tinyio.Queue()
     queue.put_nowait("item")
     received = []
@@ -220,11 +212,11 @@ def test_a_coroutine_cancelled_just_after_getting_a_queue_item_does_not_lose_it(
     assert value in [([], 1), (["item"], 0)]
 
 
-@pytest.mark.xfail(strict=True, reason=QUEUE_ITEM_LOST)
 def test_a_timeout_while_waiting_for_a_queue_item_does_not_lose_the_next_item():
-    # `tinyio.timeout` interrupts the coroutine waiting in `yield queue.get()` but leaves the
-    # get itself waiting (timeout does not cancel what the coroutine waits on). The next item
-    # put goes to that orphaned get, and the getter that comes next never receives it.
+    # `tinyio.timeout` interrupts the coroutine waiting in `yield queue.get()`. It used to
+    # leave the get itself waiting (timeout does not cancel what the coroutine waits on): the
+    # next item went to that orphaned get, and the getter that came next never received it.
+    # Now the interrupt goes into the get first, as with `yield from`, and it leaves the line.
     queue = tinyio.Queue()
 
     def get_one():

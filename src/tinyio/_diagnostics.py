@@ -13,6 +13,7 @@ taken from another thread, must not hide the error being reported.
 from __future__ import annotations
 
 import time
+import types
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Final
 
@@ -72,6 +73,21 @@ def _describe_task(task: _Task, now: float) -> dict[str, Any] | None:
     return node
 
 
+def _describe_pending(gen: types.GeneratorType[Any, Any, Any], number: int) -> dict[str, Any]:
+    """The node of an operation that `starts_at_once`, yielded but not started yet."""
+    name = gen.gi_code.co_qualname
+    if is_library_code(gen.gi_code.co_filename):
+        name = "tinyio." + name.replace("._", ".").lstrip("_")
+    return {
+        "id": number,
+        "name": name,
+        "file": None,
+        "line": None,
+        "state": "starting",
+        "children": [],
+    }
+
+
 def _children(task: _Task) -> list[_Task]:
     from ._loop import _RUNNING, _Gather, _Task  # pyright: ignore[reportPrivateUsage]
 
@@ -98,7 +114,7 @@ def _snapshot(loop: Loop) -> list[dict[str, Any]]:
 
     now = time.monotonic()
     live = [t for t in list(loop._tasks.values()) if t.state == _RUNNING]  # pyright: ignore[reportPrivateUsage]
-    ids: dict[_Task, int] = {}
+    ids: dict[object, int] = {}  # tasks, and operations about to start (see below)
     forest: list[dict[str, Any]] = []
     # Depth first, children in order, without recursion (chains may be very deep). The roots
     # are what nothing waits on; then whatever is left, which can only be waiting in a cycle.
@@ -119,6 +135,10 @@ def _snapshot(loop: Loop) -> list[dict[str, Any]]:
             if len(task.waiters or ()) > 1:
                 node["waited_on_by"] = len(task.waiters or ())
             siblings.append(node)
+            pending = task.error  # a library operation it yielded, to start at its turn
+            if isinstance(pending, types.GeneratorType):
+                node["children"].append(_describe_pending(pending, len(ids) + 1))
+                ids[pending] = len(ids) + 1
             stack.extend((child, node["children"]) for child in reversed(_children(task)))
     return forest
 
@@ -191,6 +211,8 @@ def _line(node: dict[str, Any]) -> str:
     state = node.get("state")
     if state == "ready":
         text += "  [ready to run]"
+    elif state == "starting":
+        text += "  [starts at the next turn of the coroutine above]"
     elif "seconds_left" in node:
         text += f"  [timer: {node['seconds_left']:.3f} s left]"
     elif state == "waiting on all of":

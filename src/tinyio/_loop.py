@@ -17,8 +17,10 @@ Design, in the order a reader needs it:
    wake-ups from other threads are collected once per *round* (one pass over what was ready
    when the round began), so a busy loop never starves them, and the hot path makes no
    system call while work is ready. One exception, for speed: a few library coroutines
-   (`Queue.get`, `Event.wait`, ...) are marked with `starts_at_once`, and take their first
-   step the moment they are yielded; the coroutine that yielded them still goes to the back.
+   (`Queue.get`, `Event.wait`, ...) are marked with `starts_at_once`. The coroutine that
+   yields one goes to the back as usual; at its turn the operation takes its first step, and
+   if that finishes it, the coroutine goes on at once -- as if it had written `yield` and then
+   `yield from` the operation.
 
 4. Results are remembered per loop and held weakly: a finished coroutine's result lives
    exactly as long as the generator object does (see `Loop._retire`).
@@ -152,9 +154,11 @@ class Interrupt:
     into the running coroutine `coro` at the `yield` where it is suspended, and resumes the
     yielder at once with whether it did (False if `coro` is not running in this loop).
 
-    What `coro` was waiting on is not cancelled. If `coro` lets `error` propagate, that is not
-    a crash: `error` is thrown into each coroutine waiting on `coro` instead, like an ordinary
-    exception travelling up a call stack (and into any that waits on `coro` later).
+    What `coro` was waiting on is not cancelled -- except an operation that `starts_at_once`,
+    which runs as part of `coro`: the error is thrown into it first. If `coro` lets `error`
+    propagate, that is not a crash: `error` is thrown into each coroutine waiting on `coro`
+    instead, like an ordinary exception travelling up a call stack (and into any that waits
+    on `coro` later).
     """
 
     __slots__ = ("error", "gen")
@@ -234,17 +238,22 @@ _F = TypeVar("_F", bound=Callable[..., Generator[Any, Any, Any]])
 
 
 def starts_at_once(function: _F) -> _F:
-    """For library code: mark a generator function whose coroutines take their first step
-    as soon as they are yielded, in the middle of the yielding coroutine's step, instead of
-    at the back of the ready queue. The yielding coroutine still goes to the back: if the
-    coroutine finishes in that first step, its result is sent in the yielding coroutine's
-    next turn, as for any finished dependency.
+    """For library code: mark a generator function whose coroutines run as part of the
+    coroutine that yields them, as with `yield from`, after one turn through the ready queue.
 
-    This is for short operations on the library's own objects that usually finish without
-    waiting (`yield queue.get()` when an item is there): it saves starting a task for them,
-    the cost that would otherwise dominate. It only applies when nothing else refers to the
-    coroutine (it cannot be yielded again, so its result need not be remembered); otherwise
-    the coroutine is started as usual. See docs/devdocs/fairness.md.
+    The yielding coroutine goes to the back of the ready queue, as for any `yield`. At its
+    turn, the yielded coroutine takes its first step, without a task of its own; if that
+    finishes it, its result is sent into the yielding coroutine in the same turn. If it has to
+    wait, it becomes a task, and when it finishes, the yielding coroutine goes on at once. An
+    interrupt (`tinyio.timeout`) of the yielding coroutine is thrown into it first.
+
+    So the operation and the use of its result are never separated by other coroutines'
+    steps: an item taken from a queue cannot be lost because the coroutine that was to receive
+    it was cancelled in between. And it saves starting a task, the cost that would otherwise
+    dominate short operations (`yield queue.get()` when an item is there). It only applies
+    when nothing else refers to the coroutine (it cannot be yielded again, so its result need
+    not be remembered); otherwise the coroutine is started as usual. See
+    docs/devdocs/fairness.md.
     """
     _AT_ONCE.add(id(function.__code__))
     return function
@@ -278,6 +287,10 @@ def _placeholder() -> Generator[None, Any, Any]:
 _NO_GENERATOR: Final = cast(_Gen, _placeholder())
 _NO_GENERATOR.close()
 
+# What `Loop._start_at_once` gives when the coroutine that yielded has not taken a step.
+_WAITING: Final = object()
+_CRASHED: Final = object()
+
 _RUNNING: Final = 0
 _DONE: Final = 1
 _FAILED: Final = 2  # raised, or was cancelled
@@ -288,6 +301,7 @@ class _Task:
     """The loop's record of one coroutine."""
 
     __slots__ = (
+        "at_once",
         "error",
         "gen",
         "interrupted_by",
@@ -302,7 +316,10 @@ class _Task:
         self.gen = gen  # strong while running, then _NO_GENERATOR
         self.state: int = _RUNNING
         self.value: Any = None  # sent at the next step
-        self.error: BaseException | None = None  # thrown at the next step instead, if set
+        # Thrown at the next step instead, if set. Or a coroutine this task yielded that
+        # `starts_at_once`: its first step is taken at this task's next step.
+        self.error: BaseException | _Gen | None = None
+        self.at_once = False  # started at once (see `starts_at_once`): only its yielder waits
         self.result: Any = None  # the return value; or, if _INTERRUPTED, the error
         self.interrupted_by: BaseException | None = None  # see `Interrupt`
         # Whoever waits on this task: other tasks, or gathers. Created on first need.
@@ -704,7 +721,14 @@ class Loop:
                         error = task.error
                         task.error = None
                         task.value = None  # not sent: drop it (see `_retire`)
-                        yielded = task.gen.throw(error)
+                        if type(error) is generator_type:
+                            yielded = self._start_at_once(task, error)  # pyright: ignore[reportUnknownArgumentType]
+                            if yielded is _WAITING:
+                                continue
+                            if yielded is _CRASHED:
+                                return
+                        else:
+                            yielded = task.gen.throw(error)
                 except StopIteration as stop:
                     self._finish(task, stop.value)
                     continue
@@ -722,22 +746,9 @@ class Loop:
                     append(task)
                 elif type(yielded) is generator_type:
                     if id(yielded.gi_code) in at_once and getrefcount(yielded) == unshared:  # pyright: ignore[reportUnknownMemberType]
-                        # See `starts_at_once`: its first step, now.
-                        try:
-                            first = yielded.send(None)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-                        except StopIteration as stop:
-                            task.value = stop.value
-                            append(task)
-                            continue
-                        except BaseException as error:
-                            child = self._started_at_once(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
-                            self._crash = error
-                            self._crashed_task = child
-                            child.state = _FAILED
-                            self._retire(child)
-                            return
-                        child = self._started_at_once(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
-                        self._dispatch(child, first)  # pyright: ignore[reportUnknownArgumentType]
+                        # See `starts_at_once`: its first step at this task's next turn.
+                        task.error = yielded  # pyright: ignore[reportAttributeAccessIssue]
+                        append(task)
                         continue
                     self._wait_on_coroutine(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
                 elif type(yielded) is Wait:
@@ -760,10 +771,35 @@ class Loop:
         self._ready.append(task)
         return task
 
+    def _start_at_once(self, task: _Task, gen: _Gen) -> object:
+        """`task`'s turn, after it yielded `gen` (see `starts_at_once`): take `gen`'s first
+        step; if that finishes it, step `task` with its result and give what `task` yields
+        (its errors and StopIteration propagate, as from any step). Else give _WAITING (`gen`
+        is now a task that `task` waits on), or _CRASHED (`gen` raised: the loop crashes).
+        """
+        try:
+            first = gen.send(None)
+        except StopIteration as stop:
+            result = stop.value
+        except BaseException as error:
+            child = self._started_at_once(task, gen)
+            self._crash = error
+            self._crashed_task = child
+            child.state = _FAILED
+            self._retire(child)
+            return _CRASHED
+        else:
+            child = self._started_at_once(task, gen)
+            self._dispatch(child, first)
+            return _WAITING
+        # Outside the `except` block, so that an error of `task` gets no misleading context.
+        return task.gen.send(result)
+
     def _started_at_once(self, task: _Task, gen: _Gen) -> _Task:
-        """The task for `gen`, which `task` yielded and which took its first step at once
-        without finishing: `task` now waits on it."""
+        """The task for `gen`, which `task` yielded and which took its first step without
+        finishing: `task` now waits on it."""
         child = _Task(gen)
+        child.at_once = True
         self._tasks[weakref.ref(gen, self._forget_callback)] = child
         self._live += 1
         child.waiters = [task]
@@ -790,7 +826,7 @@ class Loop:
         waiters = task.waiters
         if waiters is not None:
             task.waiters = None
-            append = self._ready.append
+            append = self._ready.appendleft if task.at_once else self._ready.append
             for waiter in waiters:
                 if type(waiter) is _Task:
                     waiter.waiting_on = None
@@ -812,6 +848,7 @@ class Loop:
         task.gen = _NO_GENERATOR
         task.waiting_on = None
         task.value = None
+        task.error = None  # perhaps a coroutine that was to start at once: it never will
         self._live -= 1
 
     def _known_or_fresh(self, task: _Task, gen: _Gen) -> _Task | None:
@@ -968,8 +1005,20 @@ class Loop:
 
     def _interrupt(self, task: _Task, interrupt: Interrupt) -> bool:
         target = self._tasks.get(weakref.ref(cast(_Gen, interrupt.gen)))
-        if target is None or target is task or target.state != _RUNNING or target.error is not None:
+        if (
+            target is None
+            or target is task
+            or target.state != _RUNNING
+            or isinstance(target.error, BaseException)  # being interrupted already
+        ):
             return False
+        # Inside an operation that started at once, the error goes to the operation first,
+        # as with `yield from`; if it lets the error propagate, so may `target`.
+        inner = target.waiting_on
+        while type(inner) is _Task and inner.at_once and inner.error is None:
+            target.interrupted_by = interrupt.error
+            target = inner
+            inner = target.waiting_on
         in_ready = target.waiting_on is None
         self._detach(target)
         target.interrupted_by = interrupt.error

@@ -109,6 +109,8 @@ def timeout(coro: Coro[_T], timeout_in_seconds: int | float) -> Coro[tuple[_T | 
         clean up, waits for it to end, and gives `(None, False)`. Coroutines that `coro` was
         waiting on are not cancelled (others may be waiting on them too): in the example,
         the `sleep(0.2)` that `slow` waited on runs to its end, and `loop.run` waits for it.
+        (Operations on tinyio's objects, such as `yield queue.get()` or `yield lock()`, are
+        the exception: they run as part of `coro` and are interrupted with it.)
 
     Raises:
         TypeError: `coro` is not a coroutine (at the call).
