@@ -2,6 +2,7 @@
 
 import contextlib
 import signal
+import sys
 import threading
 import time
 
@@ -418,6 +419,53 @@ def test_ctrl_c_with_exception_group_true_gives_a_group_led_by_keyboard_interrup
     with ctrl_c_once(about_to_wait), pytest.raises(BaseExceptionGroup) as excinfo:
         tinyio.Loop().run(waiter(), exception_group=True)
     assert isinstance(excinfo.value.exceptions[0], KeyboardInterrupt)
+
+
+class DropsAnError:
+    """Raises `error` from `__del__`, as Python's own handler raises KeyboardInterrupt when a
+    Ctrl-C lands while the garbage collector runs a `__del__` or a weakref callback (it may
+    happen at any moment). Python cannot let such an error propagate: it drops it."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def __del__(self):
+        raise self.error
+
+
+def test_a_ctrl_c_that_python_drops_in_a_del_method_still_stops_the_loop():
+    never = tinyio.Event()
+    rescue = threading.Timer(10, never.set)  # without the fix, the run would end here instead
+
+    def main():
+        DropsAnError(KeyboardInterrupt("dropped in __del__"))  # freed at once
+        yield never.wait()
+
+    rescue.start()
+    try:
+        with pytest.raises(KeyboardInterrupt, match="dropped in __del__"):
+            tinyio.Loop().run(main())
+    finally:
+        rescue.cancel()
+
+
+def test_other_errors_dropped_during_a_run_are_still_reported_as_usual(monkeypatch):
+    # The loop takes only the KeyboardInterrupts that Python drops; every other "Exception
+    # ignored in ..." goes to the hook that was in place, which is back after the run.
+    reported = []
+
+    def hook(unraisable):
+        reported.append(unraisable.exc_value)
+
+    monkeypatch.setattr(sys, "unraisablehook", hook)
+
+    def main():
+        DropsAnError(ValueError("dropped in __del__"))
+        yield
+
+    tinyio.Loop().run(main())
+    assert [str(error) for error in reported] == ["dropped in __del__"]
+    assert sys.unraisablehook is hook
 
 
 def busy_until(give_up_at, cleaned, i, event, running):

@@ -276,22 +276,31 @@ def test_ten_thousand_run_in_thread_calls_with_random_failures():
 
 
 def test_a_failure_among_ten_thousand_busy_threads_cancels_them_all():
+    # The first half of the calls are short (50 steps of 1 ms) and finish; every later one is
+    # busy until it is cancelled. Once 64 busy ones have started, a coroutine fails: each call
+    # still running must be cancelled inside its thread -- all at once, or the busy ones would
+    # wait in turn -- and no call may start afterwards.
     n = 10_000
+    busy_before_the_failure = 64
     started = 0
     cancelled_in_thread = 0
     finished = 0
     finally_ran = 0
     lock = threading.Lock()
-    half_started = threading.Event()
+    enough_busy = tinyio.Event()
 
     def work(i):
         nonlocal started, cancelled_in_thread, finished
-        with lock:
-            started += 1
-            if started == n // 2:
-                half_started.set()
         try:
-            for _ in range(50):
+            with lock:
+                started += 1
+                busy = started > n // 2
+                if started == n // 2 + busy_before_the_failure:
+                    enough_busy.set()
+            # Short sleeps, as the CancelledError is raised between them. (The deadline only
+            # keeps a broken cancellation from hanging the test.)
+            deadline = time.monotonic() + (60 if busy else 0.05)
+            while time.monotonic() < deadline:
                 time.sleep(0.001)
         except tinyio.CancelledError:
             with lock:
@@ -310,7 +319,7 @@ def test_a_failure_among_ten_thousand_busy_threads_cancels_them_all():
             finally_ran += 1
 
     def saboteur():
-        yield tinyio.run_in_thread(half_started.wait)
+        yield enough_busy.wait()
         raise Boom("while thousands of threads were busy")
 
     def main():
@@ -323,9 +332,11 @@ def test_a_failure_among_ten_thousand_busy_threads_cancels_them_all():
     elapsed = time.perf_counter() - start
     assert finally_ran == n
     assert set(threading.enumerate()) == threads_before
-    # Every call that started either finished or was cancelled inside its thread.
+    # Every call that started either finished or was cancelled inside its thread, and every
+    # busy one was cancelled.
     assert started == finished + cancelled_in_thread
-    assert cancelled_in_thread > 0
+    assert cancelled_in_thread >= started - n // 2 >= busy_before_the_failure
+    assert started < n, "calls still queued when the loop failed never start"
     report(
         f"a failure among 10,000 thread calls ({started} had started): {cancelled_in_thread} "
         f"cancelled inside their thread, {finished} had finished; all threads gone in "

@@ -242,9 +242,10 @@ def test_cancellation_raises_in_the_running_calls_and_the_queued_ones_never_star
     def work(x):
         with lock:
             log.append(("started", x))
-        both_running.wait()
-        running.set()
         try:
+            # Inside the `try`: the crash may come as soon as the barrier lets both go.
+            both_running.wait()
+            running.set()
             while True:
                 time.sleep(0.001)
         except tinyio.CancelledError:

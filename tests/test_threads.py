@@ -601,6 +601,64 @@ def test_calls_not_yet_started_are_skipped_and_every_started_one_ends_before_run
     assert counts["started"] < 200, "the calls not started when the loop crashed never start"
 
 
+def test_when_the_loop_crashes_its_threads_are_cancelled_side_by_side_not_one_after_another():
+    # Each thread, once cancelled, waits until all of them have been cancelled. If the loop
+    # cancelled them one at a time, waiting for each to end before cancelling the next, the
+    # first would wait in vain (and its barrier break after 10 s). A crash with many busy
+    # threads would then take the sum of their clean-up times instead of the longest.
+    n = 20
+    all_running = threading.Barrier(n + 1)
+    all_cancelled = threading.Barrier(n)
+    outcomes = []
+
+    def work():
+        try:
+            # Inside the `try`: the crash may come as soon as the barrier lets everyone go.
+            all_running.wait(timeout=10)
+            while True:
+                time.sleep(0.001)
+        except tinyio.CancelledError:
+            try:
+                all_cancelled.wait(timeout=10)
+                outcomes.append("cancelled with the others")
+            except threading.BrokenBarrierError:
+                outcomes.append("cancelled alone")
+            raise
+
+    def crasher():
+        yield tinyio.run_in_thread(all_running.wait, timeout=10)
+        raise Boom("crash")
+
+    def main():
+        yield [*(tinyio.run_in_thread(work) for _ in range(n)), crasher()]
+
+    outcome = run_with_deadline(main())
+    assert outcome[0] == "raised", outcome
+    assert isinstance(outcome[1], Boom), outcome
+    assert outcomes == ["cancelled with the others"] * n
+
+
+def test_a_timeout_cancels_only_the_thread_of_the_coroutine_it_interrupts():
+    # Cancelling everything at once is for a loop that crashes. A timeout interrupts one
+    # coroutine: only its call is cancelled, and the others run on to their results.
+    release = threading.Event()
+
+    def slow():
+        while not release.is_set():
+            time.sleep(0.001)
+        return "finished"
+
+    def give_up_soon():
+        result = yield tinyio.timeout(tinyio.run_in_thread(slow), 0.05)
+        release.set()
+        return result
+
+    def main():
+        return (yield [give_up_soon(), tinyio.run_in_thread(slow), tinyio.run_in_thread(slow)])
+
+    assert tinyio.Loop().run(main()) == [(None, False), "finished", "finished"]
+
+
 def test_a_cancellation_sent_as_the_function_returns_does_not_hang_the_loop(monkeypatch):
     # The loop holds the workers' lock while it sends the CancelledError, and the function
     # returns at that very moment: its worker blocks on the lock, then finishes the job, and

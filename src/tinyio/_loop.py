@@ -133,17 +133,7 @@ class Wait:
             if loop._owner == threading.get_ident():  # pyright: ignore[reportPrivateUsage]
                 loop._resume(self, True)  # pyright: ignore[reportPrivateUsage]
             else:
-                loop._from_threads.put(self)  # pyright: ignore[reportPrivateUsage]
-                loop._thread_wakeups = True  # pyright: ignore[reportPrivateUsage]
-                bell = loop._bell  # pyright: ignore[reportPrivateUsage]
-                if bell.locked():
-                    # Ring it, for a loop that sleeps (or is about to) in `_block`. Another
-                    # waker may ring it at the same moment: then this release fails, harmlessly.
-                    with contextlib.suppress(RuntimeError):
-                        bell.release()
-                on_wakeup = loop._on_wakeup  # pyright: ignore[reportPrivateUsage]
-                if on_wakeup is not None:
-                    on_wakeup()
+                loop._post(self)  # pyright: ignore[reportPrivateUsage]
 
     def __repr__(self) -> str:
         return f"<tinyio wait timeout={self.timeout!r} woken={self.woken}>"
@@ -215,12 +205,36 @@ class Idle:
         return f"<tinyio loop idle, next timer in {self.timeout!r} s>"
 
 
+class _CtrlCRescue:
+    """A `sys.unraisablehook` for a running loop (see `Loop._catch_lost_ctrl_c`)."""
+
+    __slots__ = ("loop", "previous")
+
+    def __init__(self, loop: Loop, previous: Callable[[Any], object]) -> None:
+        self.loop = loop
+        self.previous = previous
+
+    def __call__(self, unraisable: Any) -> None:
+        error = unraisable.exc_value
+        if isinstance(error, KeyboardInterrupt) and threading.get_ident() == _MAIN_THREAD_ID:
+            self.loop._post(error)  # pyright: ignore[reportPrivateUsage]
+        else:
+            self.previous(unraisable)
+
+
 def failed_on_its_own(loop: Loop, error: BaseException) -> BaseException:
     """For library code: mark `error`, about to be raised by a coroutine that is being
     cancelled, as one that happened independently of the cancellation (e.g. a thread that
     had already failed): it is reported in the exception group without a warning."""
     loop._independent_errors.append(error)  # pyright: ignore[reportPrivateUsage]
     return error
+
+
+def cancelling_everything(loop: Loop) -> bool:
+    """For library code: whether `loop` is cancelling every unfinished coroutine (it crashed,
+    or its driver stopped), so that a coroutine being cancelled may stop work that belongs to
+    others too, all at once, instead of each waiting in turn for its own to stop."""
+    return loop._cancelling_all  # pyright: ignore[reportPrivateUsage]
 
 
 def at_stop(loop: Loop, callback: Callable[[], None]) -> None:
@@ -286,6 +300,11 @@ def _placeholder() -> Generator[None, Any, Any]:
 # What `_Task.gen` holds once the task has finished (typed, so the hot path needs no check).
 _NO_GENERATOR: Final = cast(_Gen, _placeholder())
 _NO_GENERATOR.close()
+
+# The longest the idle loop sleeps in the main thread, so that a Ctrl-C that lands just
+# before the sleep begins is acted on after at most this long (see `Loop._block`).
+_SIGNAL_SLICE: Final = 0.1
+_MAIN_THREAD_ID: Final = threading.main_thread().ident
 
 # What `Loop._start_at_once` gives when the coroutine that yielded has not taken a step.
 _WAITING: Final = object()
@@ -433,7 +452,7 @@ class Loop:
         self._dead_timers = 0
         self._timer_counter = itertools.count()
         # Wake-ups from other threads.
-        self._from_threads: queue.SimpleQueue[Wait | None] = queue.SimpleQueue()
+        self._from_threads: queue.SimpleQueue[Wait | BaseException | None] = queue.SimpleQueue()
         self._thread_wakeups = False  # set after each `put` to `_from_threads`
         # How the idle loop sleeps: in `acquire(timeout)` of this lock, which is held while
         # nobody has rung; a waker in another thread releases it after its `put`.
@@ -455,6 +474,7 @@ class Loop:
         self._forget_callback = self._tasks.pop
         # Called once when `run` (or `runtime`) ends, however it ends; see `at_stop`.
         self._stop_callbacks: list[Callable[[], None]] = []
+        self._cancelling_all = False  # see `cancelling_everything`
         self._independent_errors: list[BaseException] = []  # see `failed_on_its_own`
 
     # ------------------------------------------------------------------ public API
@@ -624,6 +644,7 @@ class Loop:
         self._owner = get_ident()
         ready = self._ready
         root = self._new_task(cast(_Gen, coro))
+        hook = self._catch_lost_ctrl_c()
         try:
             while True:
                 try:
@@ -668,9 +689,43 @@ class Loop:
             self._cancel_all(CancelledError("The loop driving these coroutines was stopped."))
             raise
         finally:
+            if hook is not None and sys.unraisablehook is hook:
+                sys.unraisablehook = hook.previous
             self._owner = None
             self._running = False
             self._call_stop_callbacks()
+
+    def _post(self, item: Wait | BaseException) -> None:
+        """From a thread that does not own the loop: hand it a `Wait` to resume, or an error
+        to raise, and wake it if it sleeps."""
+        self._from_threads.put(item)
+        self._thread_wakeups = True
+        bell = self._bell
+        if bell.locked():
+            # Ring it, for a loop that sleeps (or is about to) in `_block`. Another waker may
+            # ring it at the same moment: then this release fails, harmlessly.
+            with contextlib.suppress(RuntimeError):
+                bell.release()
+        on_wakeup = self._on_wakeup
+        if on_wakeup is not None:
+            on_wakeup()
+
+    def _catch_lost_ctrl_c(self) -> _CtrlCRescue | None:
+        """In the main thread: install a `sys.unraisablehook` that gives this loop any
+        KeyboardInterrupt that Python would otherwise drop, and return it.
+
+        Python raises KeyboardInterrupt wherever the main thread is when Ctrl-C arrives. If
+        that is inside a weakref callback or a `__del__` method (run by the garbage collector
+        at any moment, e.g. when a `threading.Thread` object is freed), the error cannot
+        propagate: Python prints "Exception ignored in ..." and goes on, and the Ctrl-C is
+        lost. The hook hands it to the loop, like a wake-up from another thread, and the loop
+        raises it. See docs/devdocs/waking-from-threads.md.
+        """
+        if threading.get_ident() != _MAIN_THREAD_ID:
+            return None
+        hook = _CtrlCRescue(self, sys.unraisablehook)
+        sys.unraisablehook = hook
+        return hook
 
     def _call_stop_callbacks(self) -> None:
         callbacks = self._stop_callbacks
@@ -688,6 +743,11 @@ class Loop:
         """
         if not self._from_threads.empty():
             return  # a waker has put, and may not have rung yet
+        if threading.get_ident() == _MAIN_THREAD_ID:
+            # A signal (Ctrl-C) that arrives just before the sleep begins does not interrupt
+            # it: Python runs its handler only once the sleep ends. So the main thread never
+            # sleeps longer than this, and the caller comes back (see docs/devdocs).
+            timeout = _SIGNAL_SLICE if timeout is None else min(timeout, _SIGNAL_SLICE)
         if timeout is None:
             self._bell.acquire()
         elif timeout >= 1e-4:  # shorter: not worth sleeping; the caller checks its timers
@@ -1190,8 +1250,10 @@ class Loop:
                 wait = from_threads.get_nowait()
             except queue.Empty:
                 return
-            if wait is not None:
+            if type(wait) is Wait:
                 self._resume(wait, True)
+            elif isinstance(wait, BaseException) and self._crash is None:
+                raise wait  # a Ctrl-C that Python dropped (see `_catch_lost_ctrl_c`)
 
     # ------------------------------------------------------------------ crashing
 
@@ -1201,6 +1263,15 @@ class Loop:
         Returns the errors raised instead of a clean cancellation, and the CancelledErrors
         that report successful ones.
         """
+        self._cancelling_all = True
+        try:
+            return self._cancel_each(reason)
+        finally:
+            self._cancelling_all = False
+
+    def _cancel_each(
+        self, reason: BaseException
+    ) -> tuple[list[BaseException], list[BaseException]]:
         others: list[BaseException] = []
         cancelled: list[BaseException] = []
         for task in reversed([t for t in list(self._tasks.values()) if t.state == _RUNNING]):

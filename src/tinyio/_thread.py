@@ -28,7 +28,16 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any, Final, ParamSpec, TypeVar
 
-from ._loop import CURRENT_LOOP, CancelledError, Coro, Loop, Wait, at_stop, failed_on_its_own
+from ._loop import (
+    CURRENT_LOOP,
+    CancelledError,
+    Coro,
+    Loop,
+    Wait,
+    at_stop,
+    cancelling_everything,
+    failed_on_its_own,
+)
 from ._sync import Semaphore, check_count
 
 __all__ = ["ThreadPool", "run_in_thread"]
@@ -145,6 +154,7 @@ class _Workers:
         self._starting = False  # a worker thread has been started but has not taken a job
         self._stopped = False  # the run is over: start no more threads
         self._threads: list[threading.Thread] = []
+        self._running: set[_Job] = set()  # jobs whose function is running
         self.threads_started = 0  # for the benchmarks
 
     def submit(self, job: _Job) -> None:
@@ -166,14 +176,30 @@ class _Workers:
     def cancel(self, job: _Job) -> bool:
         """Stop `job`: True if its function is running (then wait on `job.ended`)."""
         with self._lock:
+            if job.ended is not None:  # `cancel_running` got there first
+                return True
             if job.state == _PENDING:
                 job.state = _FINISHED  # its worker will skip it
                 return False
             if job.state == _RUNNING:
-                job.ended = threading.Event()
-                _raise_in_thread(job.thread, CancelledError)
+                self._send_cancel(job)
                 return True
             return False
+
+    def cancel_running(self) -> None:
+        """Raise CancelledError in every running job's thread, for a loop that cancels
+        everything: the threads then stop side by side, and each job's coroutine, cancelled
+        in turn, waits only for what is left of its own (see `cancel`)."""
+        with self._lock:
+            for job in self._running:
+                if job.ended is None:
+                    self._send_cancel(job)
+
+    @staticmethod
+    def _send_cancel(job: _Job) -> None:
+        # Called with the lock held, for a _RUNNING job.
+        job.ended = threading.Event()
+        _raise_in_thread(job.thread, CancelledError)
 
     def stop(self) -> None:
         """End every worker thread (all idle: the run is over) and wait for them."""
@@ -227,6 +253,7 @@ class _Workers:
                         job.state = _RUNNING
                         job.thread = ident
                         job.started = time.monotonic()
+                        self._running.add(job)
                     ran = True
                     try:
                         job.result = job.fn(*job.args, **job.kwargs)
@@ -234,6 +261,7 @@ class _Workers:
                         job.error = error
                 with self._lock:
                     job.state = _FINISHED
+                    self._running.discard(job)
                 _raise_in_thread(ident, None)  # drop one that came too late for `fn`
                 break
             except CancelledError as late:
@@ -317,6 +345,8 @@ def _run_in_thread(
     try:
         yield job.wait
     except BaseException:
+        if cancelling_everything(loop):
+            workers.cancel_running()  # all of them at once, not each in its coroutine's turn
         if workers.cancel(job):
             assert job.ended is not None
             job.ended.wait()
