@@ -449,6 +449,34 @@ def test_a_ctrl_c_that_python_drops_in_a_del_method_still_stops_the_loop():
         rescue.cancel()
 
 
+def test_a_dropped_ctrl_c_reaches_the_outer_loop_after_nested_loops_ended_out_of_order():
+    # Two isolated regions (nested loops) side by side: the first to start ends first. The
+    # Ctrl-C dropped afterwards must still stop the outer loop, and the hook in place before
+    # the run must be back after it.
+    before = sys.unraisablehook
+    never = tinyio.Event()
+    rescue = threading.Timer(10, never.set)
+
+    def short():
+        yield tinyio.sleep(0.01)
+
+    def longer():
+        yield tinyio.sleep(0.05)
+
+    def main():
+        yield [tinyio.isolate(short()), tinyio.isolate(longer())]
+        DropsAnError(KeyboardInterrupt("dropped in __del__"))
+        yield never.wait()
+
+    rescue.start()
+    try:
+        with pytest.raises(KeyboardInterrupt, match="dropped in __del__"):
+            tinyio.Loop().run(main())
+    finally:
+        rescue.cancel()
+    assert sys.unraisablehook is before
+
+
 def test_other_errors_dropped_during_a_run_are_still_reported_as_usual(monkeypatch):
     # The loop takes only the KeyboardInterrupts that Python drops; every other "Exception
     # ignored in ..." goes to the hook that was in place, which is back after the run.

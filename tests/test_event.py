@@ -97,6 +97,30 @@ def test_a_waiter_woken_by_set_runs_even_if_the_event_is_cleared_before_its_turn
     assert log == [("waiter ran", False), ("waiter ran", False)]
 
 
+def test_a_set_and_clear_after_the_wait_was_yielded_but_before_its_turn_still_wakes_it():
+    # `yield event.wait()` is a wait from the moment `wait()` is called, even though the wait
+    # itself begins at the coroutine's next turn; a pulse in between (another coroutine's
+    # turn) must wake it, as it would a coroutine already blocked.
+    event = tinyio.Event()
+    log = []
+
+    def waiter():
+        woken = yield tinyio.timeout(event.wait(), 5)
+        log.append(("waiter ran", woken[1]))
+
+    def pulse():
+        event.set()
+        event.clear()
+        log.append("pulsed")
+        yield
+
+    def main():
+        yield [waiter(), pulse()]
+
+    tinyio.Loop().run(main())
+    assert log == ["pulsed", ("waiter ran", True)]
+
+
 def test_waiting_after_clear_blocks_again():
     event = tinyio.Event()
     log = []

@@ -188,9 +188,11 @@ def test_a_timeout_while_waiting_for_a_lock_does_not_leave_the_lock_taken():
 
 
 def test_a_coroutine_cancelled_just_after_getting_a_queue_item_does_not_lose_it():
-    # The Lock case above, for a Queue: the getter's `yield queue.get()` has taken the item,
-    # but the getter is cancelled (its isolated loop crashes) before it resumes with it. No
-    # one ever saw the item; it must still be in the queue (or have been delivered).
+    # The Lock case above, for a Queue: the getter is cancelled (its isolated loop crashes)
+    # around the moment its `yield queue.get()` would take the item. Since the get runs as
+    # part of the getter (see docs/devdocs/fairness.md), it cannot take the item without the
+    # getter receiving it: the item must still be in the queue, or have been delivered.
+    # (tests/test_isolate.py covers the same with a timeout, between two steps of the region.)
     queue = tinyio.Queue()
     queue.put_nowait("item")
     received = []

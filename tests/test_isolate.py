@@ -842,6 +842,30 @@ def test_a_timeout_around_isolate_cancels_the_inside():
     assert log == ["inside cancelled", "inside cleaned up", "timeout returned"]
 
 
+def test_a_timeout_around_isolate_never_loses_a_queue_item_taken_inside():
+    # The outer loop steps the isolated one a step at a time. A get inside that finishes
+    # (taking the item) and the coroutine that receives it are one step: a timeout that ends
+    # the region between the two would otherwise lose the item. Whichever way the timing
+    # goes, the item is either received inside or still in the queue.
+    queue = tinyio.Queue()
+    received = []
+
+    def consumer():
+        received.append((yield queue.get()))
+
+    def producer():
+        yield tinyio.sleep(0.01)
+        queue.put_nowait("item")  # wakes the get inside the isolated region
+        time.sleep(0.05)  # a long step: the timeout's deadline passes meanwhile
+
+    def main():
+        yield {producer()}
+        return (yield tinyio.timeout(tinyio.isolate(consumer()), 0.02))
+
+    assert run(main()) == (None, False)
+    assert (received, queue.qsize()) in [(["item"], 0), ([], 1)]
+
+
 def test_an_outer_cancellation_reaches_nested_isolated_regions():
     log = []
 

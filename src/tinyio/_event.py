@@ -44,10 +44,11 @@ class Event:
     ```
     """
 
-    __slots__ = ("_flag", "_lock", "_waiters")
+    __slots__ = ("_flag", "_lock", "_sets", "_waiters")
 
     def __init__(self) -> None:
         self._flag = False
+        self._sets = 0  # how many times it has been set: a wait misses no set() after its call
         # The waits of the coroutines currently waiting, in arrival order (so that they are
         # woken first-come first-served). Guarded by `_lock` against `set()` from other threads.
         self._waiters: dict[Wait, None] = {}
@@ -70,6 +71,7 @@ class Event:
             if self._flag:
                 return
             self._flag = True
+            self._sets += 1
             waiters = self._waiters
             self._waiters = {}
         for wait in waiters:
@@ -94,19 +96,22 @@ class Event:
 
         Returns:
             A coroutine to yield, which finishes once the event is set (at once if it already
-            is) or once the timeout has passed. Its result is `None`.
+            is, or has been set since this call, even if cleared again) or once the timeout
+            has passed. Its result is `None`.
 
         Raises:
             TypeError, ValueError: `timeout_in_seconds` is not a non-negative number.
         """
         if timeout_in_seconds is not None:
             timeout_in_seconds = check_duration(timeout_in_seconds, "timeout_in_seconds")
-        return self._wait(timeout_in_seconds)
+        # The count now, not at the coroutine's first step: a `set()` and `clear()` between the
+        # `yield` and that step (another coroutine's turn, or a thread) must not be missed.
+        return self._wait(timeout_in_seconds, self._sets)
 
     @starts_at_once
-    def _wait(self, timeout: float | None) -> Coro[None]:
+    def _wait(self, timeout: float | None, sets: int) -> Coro[None]:
         with self._lock:
-            if self._flag:
+            if self._flag or self._sets != sets:
                 return
             wait = Wait(timeout)
             self._waiters[wait] = None

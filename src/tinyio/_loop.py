@@ -206,20 +206,65 @@ class Idle:
 
 
 class _CtrlCRescue:
-    """A `sys.unraisablehook` for a running loop (see `Loop._catch_lost_ctrl_c`)."""
+    """The `sys.unraisablehook` installed while loops run in the main thread.
 
-    __slots__ = ("loop", "previous")
+    Python raises KeyboardInterrupt wherever the main thread is when Ctrl-C arrives. If that
+    is inside a weakref callback or a `__del__` method (run by the garbage collector at any
+    moment, e.g. when a `threading.Thread` object is freed), the error cannot propagate:
+    Python hands it to `sys.unraisablehook`, which prints "Exception ignored in ..." and
+    drops it, and the Ctrl-C is lost. This hook gives it instead to the innermost loop
+    running in the main thread, which raises it. Anything else goes to the previous hook.
+    See docs/devdocs/waking-from-threads.md.
+    """
 
-    def __init__(self, loop: Loop, previous: Callable[[Any], object]) -> None:
-        self.loop = loop
+    __slots__ = ("previous",)
+
+    def __init__(self, previous: Callable[[Any], object]) -> None:
         self.previous = previous
 
     def __call__(self, unraisable: Any) -> None:
         error = unraisable.exc_value
-        if isinstance(error, KeyboardInterrupt) and threading.get_ident() == _MAIN_THREAD_ID:
-            self.loop._post(error)  # pyright: ignore[reportPrivateUsage]
+        if (
+            isinstance(error, KeyboardInterrupt)
+            and _LOOPS_IN_MAIN_THREAD
+            and threading.get_ident() == _MAIN_THREAD_ID
+        ):
+            loop = _LOOPS_IN_MAIN_THREAD[-1]
+            loop._dropped_ctrl_c = error  # pyright: ignore[reportPrivateUsage]
+            loop._notify()  # pyright: ignore[reportPrivateUsage]
         else:
             self.previous(unraisable)
+
+
+# The loops running in the main thread, innermost last, and the hook installed for them.
+_LOOPS_IN_MAIN_THREAD: Final[list[Loop]] = []
+_rescue_hook: _CtrlCRescue | None = None
+
+
+def _rescue_ctrl_c_for(loop: Loop) -> None:
+    global _rescue_hook
+    if threading.get_ident() != _MAIN_THREAD_ID:
+        return
+    if not _LOOPS_IN_MAIN_THREAD and sys.unraisablehook is not _rescue_hook:
+        _rescue_hook = _CtrlCRescue(sys.unraisablehook)
+        sys.unraisablehook = _rescue_hook
+    _LOOPS_IN_MAIN_THREAD.append(loop)
+
+
+def _stop_rescuing_ctrl_c_for(loop: Loop) -> None:
+    global _rescue_hook
+    # Nested loops may end in any order (two `isolate` regions side by side).
+    loops = _LOOPS_IN_MAIN_THREAD
+    for index in range(len(loops) - 1, -1, -1):
+        if loops[index] is loop:
+            del loops[index]
+            break
+    hook = _rescue_hook
+    if not loops and hook is not None and sys.unraisablehook is hook:
+        # (If another hook was installed on top of ours meanwhile, ours stays in its chain,
+        # and passes everything on while no loop runs.)
+        sys.unraisablehook = hook.previous
+        _rescue_hook = None
 
 
 def failed_on_its_own(loop: Loop, error: BaseException) -> BaseException:
@@ -452,7 +497,9 @@ class Loop:
         self._dead_timers = 0
         self._timer_counter = itertools.count()
         # Wake-ups from other threads.
-        self._from_threads: queue.SimpleQueue[Wait | BaseException | None] = queue.SimpleQueue()
+        self._from_threads: queue.SimpleQueue[Wait | None] = queue.SimpleQueue()
+        # A KeyboardInterrupt that Python dropped during this run (see `_CtrlCRescue`).
+        self._dropped_ctrl_c: BaseException | None = None
         self._thread_wakeups = False  # set after each `put` to `_from_threads`
         # How the idle loop sleeps: in `acquire(timeout)` of this lock, which is held while
         # nobody has rung; a waker in another thread releases it after its `put`.
@@ -637,15 +684,16 @@ class Loop:
             return True, known.result
         if self._running:
             raise RuntimeError("This tinyio loop is already running.")
-        self._running = True
         self._crash = None
         self._crashed_task = None
-        get_ident = threading.get_ident
-        self._owner = get_ident()
-        ready = self._ready
-        root = self._new_task(cast(_Gen, coro))
-        hook = self._catch_lost_ctrl_c()
+        self._dropped_ctrl_c = None
         try:
+            self._running = True
+            _rescue_ctrl_c_for(self)
+            get_ident = threading.get_ident
+            self._owner = get_ident()
+            ready = self._ready
+            root = self._new_task(cast(_Gen, coro))
             while True:
                 try:
                     if ready:
@@ -689,16 +737,19 @@ class Loop:
             self._cancel_all(CancelledError("The loop driving these coroutines was stopped."))
             raise
         finally:
-            if hook is not None and sys.unraisablehook is hook:
-                sys.unraisablehook = hook.previous
+            _stop_rescuing_ctrl_c_for(self)
             self._owner = None
             self._running = False
             self._call_stop_callbacks()
 
-    def _post(self, item: Wait | BaseException) -> None:
-        """From a thread that does not own the loop: hand it a `Wait` to resume, or an error
-        to raise, and wake it if it sleeps."""
-        self._from_threads.put(item)
+    def _post(self, wait: Wait) -> None:
+        """From a thread that does not own the loop: hand it a `Wait` to resume."""
+        self._from_threads.put(wait)
+        self._notify()
+
+    def _notify(self) -> None:
+        """Make the loop drain `_from_threads` (and `_dropped_ctrl_c`) soon, waking it if it
+        sleeps. Safe from any thread."""
         self._thread_wakeups = True
         bell = self._bell
         if bell.locked():
@@ -709,23 +760,6 @@ class Loop:
         on_wakeup = self._on_wakeup
         if on_wakeup is not None:
             on_wakeup()
-
-    def _catch_lost_ctrl_c(self) -> _CtrlCRescue | None:
-        """In the main thread: install a `sys.unraisablehook` that gives this loop any
-        KeyboardInterrupt that Python would otherwise drop, and return it.
-
-        Python raises KeyboardInterrupt wherever the main thread is when Ctrl-C arrives. If
-        that is inside a weakref callback or a `__del__` method (run by the garbage collector
-        at any moment, e.g. when a `threading.Thread` object is freed), the error cannot
-        propagate: Python prints "Exception ignored in ..." and goes on, and the Ctrl-C is
-        lost. The hook hands it to the loop, like a wake-up from another thread, and the loop
-        raises it. See docs/devdocs/waking-from-threads.md.
-        """
-        if threading.get_ident() != _MAIN_THREAD_ID:
-            return None
-        hook = _CtrlCRescue(self, sys.unraisablehook)
-        sys.unraisablehook = hook
-        return hook
 
     def _call_stop_callbacks(self) -> None:
         callbacks = self._stop_callbacks
@@ -791,6 +825,10 @@ class Loop:
                             yielded = task.gen.throw(error)
                 except StopIteration as stop:
                     self._finish(task, stop.value)
+                    if task.at_once and one_step:
+                        # Its yielder is now first in line: step it too, so that no driver
+                        # (`isolate`, `to_asyncio`) can cancel it while it holds the result.
+                        countdown += 1
                     continue
                 except BaseException as error:
                     if error is task.interrupted_by:
@@ -1249,11 +1287,14 @@ class Loop:
             try:
                 wait = from_threads.get_nowait()
             except queue.Empty:
-                return
-            if type(wait) is Wait:
+                break
+            if wait is not None:
                 self._resume(wait, True)
-            elif isinstance(wait, BaseException) and self._crash is None:
-                raise wait  # a Ctrl-C that Python dropped (see `_catch_lost_ctrl_c`)
+        dropped = self._dropped_ctrl_c
+        if dropped is not None:
+            self._dropped_ctrl_c = None
+            if self._crash is None:  # else the loop is stopping already
+                raise dropped
 
     # ------------------------------------------------------------------ crashing
 

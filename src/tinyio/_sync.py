@@ -72,13 +72,13 @@ class _Slot(contextlib.AbstractContextManager[None]):
 class _UnenteredSlot(_Slot):
     """A slot that `yield semaphore()` has acquired but whose `with` block has not begun.
 
-    The acquiring coroutine finishes before the coroutine that yielded it resumes (that one
-    goes to the back of the ready queue), and in between the waiter may be cancelled -- its
-    loop crashed, or `tinyio.timeout` interrupted it while the acquiring coroutine, which a
-    timeout does not cancel, went on waiting for the slot. Then no `with` block will ever
-    release the slot; it is released here instead, when the slot object is dropped: at once
-    by reference counting, or -- when the crashed loop's records of its coroutines are in a
-    reference cycle -- at the next garbage collection.
+    `yield semaphore()` runs the acquisition as part of the yielding coroutine (see
+    `starts_at_once`), so it normally enters the `with` block in the same step. But the
+    acquisition may also be yielded as a plain coroutine that others share, or the slot be
+    received and never entered (the coroutine is cancelled, or simply never writes `with`).
+    Then no `with` block will ever release the slot; it is released here instead, when the
+    slot object is dropped: at once by reference counting, or -- when a crashed loop's
+    records of its coroutines are in a reference cycle -- at the next garbage collection.
 
     `__enter__` turns the object into a plain `_Slot`, so that deallocating an entered slot
     runs no Python code: a Ctrl-C arriving inside `__del__` would be printed and lost.

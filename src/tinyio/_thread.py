@@ -155,6 +155,7 @@ class _Workers:
         self._stopped = False  # the run is over: start no more threads
         self._threads: list[threading.Thread] = []
         self._running: set[_Job] = set()  # jobs whose function is running
+        self._cancelled = False  # the loop is cancelling everything: start no more jobs
         self.threads_started = 0  # for the benchmarks
 
     def submit(self, job: _Job) -> None:
@@ -176,7 +177,7 @@ class _Workers:
     def cancel(self, job: _Job) -> bool:
         """Stop `job`: True if its function is running (then wait on `job.ended`)."""
         with self._lock:
-            if job.ended is not None:  # `cancel_running` got there first
+            if job.ended is not None:  # `cancel_all` got there first
                 return True
             if job.state == _PENDING:
                 job.state = _FINISHED  # its worker will skip it
@@ -186,11 +187,15 @@ class _Workers:
                 return True
             return False
 
-    def cancel_running(self) -> None:
-        """Raise CancelledError in every running job's thread, for a loop that cancels
-        everything: the threads then stop side by side, and each job's coroutine, cancelled
-        in turn, waits only for what is left of its own (see `cancel`)."""
+    def cancel_all(self) -> None:
+        """For a loop that cancels everything: raise CancelledError in every running job's
+        thread, and let no waiting job start. The threads then stop side by side, and each
+        job's coroutine, cancelled in turn, waits only for what is left of its own (see
+        `cancel`). Once is enough: later calls do nothing."""
         with self._lock:
+            if self._cancelled:
+                return
+            self._cancelled = True
             for job in self._running:
                 if job.ended is None:
                     self._send_cancel(job)
@@ -248,7 +253,8 @@ class _Workers:
             try:
                 if not ran:
                     with self._lock:
-                        if job.state == _FINISHED:  # cancelled before it started
+                        if job.state == _FINISHED or self._cancelled:
+                            job.state = _FINISHED  # cancelled before it started
                             return
                         job.state = _RUNNING
                         job.thread = ident
@@ -346,7 +352,7 @@ def _run_in_thread(
         yield job.wait
     except BaseException:
         if cancelling_everything(loop):
-            workers.cancel_running()  # all of them at once, not each in its coroutine's turn
+            workers.cancel_all()  # all of them at once, not each in its coroutine's turn
         if workers.cancel(job):
             assert job.ended is not None
             job.ended.wait()
