@@ -433,20 +433,28 @@ class DropsAnError:
         raise self.error
 
 
-def test_a_ctrl_c_that_python_drops_in_a_del_method_still_stops_the_loop():
+def drop_ctrl_c_then_wait(before=()):
+    """A coroutine that runs `before`, then makes Python drop a KeyboardInterrupt (as when a
+    Ctrl-C lands in a `__del__`), then waits on an Event: for ever, but for a timer that sets
+    it after 10 s, so that a lost Ctrl-C fails the test instead of hanging it."""
     never = tinyio.Event()
-    rescue = threading.Timer(10, never.set)  # without the fix, the run would end here instead
+    rescue = threading.Timer(10, never.set)
 
     def main():
-        DropsAnError(KeyboardInterrupt("dropped in __del__"))  # freed at once
-        yield never.wait()
+        rescue.start()
+        try:
+            yield list(before)
+            DropsAnError(KeyboardInterrupt("dropped in __del__"))  # freed at once
+            yield never.wait()
+        finally:
+            rescue.cancel()
 
-    rescue.start()
-    try:
-        with pytest.raises(KeyboardInterrupt, match="dropped in __del__"):
-            tinyio.Loop().run(main())
-    finally:
-        rescue.cancel()
+    return main()
+
+
+def test_a_ctrl_c_that_python_drops_in_a_del_method_still_stops_the_loop():
+    with pytest.raises(KeyboardInterrupt, match="dropped in __del__"):
+        tinyio.Loop().run(drop_ctrl_c_then_wait())
 
 
 def test_a_dropped_ctrl_c_reaches_the_outer_loop_after_nested_loops_ended_out_of_order():
@@ -454,8 +462,6 @@ def test_a_dropped_ctrl_c_reaches_the_outer_loop_after_nested_loops_ended_out_of
     # Ctrl-C dropped afterwards must still stop the outer loop, and the hook in place before
     # the run must be back after it.
     before = sys.unraisablehook
-    never = tinyio.Event()
-    rescue = threading.Timer(10, never.set)
 
     def short():
         yield tinyio.sleep(0.01)
@@ -463,17 +469,9 @@ def test_a_dropped_ctrl_c_reaches_the_outer_loop_after_nested_loops_ended_out_of
     def longer():
         yield tinyio.sleep(0.05)
 
-    def main():
-        yield [tinyio.isolate(short()), tinyio.isolate(longer())]
-        DropsAnError(KeyboardInterrupt("dropped in __del__"))
-        yield never.wait()
-
-    rescue.start()
-    try:
-        with pytest.raises(KeyboardInterrupt, match="dropped in __del__"):
-            tinyio.Loop().run(main())
-    finally:
-        rescue.cancel()
+    regions = [tinyio.isolate(short()), tinyio.isolate(longer())]
+    with pytest.raises(KeyboardInterrupt, match="dropped in __del__"):
+        tinyio.Loop().run(drop_ctrl_c_then_wait(regions))
     assert sys.unraisablehook is before
 
 
