@@ -181,7 +181,9 @@ def _synchronisation() -> None:
     _say(f"6 jobs ran, at most {most_inside} at a time")
 
 
-@_section("as_completed: results in the order they finish (the seed page's demo, sped up)")
+@_section(
+    "as_completed: results in the order they finish (the synchronisation page's demo, sped up)"
+)
 def _as_completed() -> None:
     def sleep(x: int) -> tinyio.Coro[int]:
         yield tinyio.sleep(x / 100)  # the docs' demo sleeps x seconds; the tour is in a hurry

@@ -427,9 +427,10 @@ def _describe_yield(value: object) -> str:
             f"yielded {value!r}, an `async def` coroutine. tinyio coroutines are generators; "
             "to run async code from tinyio use `tinyio.from_asyncio`."
         )
+    hint = " Did you forget to call it?" if callable(value) else ""
     return (
-        f"yielded {value!r}, which tinyio cannot wait on. A coroutine may yield nothing, a "
-        "coroutine (a generator), a list of coroutines (wait for all), a set of coroutines "
+        f"yielded {value!r}, which tinyio cannot wait on.{hint} A coroutine may yield nothing, "
+        "a coroutine (a generator), a list of coroutines (wait for all), a set of coroutines "
         "(start in the background), or a tinyio object such as `event.wait()`."
     )
 
@@ -1479,4 +1480,8 @@ def _describe_run_argument(value: object) -> str:
             f"Loop.run expects a tinyio coroutine (a generator object), got {value!r}. "
             "Did you forget to call it?"
         )
-    return f"Loop.run expects a tinyio coroutine (a generator object), got {value!r}."
+    return (
+        f"Loop.run expects a tinyio coroutine (a generator object), got {value!r}. (A "
+        "function with no `yield` in its body is not a generator function: calling it ran "
+        "it to the end and gave this value.)"
+    )
