@@ -37,6 +37,11 @@ def _safe_repr(value: object) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+def _library_name(code: types.CodeType) -> str:
+    """What a tinyio coroutine (Event.wait, run_in_thread, ...) stands for: `tinyio.Event.wait`."""
+    return "tinyio." + code.co_qualname.replace("._", ".").lstrip("_")
+
+
 def _describe_task(task: _Task, now: float) -> dict[str, Any] | None:
     """The fields of one coroutine's node, apart from its children (None: it has finished)."""
     from ._loop import _NO_GENERATOR, Wait, _Gather, _Task  # pyright: ignore[reportPrivateUsage]
@@ -50,7 +55,7 @@ def _describe_task(task: _Task, now: float) -> dict[str, Any] | None:
     library = is_library_code(code.co_filename)
     if library:
         # A tinyio coroutine (Event.wait, run_in_thread, ...): say what it stands for.
-        node["name"] = "tinyio." + code.co_qualname.replace("._", ".").lstrip("_")
+        node["name"] = _library_name(code)
         if frame is not None:
             subject = frame.f_locals.get("self", frame.f_locals.get("job"))
             if subject is not None:
@@ -74,13 +79,11 @@ def _describe_task(task: _Task, now: float) -> dict[str, Any] | None:
 
 
 def _describe_pending(gen: types.GeneratorType[Any, Any, Any], number: int) -> dict[str, Any]:
-    """The node of an operation that `starts_at_once`, yielded but not started yet."""
-    name = gen.gi_code.co_qualname
-    if is_library_code(gen.gi_code.co_filename):
-        name = "tinyio." + name.replace("._", ".").lstrip("_")
+    """The node of an operation that `starts_at_once` (always library code), yielded but not
+    started yet."""
     return {
         "id": number,
-        "name": name,
+        "name": _library_name(gen.gi_code),
         "file": None,
         "line": None,
         "state": "starting",
