@@ -1,4 +1,4 @@
-"""`tinyio.as_completed`: results in the order the coroutines finish (SPEC section 4)."""
+"""`tinyio.as_completed`: results in the order the coroutines finish (docs: synchronisation.md)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""tinyio and asyncio together: `to_asyncio` and `from_asyncio` (SPEC section 7).
+"""tinyio and asyncio together: `to_asyncio` and `from_asyncio` (docs: other-event-loops.md).
 
 `await tinyio.to_asyncio(coro)` runs a tinyio coroutine inside asyncio without blocking
 asyncio's loop: tinyio steps run in asyncio's thread in short slices between asyncio

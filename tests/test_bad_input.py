@@ -1,4 +1,4 @@
-"""Misuse fails loudly, where the mistake was made, naming what was wrong (SPEC 1, 2, 3)."""
+"""Misuse fails loudly, where the mistake was made, naming what was wrong (docs: loops.md, errors.md, events-and-sleeping.md)."""
 
 import math
 import os

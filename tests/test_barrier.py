@@ -1,4 +1,4 @@
-"""`tinyio.Barrier`: nobody goes on until `value` coroutines have arrived (SPEC section 4)."""
+"""`tinyio.Barrier`: nobody goes on until `value` coroutines have arrived (docs: synchronisation.md)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""When anything fails, every other coroutine is cancelled where it waits (SPEC section 2)."""
+"""When anything fails, every other coroutine is cancelled where it waits (docs: errors.md)."""
 
 import contextlib
 import signal

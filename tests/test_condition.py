@@ -1,4 +1,4 @@
-"""`tinyio.Condition`: wait until notified, sharing a lock (SPEC section 4)."""
+"""`tinyio.Condition`: wait until notified, sharing a lock (docs: synchronisation.md)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""`tinyio.copy`: hand a result of the outer loop into an isolated region (SPEC section 6).
+"""`tinyio.copy`: hand a result of the outer loop into an isolated region (docs: isolation.md).
 
 `handle = yield tinyio.copy(coro)`, yielded in the outer loop, starts `coro` there and gives a
 fresh coroutine. Yielding that coroutine -- inside `isolate`, or in any loop -- gives the very

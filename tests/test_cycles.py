@@ -1,4 +1,4 @@
-"""A cycle of coroutines waiting on each other is detected and reported (SPEC section 2)."""
+"""A cycle of coroutines waiting on each other is detected and reported (docs: errors.md)."""
 
 import sys
 import time

@@ -1,4 +1,4 @@
-"""A hung or crashed loop explains itself (SPEC section 8).
+"""A hung or crashed loop explains itself (docs: diagnostics.md).
 
 When a loop crashes, is interrupted (Ctrl-C) or finds a cycle, the error raised out of
 `loop.run` carries a note: an indented tree of every live coroutine, where it is suspended, and

@@ -1,4 +1,4 @@
-"""`tinyio.Event`: a flag that coroutines wait on, settable from any thread (SPEC section 3)."""
+"""`tinyio.Event`: a flag that coroutines wait on, settable from any thread (docs: events-and-sleeping.md)."""
 
 import threading
 import time

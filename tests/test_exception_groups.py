@@ -1,4 +1,4 @@
-"""What `loop.run` raises, per `exception_group` (SPEC section 2)."""
+"""What `loop.run` raises, per `exception_group` (docs: errors.md)."""
 
 import pytest
 

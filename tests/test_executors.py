@@ -1,4 +1,4 @@
-"""`tinyio.from_future` and `tinyio.run_in_executor` (SPEC section 5, beyond the seed).
+"""`tinyio.from_future` and `tinyio.run_in_executor` (docs: threads-and-executors.md).
 
 With the standard library's executors, with any object that has `submit` (or, for futures,
 `add_done_callback`, `result` and `cancel`), a process pool for CPU-bound work, and a real

@@ -1,4 +1,4 @@
-"""Scheduling is fair and FIFO: whatever becomes ready goes to the back of the queue (SPEC 1)."""
+"""Scheduling is fair and FIFO: whatever becomes ready goes to the back of the queue (docs: loops.md)."""
 
 import threading
 

@@ -5,7 +5,7 @@ is injected at a random site -- in a coroutine before any of its steps or inside
 in a thread function run by `run_in_thread`, in the coroutine or thread that sets an Event, or
 in a Queue's producer -- as an `Exception` or a `KeyboardInterrupt`. Then:
 
-- `loop.run` raises the injected error itself, as `exception_group` says (SPEC section 2);
+- `loop.run` raises the injected error itself, as `exception_group` says (docs: errors.md);
 - every coroutine of the program that started either finished, or received `CancelledError`
   exactly once -- except the one that raised the fault -- and its `finally` ran;
 - every thread ended, no Event, Lock, Semaphore or Queue is left with a waiter or a held slot,

@@ -1,4 +1,4 @@
-"""`tinyio.isolate`: a nested loop whose failure does not crash the outer one (SPEC section 6).
+"""`tinyio.isolate`: a nested loop whose failure does not crash the outer one (docs: isolation.md).
 
 `isolate(coro)` runs `coro`, and all it starts, in a nested loop that advances together with
 the outer one. It gives `(result, True)`, or `(error, False)` when an `Exception` was raised

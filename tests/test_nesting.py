@@ -1,4 +1,4 @@
-"""Loops nest freely and are independent of each other and of threads (SPEC section 1)."""
+"""Loops nest freely and are independent of each other and of threads (docs: loops.md)."""
 
 import threading
 

@@ -1,4 +1,4 @@
-"""`tinyio.Queue`: a FIFO channel between coroutines, fed from other threads too (SPEC section 4)."""
+"""`tinyio.Queue`: a FIFO channel between coroutines, fed from other threads too (docs: synchronisation.md)."""
 
 import queue
 import sys

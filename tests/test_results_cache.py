@@ -1,4 +1,4 @@
-"""Each coroutine runs at most once per loop; results are remembered, weakly (SPEC section 1)."""
+"""Each coroutine runs at most once per loop; results are remembered, weakly (docs: loops.md)."""
 
 import gc
 import tracemalloc

@@ -1,4 +1,4 @@
-"""`loop.runtime`: driving the loop step by step, e.g. from another event loop (SPEC 1)."""
+"""`loop.runtime`: driving the loop step by step, e.g. from another event loop (docs: loops.md)."""
 
 import threading
 import time

@@ -1,4 +1,4 @@
-"""`tinyio.Semaphore` and `tinyio.Lock`: at most N holders, first come first served (SPEC section 4)."""
+"""`tinyio.Semaphore` and `tinyio.Lock`: at most N holders, first come first served (docs: synchronisation.md)."""
 
 import pytest
 

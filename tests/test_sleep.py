@@ -1,4 +1,4 @@
-"""`tinyio.sleep`: waiting without blocking the loop (SPEC section 3)."""
+"""`tinyio.sleep`: waiting without blocking the loop (docs: events-and-sleeping.md)."""
 
 import time
 

@@ -1,4 +1,4 @@
-"""`tinyio.ThreadPool`: blocking calls in threads, at most `max_threads` at once (SPEC section 5)."""
+"""`tinyio.ThreadPool`: blocking calls in threads, at most `max_threads` at once (docs: threads-and-executors.md)."""
 
 import threading
 import time

@@ -1,4 +1,4 @@
-"""`tinyio.run_in_thread`: blocking calls in reused worker threads (SPEC section 5).
+"""`tinyio.run_in_thread`: blocking calls in reused worker threads (docs: threads-and-executors.md).
 
 See docs/devdocs/threads.md for the decisions tested here: the workers belong to one run of
 one loop, at most one thread is starting at a time, and a cancellation is raised inside the

@@ -1,4 +1,4 @@
-"""`tinyio.timeout`: give up on a coroutine after a deadline (SPEC section 3).
+"""`tinyio.timeout`: give up on a coroutine after a deadline (docs: events-and-sleeping.md).
 
 On expiry `tinyio.TimeoutError` is thrown into the coroutine at its current `yield`, and the
 timeout gives `(None, False)`. What the coroutine was waiting on is not cancelled (see

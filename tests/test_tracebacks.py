@@ -1,4 +1,4 @@
-"""The traceback of an error raised out of `loop.run` reads like a call stack (SPEC section 2)."""
+"""The traceback of an error raised out of `loop.run` reads like a call stack (docs: errors.md)."""
 
 import os
 import pickle

@@ -1,4 +1,4 @@
-"""tinyio and trio together: `to_trio` and `from_trio` (SPEC section 7).
+"""tinyio and trio together: `to_trio` and `from_trio` (docs: other-event-loops.md).
 
 `await tinyio.to_trio(coro)` runs a tinyio coroutine inside trio without blocking trio's loop;
 `yield tinyio.from_trio(async_fn_or_coroutine)` runs trio code from tinyio, in a thread with its

@@ -1,4 +1,4 @@
-"""What a coroutine may yield, and what the `yield` expression gives back (SPEC section 1)."""
+"""What a coroutine may yield, and what the `yield` expression gives back (docs: loops.md)."""
 
 import collections.abc
 import typing
