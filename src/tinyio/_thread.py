@@ -12,7 +12,7 @@ gets a new one.
 Cancellation raises `CancelledError` inside the thread (CPython's asynchronous exceptions) and
 waits for the thread to finish the call. That raise is only ever aimed at the job it was
 meant for: it is sent only while the job's function is running (checked under the workers'
-lock), and a worker clears any that arrives too late before it takes another job.
+lock), and a worker drops any that arrives too late before it takes another job.
 """
 
 from __future__ import annotations
@@ -54,11 +54,40 @@ _RUNNING: Final = 1
 _FINISHED: Final = 2
 
 
-def _raise_in_thread(ident: int, exception: type[BaseException] | None) -> None:
-    """Raise `exception` in the thread `ident` at its next bytecode (None: clear a pending one)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(ident), ctypes.py_object(exception) if exception is not None else None
-    )
+def _raise_in_thread(ident: int, exception: type[BaseException]) -> None:
+    """Raise `exception` in the thread `ident` at its next bytecode.
+
+    Never called with None to clear a pending one: on CPython 3.11 (not 3.12 or 3.13) that
+    call sets the interpreter's "asynchronous exception pending" flag with no exception for
+    it to deliver, so nothing ever resets it, and from then on any traced call (pdb,
+    coverage.py, IDE debuggers) in any thread spins for ever. A raise that is delivered
+    resets the flag, so a late one is dropped by `_flush_late_cancel` instead.
+    """
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exception))
+
+
+class _Flush(BaseException):
+    """Raised by a worker in its own thread to take the place of a late `CancelledError`."""
+
+
+def _noop() -> None:
+    pass
+
+
+def _flush_late_cancel(ident: int) -> None:
+    """Drop a `CancelledError` sent to this thread (`ident`) that has not arrived yet.
+
+    It is replaced by a `_Flush` raised in this same thread, which arrives at the next
+    bytecode that checks for one (a Python call does) and is caught here. Delivering it, rather
+    than clearing the pending one, is what keeps the interpreter's flag right on 3.11 (see
+    `_raise_in_thread`).
+    """
+    try:
+        _raise_in_thread(ident, _Flush)
+        for _ in range(1_000):  # one call is enough; the rest only guard against a surprise
+            _noop()
+    except _Flush:
+        pass
 
 
 class _ctrl_c_deferred(contextlib.AbstractContextManager[None]):
@@ -244,10 +273,11 @@ class _Workers:
 
     def _execute(self, ident: int, job: _Job) -> None:
         # A CancelledError sent to this thread (only while the job is _RUNNING) may arrive at
-        # any bytecode from `state = _RUNNING` until the clearing below -- not only inside
+        # any bytecode from `state = _RUNNING` until the flush below -- not only inside
         # `fn`. So all of that is inside the `try`, and if it arrives outside `fn` the loop
         # goes round again without running `fn`, keeping it as the job's outcome. After the
-        # clearing none can arrive: `cancel` sends none once the job is _FINISHED.
+        # flush none can arrive: `cancel` sends none once the job is _FINISHED, and `ended`
+        # (set with the lock held before sending) says whether one was sent at all.
         ran = False
         while True:
             try:
@@ -268,7 +298,8 @@ class _Workers:
                 with self._lock:
                     job.state = _FINISHED
                     self._running.discard(job)
-                _raise_in_thread(ident, None)  # drop one that came too late for `fn`
+                if job.ended is not None:  # a CancelledError was sent: it may not have come
+                    _flush_late_cancel(ident)
                 break
             except CancelledError as late:
                 ran = True
