@@ -3,6 +3,8 @@
 The public API is exactly what this module exports.
 """
 
+from typing import TYPE_CHECKING
+
 from ._as_completed import as_completed as as_completed
 from ._event import Event as Event
 from ._executor import from_future as from_future
@@ -52,3 +54,22 @@ __all__ = [
     "to_asyncio",
     "to_trio",
 ]
+
+if TYPE_CHECKING:
+    __version__: str
+    """The installed release of tinyio, from the package metadata, e.g. `"0.5.0"`."""
+
+
+def __getattr__(name: str) -> object:
+    # `__version__` is looked up on first use: importing `importlib.metadata` costs more than
+    # importing the whole of tinyio, and most programs never ask.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("tinyio")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            found = "0+unknown"
+        globals()["__version__"] = found
+        return found
+    raise AttributeError(f"module 'tinyio' has no attribute {name!r}")
