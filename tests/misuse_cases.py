@@ -200,6 +200,30 @@ def put_nowait_on_full():
     full.put_nowait(2)
 
 
+def puts_into_a_shut_down_queue():
+    closed = tinyio.Queue()
+    closed.shutdown()
+
+    def producer():
+        yield closed.put("item")
+
+    run(producer())
+
+
+def gets_from_a_shut_down_empty_queue():
+    closed = tinyio.Queue()
+    closed.shutdown()
+    closed.get_nowait()
+
+
+def marks_too_many_tasks_done():
+    q = tinyio.Queue()
+    q.put_nowait("item")
+    q.get_nowait()
+    q.task_done()
+    q.task_done()
+
+
 def leaves_runtime_early():
     with tinyio.Loop().runtime(job(), exception_group=None) as steps:
         next(steps)
@@ -528,6 +552,30 @@ CASES: list[Misuse] = [
         "queue.put_nowait(2)  # maxsize=1, holding 1",
         put_nowait_on_full,
         queue.Full,
+    ),
+    Misuse(
+        "Put into a Queue after shutting it down",
+        'queue.shutdown(); yield queue.put("item")',
+        puts_into_a_shut_down_queue,
+        tinyio.QueueShutDown,
+    ),
+    Misuse(
+        "Take from an empty Queue after shutting it down",
+        "queue.shutdown(); queue.get_nowait()",
+        gets_from_a_shut_down_empty_queue,
+        tinyio.QueueShutDown,
+    ),
+    Misuse(
+        "Mark more items done than were put",
+        "queue.task_done()  # a second time, for one item",
+        marks_too_many_tasks_done,
+        ValueError,
+    ),
+    Misuse(
+        "Shut a Queue down with a non-bool `immediate`",
+        'queue.shutdown(immediate="yes")',
+        lambda: tinyio.Queue().shutdown(immediate="yes"),
+        TypeError,
     ),
     Misuse(
         "Give `as_completed` something that is not a coroutine",

@@ -19,6 +19,7 @@ from ._loop import CancelledError as CancelledError
 from ._loop import Coro as Coro
 from ._loop import Loop as Loop
 from ._queue import Queue as Queue
+from ._queue import QueueShutDown as QueueShutDown
 from ._sync import Barrier as Barrier
 from ._sync import Condition as Condition
 from ._sync import Lock as Lock
@@ -38,6 +39,7 @@ __all__ = [
     "Lock",
     "Loop",
     "Queue",
+    "QueueShutDown",
     "Semaphore",
     "ThreadPool",
     "TimeoutError",
