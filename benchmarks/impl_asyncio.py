@@ -146,6 +146,26 @@ def queue(n: int) -> int:
 queue_inline = queue
 
 
+def settle(n: int) -> tuple[int, int]:
+    async def job(i: int) -> int:
+        await asyncio.sleep(0)
+        if i % 10 == 0:
+            raise ValueError(i)
+        return i
+
+    async def main() -> tuple[int, int]:
+        outcomes = await asyncio.gather(*[job(i) for i in range(n)], return_exceptions=True)
+        total = errors = 0
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                errors += 1
+            else:
+                total += outcome
+        return total, errors
+
+    return _run(main())
+
+
 def _identity(i: int) -> int:
     return i
 

@@ -157,6 +157,28 @@ if hasattr(tinyio, "Queue"):  # not in the published release
         return tinyio.Loop().run(main())
 
 
+if hasattr(tinyio, "settle"):  # not in the published release
+
+    def settle(n: int) -> tuple[int, int]:
+        def job(i: int) -> tinyio.Coro[int]:
+            yield
+            if i % 10 == 0:
+                raise ValueError(i)
+            return i
+
+        def main() -> tinyio.Coro[tuple[int, int]]:
+            outcomes = yield tinyio.settle([job(i) for i in range(n)])  # pyright: ignore[reportAttributeAccessIssue]
+            total = errors = 0
+            for value, ok in outcomes:
+                if ok:
+                    total += value
+                else:
+                    errors += 1
+            return total, errors
+
+        return tinyio.Loop().run(main())
+
+
 def _identity(i: int) -> int:
     return i
 

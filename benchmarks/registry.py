@@ -46,6 +46,15 @@ def _expect_count(n: int, result: object) -> str | None:
     return None
 
 
+def _expect_settled(n: int, result: object) -> str | None:
+    """Check that the answer is ``(sum of the results, number of errors)`` for N coroutines of
+    which every tenth (index 0, 10, 20, ...) raised."""
+    expected = (sum(i for i in range(n) if i % 10), len(range(0, n, 10)))
+    if result != expected:
+        return f"expected (sum of results, errors) = {expected}, got {_summary(result)}"
+    return None
+
+
 def _summary(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -133,6 +142,14 @@ WORKLOADS: dict[str, Workload] = {
             size=100_000,
             smoke_size=1_000,
             check=_expect_sum,
+        ),
+        Workload(
+            "settle",
+            "N coroutines taking one step, every tenth raising ValueError, each result or error "
+            "collected (tinyio.settle; asyncio's gather(..., return_exceptions=True))",
+            size=10_000,
+            smoke_size=100,
+            check=_expect_settled,
         ),
         Workload(
             "threads",

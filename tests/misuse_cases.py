@@ -224,6 +224,15 @@ def marks_too_many_tasks_done():
     q.task_done()
 
 
+def settles_a_started_coroutine():
+    tinyio.settle([started_job()])
+
+
+def settles_one_coroutine_twice():
+    twice = job()
+    tinyio.settle([twice, twice])
+
+
 def leaves_runtime_early():
     with tinyio.Loop().runtime(job(), exception_group=None) as steps:
         next(steps)
@@ -576,6 +585,24 @@ CASES: list[Misuse] = [
         'queue.shutdown(immediate="yes")',
         lambda: tinyio.Queue().shutdown(immediate="yes"),
         TypeError,
+    ),
+    Misuse(
+        "Give `settle` something that is not a coroutine",
+        "tinyio.settle([job(), 5])",
+        lambda: tinyio.settle([job(), 5]),
+        TypeError,
+    ),
+    Misuse(
+        "Give `settle` a coroutine that has already started",
+        "next(gen); tinyio.settle([gen])",
+        settles_a_started_coroutine,
+        ValueError,
+    ),
+    Misuse(
+        "Give `settle` one coroutine twice",
+        "tinyio.settle([coro, coro])",
+        settles_one_coroutine_twice,
+        ValueError,
     ),
     Misuse(
         "Give `as_completed` something that is not a coroutine",

@@ -20,6 +20,7 @@ from ._loop import Coro as Coro
 from ._loop import Loop as Loop
 from ._queue import Queue as Queue
 from ._queue import QueueShutDown as QueueShutDown
+from ._settle import settle as settle
 from ._sync import Barrier as Barrier
 from ._sync import Condition as Condition
 from ._sync import Lock as Lock
@@ -51,6 +52,7 @@ __all__ = [
     "isolate",
     "run_in_executor",
     "run_in_thread",
+    "settle",
     "sleep",
     "timeout",
     "to_asyncio",
