@@ -32,7 +32,9 @@ def test_settle_gives_each_result_or_error_in_the_order_given():
 
     (a, a_ok), (b, b_ok), (c, c_ok) = tinyio.Loop().run(main())
     assert (a, a_ok) == ("a", True)
-    assert isinstance(b, Boom) and str(b) == "b" and b_ok is False
+    assert isinstance(b, Boom)
+    assert str(b) == "b"
+    assert b_ok is False
     assert (c, c_ok) == ("c", True)
 
 
@@ -84,7 +86,8 @@ def test_an_error_from_a_yield_from_inside_the_coroutine_is_caught():
         return (yield tinyio.settle([outer()]))
 
     [(error, ok)] = tinyio.Loop().run(main())
-    assert not ok and str(error) == "deep"
+    assert not ok
+    assert str(error) == "deep"
 
 
 def test_a_base_exception_still_crashes_the_loop():
@@ -169,16 +172,19 @@ def test_settle_of_100_000_coroutines_gives_every_outcome():
     assert len(outcomes) == n
     for i, (value, ok) in enumerate(outcomes):
         if i % 7 == 0:
-            assert not ok and isinstance(value, Boom) and value.args == (i,)
+            assert not ok
+            assert isinstance(value, Boom)
+            assert value.args == (i,)
         else:
-            assert ok and value == i
+            assert ok
+            assert value == i
 
 
 # --- bad input ----------------------------------------------------------------------------
 
 
 def test_settle_of_something_that_is_not_a_coroutine_raises_type_error_at_the_call():
-    with pytest.raises(TypeError, match="settle needs coroutines .* got 5"):
+    with pytest.raises(TypeError, match=r"settle needs coroutines .* got 5"):
         tinyio.settle([succeed(1), 5])
 
 
