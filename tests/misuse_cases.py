@@ -233,6 +233,33 @@ def settles_one_coroutine_twice():
     tinyio.settle([twice, twice])
 
 
+def cancels_a_coroutine_others_wait_on():
+    def shared():
+        yield tinyio.sleep(0.01)
+
+    def waiter(target):
+        yield target
+
+    def main():
+        target = shared()
+        yield {waiter(target)}
+        yield
+        yield tinyio.cancel(target)
+
+    run(main())
+
+
+def cancels_a_coroutine_never_started():
+    def main():
+        yield tinyio.cancel(job())
+
+    run(main())
+
+
+def races_a_started_coroutine():
+    tinyio.race([started_job()])
+
+
 def leaves_runtime_early():
     with tinyio.Loop().runtime(job(), exception_group=None) as steps:
         next(steps)
@@ -585,6 +612,37 @@ CASES: list[Misuse] = [
         'queue.shutdown(immediate="yes")',
         lambda: tinyio.Queue().shutdown(immediate="yes"),
         TypeError,
+    ),
+    Misuse(
+        "Cancel something that is not a coroutine",
+        "tinyio.cancel(42)",
+        lambda: tinyio.cancel(42),
+        TypeError,
+    ),
+    Misuse(
+        "Cancel a coroutine that others wait on",
+        "yield {waiter(target)}; yield tinyio.cancel(target)",
+        cancels_a_coroutine_others_wait_on,
+        RuntimeError,
+    ),
+    Misuse(
+        "Cancel a coroutine that was never started",
+        "yield tinyio.cancel(job())",
+        cancels_a_coroutine_never_started,
+        ValueError,
+    ),
+    Misuse("Race no coroutines", "tinyio.race([])", lambda: tinyio.race([]), ValueError),
+    Misuse(
+        "Race something that is not a coroutine",
+        'tinyio.race([job(), "fast"])',
+        lambda: tinyio.race([job(), "fast"]),
+        TypeError,
+    ),
+    Misuse(
+        "Race a coroutine that has already started",
+        "next(gen); tinyio.race([gen])",
+        races_a_started_coroutine,
+        ValueError,
     ),
     Misuse(
         "Give `settle` something that is not a coroutine",

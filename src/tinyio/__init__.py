@@ -6,6 +6,8 @@ The public API is exactly what this module exports.
 from typing import TYPE_CHECKING
 
 from ._as_completed import as_completed as as_completed
+from ._cancel import cancel as cancel
+from ._cancel import race as race
 from ._event import Event as Event
 from ._executor import from_future as from_future
 from ._executor import run_in_executor as run_in_executor
@@ -45,11 +47,13 @@ __all__ = [
     "ThreadPool",
     "TimeoutError",
     "as_completed",
+    "cancel",
     "copy",
     "from_asyncio",
     "from_future",
     "from_trio",
     "isolate",
+    "race",
     "run_in_executor",
     "run_in_thread",
     "settle",

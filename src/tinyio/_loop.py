@@ -60,8 +60,10 @@ __all__ = [
     "at_stop",
     "check_duration",
     "failed_on_its_own",
+    "has_run",
     "is_library_code",
     "starts_at_once",
+    "waiters_of",
     "without_library_frames",
 ]
 
@@ -280,6 +282,20 @@ def cancelling_everything(loop: Loop) -> bool:
     or its driver stopped), so that a coroutine being cancelled may stop work that belongs to
     others too, all at once, instead of each waiting in turn for its own to stop."""
     return loop._cancelling_all  # pyright: ignore[reportPrivateUsage]
+
+
+def waiters_of(loop: Loop, gen: Coro[Any]) -> list[Coro[Any]] | None:
+    """For library code: the coroutines that wait on `gen` in `loop` (a gather counts as the
+    coroutine that yielded the list), or None if `gen` is not running in `loop`."""
+    task = loop._tasks.get(weakref.ref(cast(_Gen, gen)))  # pyright: ignore[reportPrivateUsage]
+    if task is None or task.state != _RUNNING:
+        return None
+    return [(w if type(w) is _Task else cast(_Gather, w).parent).gen for w in task.waiters or ()]
+
+
+def has_run(loop: Loop, gen: Coro[Any]) -> bool:
+    """For library code: whether `loop` runs, or has run, `gen` (however it ended)."""
+    return weakref.ref(cast(_Gen, gen)) in loop._tasks  # pyright: ignore[reportPrivateUsage]
 
 
 def at_stop(loop: Loop, callback: Callable[[], None]) -> None:
@@ -704,7 +720,9 @@ class Loop:
                             yield None
                             self._owner = get_ident()
                     elif self._live == 0:
-                        return True, root.result
+                        # A root that let an interrupt's error propagate (it was cancelled, see
+                        # `tinyio.cancel`) has that error as its result: raise it.
+                        return root.state != _INTERRUPTED, root.result
                     else:
                         # Idle: collect what came meanwhile (under `runtime`, the driver ran
                         # other code since the last step), then sleep until there is work.

@@ -12,7 +12,7 @@ import types
 from typing import Any, TypeVar
 
 from ._event import Event
-from ._loop import Coro, Interrupt, Wait, check_duration
+from ._loop import Coro, Interrupt, Wait, check_duration, starts_at_once
 
 __all__ = ["TimeoutError", "sleep", "timeout"]
 
@@ -68,6 +68,9 @@ def sleep(delay_in_seconds: int | float) -> Coro[None]:
     return _sleep(check_duration(delay_in_seconds, "delay_in_seconds"))
 
 
+# Runs as part of the sleeping coroutine: cancelling or timing out that coroutine cancels its
+# sleep too, rather than leaving the timer for `loop.run` to wait out.
+@starts_at_once
 def _sleep(delay: float) -> Coro[None]:
     yield Wait(delay)
 
@@ -107,10 +110,11 @@ def timeout(coro: Coro[_T], timeout_in_seconds: int | float) -> Coro[tuple[_T | 
         A coroutine giving `(result, True)` if `coro` finished in time. Otherwise it throws
         `tinyio.TimeoutError` into `coro` at the `yield` where it is suspended, so that it can
         clean up, waits for it to end, and gives `(None, False)`. Coroutines that `coro` was
-        waiting on are not cancelled (others may be waiting on them too): in the example,
-        the `sleep(0.2)` that `slow` waited on runs to its end, and `loop.run` waits for it.
-        (Operations on tinyio's objects, such as `yield queue.get()` or `yield lock()`, are
-        the exception: they run as part of `coro` and are interrupted with it.)
+        waiting on are not cancelled (others may be waiting on them too): they run to their
+        end, and `loop.run` waits for them. (Operations on tinyio's objects, such as
+        `yield tinyio.sleep(...)`, `yield queue.get()` or `yield lock()`, are the exception:
+        they run as part of `coro` and are interrupted with it -- in the example, the
+        `sleep(0.2)` that `slow` waited on ends with it.)
 
     Raises:
         TypeError: `coro` is not a coroutine (at the call).

@@ -1,0 +1,235 @@
+"""Cancelling one coroutine, and racing coroutines: built on the core's `Interrupt`.
+
+`cancel` throws `CancelledError` into a coroutine with `Interrupt` -- the primitive `timeout`
+uses -- and then waits on the coroutine: if it lets the error propagate, the loop throws that
+error into its waiters, here only `cancel` itself, which takes it as the sign that the
+coroutine has finished. `race` runs each coroutine inline (`yield from`) in a watcher of its
+own, so that cancelling a loser's watcher cancels the loser at its current `yield`.
+"""
+
+from __future__ import annotations
+
+import types
+import warnings
+from collections.abc import Iterable
+from typing import Any, TypeVar, cast
+
+from ._event import Event
+from ._loop import (
+    CURRENT_LOOP,
+    CancelledError,
+    Coro,
+    Interrupt,
+    Loop,
+    cancelling_everything,
+    has_run,
+    waiters_of,
+)
+
+__all__ = ["cancel", "race"]
+
+_T = TypeVar("_T")
+
+
+def cancel(coro: Coro[Any]) -> Coro[None]:
+    """Cancel a running coroutine, and wait until it has finished: `yield tinyio.cancel(coro)`.
+
+    ```python
+    import tinyio
+
+    def ticker():
+        try:
+            while True:
+                print("tick")
+                yield tinyio.sleep(0.02)
+        finally:
+            print("ticker cleaned up")
+
+    def main():
+        background = ticker()
+        yield {background}
+        yield tinyio.sleep(0.03)
+        yield tinyio.cancel(background)
+        print("ticker stopped")
+
+    tinyio.Loop().run(main())
+    # tick
+    # tick
+    # ticker cleaned up
+    # ticker stopped
+    ```
+
+    `tinyio.CancelledError` is thrown into `coro` at the `yield` where it is suspended, so that
+    it can clean up (`finally`, `with`); yielding `cancel(coro)` returns once `coro` has
+    finished. Cancelling a coroutine that has already finished does nothing.
+
+    What `coro` was waiting on is not cancelled (another coroutine may share it), except
+    tinyio's own operations -- `sleep`, `event.wait()`, a queue's `get`, acquiring a lock, and
+    the like -- which run as part of `coro` and are cancelled with it. Cancel a coroutine that
+    `coro` yielded separately, or have `coro` run it with `yield from`.
+
+    Cancelling is for a coroutine that nothing waits on: one started in the background with
+    `yield {coro}`. If other coroutines wait on `coro`, it is an error (they would get a
+    cancellation they did not ask for): cancel them instead, or give them a deadline with
+    `tinyio.timeout`. A coroutine that catches the `CancelledError` and returns gets a
+    `RuntimeWarning`, like one that ignores the cancellation of a crashing loop; one that
+    catches it and goes on running is waited for.
+
+    Arguments:
+        coro: the coroutine to cancel, running in the loop of the coroutine that yields this.
+
+    Returns:
+        A coroutine to yield, which finishes once `coro` has. Its result is `None`.
+
+    Raises:
+        TypeError: `coro` is not a coroutine (at the call).
+        RuntimeError: other coroutines wait on `coro` (when yielded; the error names them).
+        ValueError: `coro` has never been started in this loop (when yielded).
+    """
+    if not isinstance(coro, types.GeneratorType):
+        raise TypeError(f"cancel needs a coroutine (a generator), got {coro!r}.")
+    return _cancel(coro, "cancelled by tinyio.cancel")
+
+
+def _name(gen: Coro[Any]) -> str:
+    code = getattr(gen, "gi_code", None)
+    return f"{code.co_qualname}()" if isinstance(code, types.CodeType) else repr(gen)
+
+
+def _cancel(coro: Coro[Any], reason: str) -> Coro[None]:
+    loop: Loop = yield CURRENT_LOOP
+    waiters = waiters_of(loop, coro)
+    if waiters is None:
+        if has_run(loop, coro):
+            return  # finished already: nothing to cancel
+        raise ValueError(
+            f"Cannot cancel {_name(coro)}: it has not been started in this loop, so there is "
+            "nothing to cancel. (Start it first, e.g. with `yield {coro}`; or, to keep it from "
+            "running, do not yield it.)"
+        )
+    if waiters:
+        names = ", ".join(dict.fromkeys(_name(waiter) for waiter in waiters))
+        raise RuntimeError(
+            f"Cannot cancel {_name(coro)}: other coroutines wait on it ({names}), and would "
+            "get a cancellation they did not ask for. Cancel those instead, or give them a "
+            "deadline with tinyio.timeout."
+        )
+    error = CancelledError(reason)
+    # Where it is suspended, for the warning if it does not let the cancellation propagate.
+    gen = cast("types.GeneratorType[Any, Any, Any]", coro)
+    frame = gen.gi_frame
+    where = (
+        gen.gi_code.co_filename,
+        gen.gi_code.co_firstlineno if frame is None else frame.f_lineno,
+    )
+    module = "" if frame is None else str(frame.f_globals.get("__name__", ""))
+    interrupted = yield Interrupt(coro, error)
+    try:
+        result = yield coro
+    except BaseException as raised:
+        if raised is error or not interrupted:
+            # It let our CancelledError propagate: cancelled. (Or another interrupt, a
+            # `timeout`, got there first, and it let that one's error propagate: finished.)
+            return
+        raise
+    if interrupted:
+        warnings.warn_explicit(
+            f"Coroutine {_name(coro)} did not respond properly to cancellation: on receiving "
+            f"tinyio.CancelledError it returned {result!r}, instead of letting the "
+            "CancelledError propagate. Resources it holds may not have been released.",
+            RuntimeWarning,
+            filename=where[0],
+            lineno=where[1],
+            module=module,
+        )
+
+
+def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
+    """Run coroutines side by side; give the first to finish, and cancel the others.
+
+    ```python
+    import tinyio
+
+    def mirror(name, seconds):
+        try:
+            yield tinyio.sleep(seconds)
+            return f"data from {name}"
+        finally:
+            print(f"{name} cleaned up")
+
+    def main():
+        index, result = yield tinyio.race([mirror("slow", 0.1), mirror("fast", 0.01)])
+        print(index, result)
+
+    tinyio.Loop().run(main())
+    # fast cleaned up
+    # slow cleaned up
+    # 1 data from fast
+    ```
+
+    They start together, in no particular order (as with `yield {...}`), so of two that
+    finish in the same turn either may win. The others are cancelled as with `tinyio.cancel` -- `tinyio.CancelledError` is thrown in
+    at their current `yield` -- and have finished cleaning up before the race returns. If the
+    first to finish raised, its error propagates, as `yield coro` would: it crashes the loop
+    (so do errors of the others, while they run or clean up). If the race itself is
+    cancelled or timed out, all of them are cancelled.
+
+    Arguments:
+        coros: the coroutines to race (at least one). They must be new -- not started, and not
+            yielded by anything else -- as each runs inside a watcher of its own.
+
+    Returns:
+        A coroutine giving `(index, result)`: the position in `coros` of the first to finish,
+        and what it returned.
+
+    Raises:
+        TypeError: a member of `coros` is not a coroutine (at the call).
+        ValueError: `coros` is empty, or has a coroutine twice or one that has already
+            started (at the call).
+    """
+    coros = list(coros)
+    if not coros:
+        raise ValueError("race needs at least one coroutine: with none, nothing could win.")
+    seen: set[int] = set()
+    for coro in coros:
+        if not isinstance(coro, types.GeneratorType):
+            raise TypeError(f"race needs coroutines (generators), got {coro!r} among its inputs.")
+        if id(coro) in seen:
+            raise ValueError(f"race got the coroutine {coro!r} twice: give each once.")
+        seen.add(id(coro))
+        gen = cast("types.GeneratorType[Any, Any, Any]", coro)
+        if gen.gi_frame is None or gen.gi_suspended or gen.gi_running:
+            raise ValueError(
+                f"race needs new coroutines, got {coro!r}, which has already started (or "
+                "finished). race runs each coroutine inside a watcher of its own, so that it "
+                "can cancel the losers: it cannot share one that runs elsewhere."
+            )
+    return _race(coros)
+
+
+def _race(coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
+    loop: Loop = yield CURRENT_LOOP
+    first_done = Event()
+    winner: list[Any] = []
+
+    def watch(index: int, coro: Coro[_T]) -> Coro[None]:
+        result = yield from coro
+        if not winner:
+            winner.extend((index, result))
+            first_done.set()
+
+    watchers = [watch(index, coro) for index, coro in enumerate(coros)]
+    yield set(watchers)
+    try:
+        yield first_done.wait()
+    except BaseException:
+        if not cancelling_everything(loop):  # else the loop cancels them all itself
+            yield [_cancel(w, "cancelled because the tinyio.race was cancelled") for w in watchers]
+        raise
+    index, result = winner
+    yield [
+        _cancel(w, "cancelled by tinyio.race: another coroutine finished first")
+        for i, w in enumerate(watchers)
+        if i != index
+    ]
+    return index, result
