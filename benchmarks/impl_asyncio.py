@@ -7,6 +7,7 @@ Each function runs the workload once on a fresh event loop and returns the answe
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -144,6 +145,21 @@ def queue(n: int) -> int:
 
 # Awaiting a put or a get already runs it inline: the same code serves both queue workloads.
 queue_inline = queue
+
+
+_CURRENT: contextvars.ContextVar[int] = contextvars.ContextVar("current")
+
+
+def contextvar(n: int) -> list[int]:
+    async def job(i: int) -> int:
+        _CURRENT.set(i)
+        await asyncio.sleep(0)
+        return _CURRENT.get()
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*[job(i) for i in range(n)])
+
+    return _run(main())
 
 
 def settle(n: int) -> tuple[int, int]:

@@ -8,6 +8,7 @@ Each function runs the workload once on a fresh loop and returns the answer to b
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 import tinyio
@@ -175,6 +176,23 @@ if hasattr(tinyio, "settle"):  # not in the published release
                 else:
                     errors += 1
             return total, errors
+
+        return tinyio.Loop().run(main())
+
+
+_CURRENT: contextvars.ContextVar[int] = contextvars.ContextVar("current")
+
+# The published release runs every coroutine in one context: each would read the last value.
+if hasattr(tinyio, "settle"):  # a marker of this repository's tinyio
+
+    def contextvar(n: int) -> list[int]:
+        def job(i: int) -> tinyio.Coro[int]:
+            _CURRENT.set(i)
+            yield
+            return _CURRENT.get()
+
+        def main() -> tinyio.Coro[list[int]]:
+            return (yield [job(i) for i in range(n)])
 
         return tinyio.Loop().run(main())
 

@@ -144,6 +144,14 @@ WORKLOADS: dict[str, Workload] = {
             check=_expect_sum,
         ),
         Workload(
+            "contextvar",
+            "gather N coroutines, each setting a ContextVar to its index, yielding once, and "
+            "reading it back (each sees its own: one context per coroutine)",
+            size=20_000,
+            smoke_size=200,
+            check=_expect_range,
+        ),
+        Workload(
             "settle",
             "N coroutines taking one step, every tenth raising ValueError, each result or error "
             "collected (tinyio.settle; asyncio's gather(..., return_exceptions=True))",

@@ -6,8 +6,9 @@ wakes it.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from ._loop import Coro, Wait
@@ -113,4 +114,9 @@ def run_in_executor(
 def _run_in_executor(
     executor: Executor, fn: Callable[..., _R], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Coro[_R]:
+    if isinstance(executor, ThreadPoolExecutor):
+        # In a copy of the calling coroutine's context variables, as `run_in_thread` does. Only
+        # for threads: a context cannot be pickled for another process or machine.
+        context = contextvars.copy_context()
+        return (yield _from_future(executor.submit(context.run, fn, *args, **kwargs)))
     return (yield _from_future(executor.submit(fn, *args, **kwargs)))

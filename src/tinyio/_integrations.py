@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import inspect
 import threading
@@ -269,6 +270,7 @@ def _in_own_thread(
     cancel: list[Callable[[], object]] = []
     running = threading.Event()
     wait = Wait()
+    context: list[contextvars.Context] = []  # the calling coroutine's, copied when it starts
 
     def started(cancel_task: Callable[[], object]) -> None:
         cancel.append(cancel_task)
@@ -276,7 +278,7 @@ def _in_own_thread(
 
     def target() -> None:
         try:
-            outcome.append((True, run(started)))
+            outcome.append((True, context[0].run(run, started)))
         except BaseException as error:
             outcome.append((False, error))
         finally:
@@ -285,6 +287,7 @@ def _in_own_thread(
 
     def coroutine() -> Coro[_T]:
         loop: Loop = yield CURRENT_LOOP
+        context.append(contextvars.copy_context())
         thread = threading.Thread(target=target, name=f"tinyio {name}")
         thread.start()
         try:

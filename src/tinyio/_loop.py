@@ -22,10 +22,16 @@ Design, in the order a reader needs it:
    if that finishes it, the coroutine goes on at once -- as if it had written `yield` and then
    `yield from` the operation.
 
-4. Results are remembered per loop and held weakly: a finished coroutine's result lives
+4. Each coroutine runs in its own `contextvars.Context`, copied from the context of the
+   coroutine that started it (the root's from the caller of `run`), as an asyncio task copies
+   at `create_task`. A step is run inside `Context.run` only when the task's context is not the
+   one the loop is already in (the root's, while it works the ready queue), so that a loop of
+   one coroutine pays nothing. See docs/devdocs/contexts.md.
+
+5. Results are remembered per loop and held weakly: a finished coroutine's result lives
    exactly as long as the generator object does (see `Loop._retire`).
 
-5. Any error crashes the loop: every unfinished coroutine gets `CancelledError` thrown in
+6. Any error crashes the loop: every unfinished coroutine gets `CancelledError` thrown in
    at its `yield`, newest first, and the original error is raised out of `Loop.run` with a
    traceback stitched together from the chain of coroutines that were waiting on the one
    that failed, with the library's own frames removed.
@@ -34,6 +40,7 @@ Design, in the order a reader needs it:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import heapq
 import itertools
 import math
@@ -382,6 +389,7 @@ class _Task:
 
     __slots__ = (
         "at_once",
+        "context",
         "error",
         "gen",
         "interrupted_by",
@@ -392,8 +400,10 @@ class _Task:
         "waiting_on",
     )
 
-    def __init__(self, gen: _Gen) -> None:
+    def __init__(self, gen: _Gen, context: contextvars.Context) -> None:
         self.gen = gen  # strong while running, then _NO_GENERATOR
+        # What it runs in: a copy of its starter's, or its yielder's own if started at once.
+        self.context = context
         self.state: int = _RUNNING
         self.value: Any = None  # sent at the next step
         # Thrown at the next step instead, if set. Or a coroutine this task yielded that
@@ -539,6 +549,8 @@ class Loop:
         # Called once when `run` (or `runtime`) ends, however it ends; see `at_stop`.
         self._stop_callbacks: list[Callable[[], None]] = []
         self._cancelling_all = False  # see `cancelling_everything`
+        # The context `_run_ready` runs in: the root coroutine's (see `_drive`).
+        self._root_context = contextvars.Context()
         self._independent_errors: list[BaseException] = []  # see `failed_on_its_own`
 
     # ------------------------------------------------------------------ public API
@@ -710,11 +722,14 @@ class Loop:
             get_ident = threading.get_ident
             self._owner = get_ident()
             ready = self._ready
-            root = self._new_task(cast(_Gen, coro))
+            root = self._new_task(cast(_Gen, coro), contextvars.copy_context())
+            self._root_context = root.context
             while True:
                 try:
                     if ready:
-                        self._run_ready(each_step)
+                        # In the root's context: its steps, and those of the coroutines it
+                        # started at once, need no `Context.run` of their own.
+                        root.context.run(self._run_ready, each_step)
                         if each_step and self._crash is None:
                             self._owner = None
                             yield None
@@ -820,6 +835,7 @@ class Loop:
         at_once = _AT_ONCE
         getrefcount = sys.getrefcount
         unshared = _UNSHARED
+        entered = self._root_context  # the context this runs in (see `_drive`)
         while True:
             countdown = 1 if one_step else len(ready)
             if not countdown:
@@ -829,19 +845,27 @@ class Loop:
                 task = popleft()
                 try:
                     if task.error is None:
-                        yielded = task.gen.send(task.value)
+                        if task.context is entered:
+                            yielded = task.gen.send(task.value)
+                        else:
+                            yielded = task.context.run(task.gen.send, task.value)
                     else:
                         error = task.error
                         task.error = None
                         task.value = None  # not sent: drop it (see `_retire`)
                         if type(error) is generator_type:
-                            yielded = self._start_at_once(task, error)  # pyright: ignore[reportUnknownArgumentType]
+                            if task.context is entered:
+                                yielded = self._start_at_once(task, error)  # pyright: ignore[reportUnknownArgumentType]
+                            else:
+                                yielded = task.context.run(self._start_at_once, task, error)  # pyright: ignore[reportUnknownArgumentType]
                             if yielded is _WAITING:
                                 continue
                             if yielded is _CRASHED:
                                 return
-                        else:
+                        elif task.context is entered:
                             yielded = task.gen.throw(error)
+                        else:
+                            yielded = task.context.run(task.gen.throw, error)
                 except StopIteration as stop:
                     self._finish(task, stop.value)
                     if task.at_once and one_step:
@@ -881,8 +905,8 @@ class Loop:
 
     # ------------------------------------------------------------------ tasks
 
-    def _new_task(self, gen: _Gen) -> _Task:
-        task = _Task(gen)
+    def _new_task(self, gen: _Gen, context: contextvars.Context) -> _Task:
+        task = _Task(gen, context)
         self._tasks[weakref.ref(gen, self._forget_callback)] = task
         self._live += 1
         self._ready.append(task)
@@ -915,7 +939,7 @@ class Loop:
     def _started_at_once(self, task: _Task, gen: _Gen) -> _Task:
         """The task for `gen`, which `task` yielded and which took its first step without
         finishing: `task` now waits on it."""
-        child = _Task(gen)
+        child = _Task(gen, task.context)  # part of `task`, as with `yield from`: its context too
         child.at_once = True
         self._tasks[weakref.ref(gen, self._forget_callback)] = child
         self._live += 1
@@ -997,7 +1021,7 @@ class Loop:
         child = self._tasks.get(weakref.ref(gen))
         if child is None and gen.gi_frame is not None and not gen.gi_suspended:
             # The common case, a coroutine new to the loop: `_new_task`, inlined.
-            child = _Task(gen)
+            child = _Task(gen, task.context.copy())
             self._tasks[weakref.ref(gen, self._forget_callback)] = child
             self._live += 1
             self._ready.append(child)
@@ -1009,7 +1033,7 @@ class Loop:
         except _Rejected:
             return
         if child is None:
-            child = self._new_task(gen)
+            child = self._new_task(gen, task.context.copy())
             child.waiters = [task]
             task.waiting_on = child
         elif child.state == _DONE:
@@ -1090,7 +1114,9 @@ class Loop:
         for gen, known in zip(gens, tasks, strict=True):
             if known is None:
                 # A fresh coroutine may appear twice in one list: start it once.
-                known = self._tasks.get(weakref.ref(gen)) or self._new_task(gen)
+                known = self._tasks.get(weakref.ref(gen)) or self._new_task(
+                    gen, task.context.copy()
+                )
                 unfinished[known] = None
             all_tasks.append(known)
         if not unfinished:
@@ -1115,8 +1141,9 @@ class Loop:
                     fresh.append(gen)
         except _Rejected:
             return
+        context = task.context
         for gen in fresh:
-            self._new_task(gen)
+            self._new_task(gen, context.copy())
         task.value = None
         self._ready.append(task)
 
@@ -1345,7 +1372,7 @@ class Loop:
             lineno = gen.gi_code.co_firstlineno if frame is None else frame.f_lineno
             module = "" if frame is None else str(frame.f_globals.get("__name__", ""))
             try:
-                gen.throw(error)
+                task.context.run(gen.throw, error)
             except CancelledError as raised:
                 cancelled.append(raised)
                 continue
@@ -1359,7 +1386,7 @@ class Loop:
             else:
                 problem = "yielded again"
                 try:
-                    gen.close()
+                    task.context.run(gen.close)
                 except BaseException as raised:  # e.g. it ignored GeneratorExit too
                     others.append(raised)
             try:

@@ -18,6 +18,7 @@ lock), and a worker drops any that arrives too late before it takes another job.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
 import queue
 import signal
@@ -134,6 +135,7 @@ class _ctrl_c_deferred(contextlib.AbstractContextManager[None]):
 class _Job:
     __slots__ = (
         "args",
+        "context",
         "ended",
         "error",
         "fn",
@@ -149,6 +151,9 @@ class _Job:
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
+        # The calling coroutine's context variables, which the call sees (in a copy, so that
+        # what it sets stays in the thread), as with `asyncio.to_thread`.
+        self.context = contextvars.copy_context()
         self.state = _PENDING  # changed under the workers' lock
         self.thread = 0  # the ident of the thread running it, once _RUNNING
         self.result: Any = None
@@ -292,7 +297,7 @@ class _Workers:
                         self._running.add(job)
                     ran = True
                     try:
-                        job.result = job.fn(*job.args, **job.kwargs)
+                        job.result = job.context.run(job.fn, *job.args, **job.kwargs)
                     except BaseException as error:
                         job.error = error
                 with self._lock:
