@@ -256,6 +256,22 @@ def cancels_a_coroutine_never_started():
     run(main())
 
 
+def swallows_tinyio_cancel():
+    def stubborn_ticker():
+        try:
+            yield tinyio.Event().wait()
+        except tinyio.CancelledError:
+            return "ignoring the cancellation"
+
+    def main():
+        background = stubborn_ticker()
+        yield {background}
+        yield
+        yield tinyio.cancel(background)
+
+    run(main())
+
+
 def races_a_started_coroutine():
     tinyio.race([started_job()])
 
@@ -630,6 +646,12 @@ CASES: list[Misuse] = [
         "yield tinyio.cancel(job())",
         cancels_a_coroutine_never_started,
         ValueError,
+    ),
+    Misuse(
+        "Catch the CancelledError of `tinyio.cancel` and return",
+        "except tinyio.CancelledError: return ...  # cancelled by tinyio.cancel",
+        swallows_tinyio_cancel,
+        RuntimeWarning,
     ),
     Misuse("Race no coroutines", "tinyio.race([])", lambda: tinyio.race([]), ValueError),
     Misuse(

@@ -190,6 +190,36 @@ def test_cancelling_a_thread_call_raises_cancelled_error_inside_the_thread():
     assert seen_in_thread == ["tinyio worker"]
 
 
+@pytest.mark.timeout(30)
+def test_cancelling_a_coroutine_in_a_thread_call_made_with_yield_from_cancels_the_call():
+    started = tinyio.Event()
+    seen_in_thread = []
+
+    def blocking():
+        started.set()
+        try:
+            while True:
+                time.sleep(0.001)
+        except tinyio.CancelledError:
+            seen_in_thread.append("cancelled")
+            raise
+
+    def worker():
+        try:
+            yield from tinyio.run_in_thread(blocking)
+        finally:
+            seen_in_thread.append("worker cleaned up")
+
+    def main():
+        background = worker()
+        yield {background}
+        yield started.wait()
+        yield tinyio.cancel(background)
+
+    tinyio.Loop().run(main())
+    assert seen_in_thread == ["cancelled", "worker cleaned up"]
+
+
 # --- waiters are never surprised ----------------------------------------------------------
 
 

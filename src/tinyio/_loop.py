@@ -94,7 +94,8 @@ def is_library_code(filename: str) -> bool:
 
 
 class CancelledError(BaseException):
-    """Thrown into a coroutine (at the `yield` where it is suspended) when the loop is crashing.
+    """Thrown into a coroutine (at the `yield` where it is suspended) when the loop is crashing,
+    or when the coroutine is cancelled by `tinyio.cancel` or loses a `tinyio.race`.
 
     It derives from `BaseException`, so that `except Exception:` does not swallow it. A
     coroutine should clean up (`finally`, `with`) and let it propagate; one that yields
