@@ -185,7 +185,7 @@ def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:
     ```
 
     The awaitable runs in a thread of its own, in a fresh asyncio event loop, so the tinyio
-    loop is never blocked.
+    loop is never blocked, with a copy of the calling coroutine's context variables.
 
     Returns:
         A coroutine giving what `coro` returns, or raising what it raises. Cancelling the

@@ -576,6 +576,9 @@ class Loop:
             ValueError: `coro` was already started outside this loop.
             RuntimeError: this loop is already running.
 
+        `coro` runs in a copy of the caller's `contextvars` context, and each coroutine it
+        starts in a copy of its starter's (see the Loops page of the docs).
+
         `run` returns once `coro` *and* every coroutine started in the background with
         `yield {...}` have finished. If any coroutine raises, every other unfinished one
         has `tinyio.CancelledError` thrown in at its `yield`, and the error is raised here.

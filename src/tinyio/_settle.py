@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Iterable
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, Literal, NoReturn, TypeAlias, TypeVar, cast
 
 from ._loop import Coro, without_library_frames
 
@@ -71,28 +71,29 @@ def settle(coros: Iterable[Coro[_T]]) -> Coro[list[_Outcome[_T]]]:
         ValueError: a member of `coros` has already started, or appears twice (at the call).
     """
     coros = list(coros)
-    seen: set[int] = set()
+    generator = types.GeneratorType
     for coro in coros:
-        if not isinstance(coro, types.GeneratorType):
-            raise TypeError(f"settle needs coroutines (generators), got {coro!r} among its inputs.")
-        if id(coro) in seen:
-            raise ValueError(
-                f"settle got the coroutine {coro!r} twice: each runs once, so give it once."
-            )
-        seen.add(id(coro))
-        if not _is_new(coro):
-            raise ValueError(
-                f"settle needs new coroutines, got {coro!r}, which has already started (or "
-                "finished). settle runs each coroutine inside its own wrapper, so it cannot "
-                "share one that runs elsewhere: yield that one directly."
-            )
+        if type(coro) is not generator or coro.gi_frame is None or coro.gi_suspended:
+            _reject(cast(object, coro))
+    if len(set(coros)) != len(coros):
+        seen: set[Coro[_T]] = set()
+        for coro in coros:
+            if coro in seen:
+                raise ValueError(
+                    f"settle got the coroutine {coro!r} twice: each runs once, so give it once."
+                )
+            seen.add(coro)
     return _settle(coros)
 
 
-def _is_new(gen: Coro[Any]) -> bool:
-    if not isinstance(gen, types.GeneratorType):  # pyright: ignore[reportUnnecessaryIsInstance]
-        return False
-    return gen.gi_frame is not None and not gen.gi_suspended and not gen.gi_running
+def _reject(coro: object) -> NoReturn:
+    if not isinstance(coro, types.GeneratorType):
+        raise TypeError(f"settle needs coroutines (generators), got {coro!r} among its inputs.")
+    raise ValueError(
+        f"settle needs new coroutines, got {coro!r}, which has already started (or finished). "
+        "settle runs each coroutine inside its own wrapper, so it cannot share one that runs "
+        "elsewhere: yield that one directly."
+    )
 
 
 def _settle(coros: list[Coro[_T]]) -> Coro[list[_Outcome[_T]]]:
@@ -100,7 +101,8 @@ def _settle(coros: list[Coro[_T]]) -> Coro[list[_Outcome[_T]]]:
 
 
 def _outcome(coro: Coro[_T]) -> Coro[_Outcome[_T]]:
-    if not _is_new(coro):
+    gen = cast("types.GeneratorType[Any, Any, Any]", coro)
+    if gen.gi_suspended or gen.gi_frame is None:
         # Started between the call to `settle` and now (yielded elsewhere meanwhile).
         raise ValueError(
             f"settle's coroutine {coro!r} was started elsewhere before settle ran it: "

@@ -363,6 +363,9 @@ def run_in_thread(fn: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) 
         A coroutine giving what `fn(*args, **kwargs)` returns. If `fn` raises, the error is
         raised in the coroutine, with the thread's frames in its traceback.
 
+    `fn` runs in a copy of the calling coroutine's context variables (`contextvars`), as with
+    `asyncio.to_thread`: it sees their values, and what it sets stays in the thread.
+
     If the coroutine is cancelled (or interrupted by `tinyio.timeout`), `tinyio.CancelledError`
     is raised inside the thread, and the loop waits for the thread to finish. (Python raises
     it at the thread's next bytecode: a thread blocked inside one long C call, such as
