@@ -339,6 +339,25 @@ class Queue(Generic[_T]):
         gives its default instead). Every coroutine blocked in `put`, `get` or `get_or` is
         woken and acts accordingly.
 
+        ```python
+        import tinyio
+
+        q = tinyio.Queue()
+
+        def main():
+            q.put_nowait("kept")
+            q.shutdown()
+            print((yield q.get()), (yield q.get_or("the end")))
+            q.put_nowait("lost")  # raises
+
+        try:
+            tinyio.Loop().run(main())
+        except tinyio.QueueShutDown as error:
+            print(error)
+        # kept the end
+        # Cannot put 'lost': the queue has been shut down.
+        ```
+
         Arguments:
             immediate: also drop the items still in the queue (marking each done, for
                 `join`), so that getters stop at once.
