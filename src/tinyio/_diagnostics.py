@@ -15,12 +15,11 @@ from __future__ import annotations
 import time
 import types
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping
+from typing import Any, Final
 
-from ._loop import is_library_code
-
-if TYPE_CHECKING:
-    from ._loop import Loop, _Task  # pyright: ignore[reportPrivateUsage]
+from ._tasks import NO_GENERATOR, RUNNING, Gather, Task
+from ._tracebacks import is_library_code
 
 __all__ = ["format_snapshot", "take_snapshot"]
 
@@ -42,12 +41,10 @@ def _library_name(code: types.CodeType) -> str:
     return "tinyio." + code.co_qualname.replace("._", ".").lstrip("_")
 
 
-def _describe_task(task: _Task, now: float) -> dict[str, Any] | None:
+def _describe_task(task: Task, now: float) -> dict[str, Any] | None:
     """The fields of one coroutine's node, apart from its children (None: it has finished)."""
-    from ._loop import _NO_GENERATOR, Wait, _Gather, _Task  # pyright: ignore[reportPrivateUsage]
-
     gen = task.gen  # read once: from another thread, the task may finish meanwhile
-    if gen is _NO_GENERATOR:
+    if gen is NO_GENERATOR:
         return None
     code = gen.gi_code
     frame = gen.gi_frame
@@ -66,15 +63,15 @@ def _describe_task(task: _Task, now: float) -> dict[str, Any] | None:
     waiting_on = task.waiting_on
     if waiting_on is None:
         node["state"] = "ready"
-    elif isinstance(waiting_on, Wait):
+    elif isinstance(waiting_on, Gather):
+        node["state"] = "waiting on all of"
+        node["of"] = len(dict.fromkeys(waiting_on.tasks))
+    elif isinstance(waiting_on, Task):
+        node["state"] = "waiting on"
+    else:  # a primitive `Wait`
         node["state"] = "waiting"
         if waiting_on.deadline is not None:
             node["seconds_left"] = max(0.0, waiting_on.deadline - now)
-    elif isinstance(waiting_on, _Gather):
-        node["state"] = "waiting on all of"
-        node["of"] = len(dict.fromkeys(waiting_on.tasks))
-    elif isinstance(waiting_on, _Task):  # pyright: ignore[reportUnnecessaryIsInstance]
-        node["state"] = "waiting on"
     return node
 
 
@@ -91,32 +88,28 @@ def _describe_pending(gen: types.GeneratorType[Any, Any, Any], number: int) -> d
     }
 
 
-def _children(task: _Task) -> list[_Task]:
-    from ._loop import _RUNNING, _Gather, _Task  # pyright: ignore[reportPrivateUsage]
-
+def _children(task: Task) -> list[Task]:
     waiting_on = task.waiting_on
-    if isinstance(waiting_on, _Task):
-        return [waiting_on] if waiting_on.state == _RUNNING else []
-    if isinstance(waiting_on, _Gather):
-        return [t for t in dict.fromkeys(waiting_on.tasks) if t.state == _RUNNING]
+    if isinstance(waiting_on, Task):
+        return [waiting_on] if waiting_on.state == RUNNING else []
+    if isinstance(waiting_on, Gather):
+        return [t for t in dict.fromkeys(waiting_on.tasks) if t.state == RUNNING]
     return []
 
 
-def take_snapshot(loop: Loop) -> list[dict[str, Any]]:
-    """Every live coroutine of `loop`, as a forest: see `Loop.snapshot`."""
+def take_snapshot(tasks: Mapping[Any, Task]) -> list[dict[str, Any]]:
+    """Every live coroutine among a loop's `tasks`, as a forest: see `Loop.snapshot`."""
     for _ in range(3):  # taken from another thread, the loop may change under us: retry
         try:
-            return _snapshot(loop)
+            return _snapshot(tasks)
         except Exception:
             continue
     return []
 
 
-def _snapshot(loop: Loop) -> list[dict[str, Any]]:
-    from ._loop import _RUNNING  # pyright: ignore[reportPrivateUsage]
-
+def _snapshot(tasks: Mapping[Any, Task]) -> list[dict[str, Any]]:
     now = time.monotonic()
-    live = [t for t in list(loop._tasks.values()) if t.state == _RUNNING]  # pyright: ignore[reportPrivateUsage]
+    live = [t for t in list(tasks.values()) if t.state == RUNNING]
     ids: dict[object, int] = {}  # tasks, and operations about to start (see below)
     forest: list[dict[str, Any]] = []
     # Depth first, children in order, without recursion (chains may be very deep). The roots

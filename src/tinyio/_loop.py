@@ -44,7 +44,6 @@ import contextvars
 import heapq
 import itertools
 import math
-import os
 import queue
 import sys
 import threading
@@ -55,6 +54,16 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, cast
+
+from ._diagnostics import format_snapshot, take_snapshot
+from ._tasks import DONE as _DONE
+from ._tasks import FAILED as _FAILED
+from ._tasks import INTERRUPTED as _INTERRUPTED
+from ._tasks import NO_GENERATOR as _NO_GENERATOR
+from ._tasks import RUNNING as _RUNNING
+from ._tasks import Gather as _Gather
+from ._tasks import Task as _Task
+from ._tracebacks import is_library_code
 
 __all__ = [
     "CURRENT_LOOP",
@@ -83,14 +92,6 @@ if TYPE_CHECKING:
     _Gen: TypeAlias = types.GeneratorType[Any, Any, Any]
 else:  # not subscriptable at runtime before Python 3.12
     _Gen = types.GeneratorType
-
-_PACKAGE_DIR: Final = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_TOUR: Final = _PACKAGE_DIR + "__main__.py"  # user-level example code, though shipped with us
-
-
-def is_library_code(filename: str) -> bool:
-    """Whether code from `filename` is tinyio's own (hidden from tracebacks and reports)."""
-    return filename.startswith(_PACKAGE_DIR) and filename != _TOUR
 
 
 class CancelledError(BaseException):
@@ -362,14 +363,6 @@ def _unshared_refcount() -> int:
 _UNSHARED: Final = _unshared_refcount()
 
 
-def _placeholder() -> Generator[None, Any, Any]:
-    yield
-
-
-# What `_Task.gen` holds once the task has finished (typed, so the hot path needs no check).
-_NO_GENERATOR: Final = cast(_Gen, _placeholder())
-_NO_GENERATOR.close()
-
 # The longest the idle loop sleeps in the main thread, so that a Ctrl-C that lands just
 # before the sleep begins is acted on after at most this long (see `Loop._block`).
 _SIGNAL_SLICE: Final = 0.1
@@ -378,57 +371,6 @@ _MAIN_THREAD_ID: Final = threading.main_thread().ident
 # What `Loop._start_at_once` gives when the coroutine that yielded has not taken a step.
 _WAITING: Final = object()
 _CRASHED: Final = object()
-
-_RUNNING: Final = 0
-_DONE: Final = 1
-_FAILED: Final = 2  # raised, or was cancelled
-_INTERRUPTED: Final = 3  # let an `Interrupt`'s error propagate: its waiters get that error
-
-
-class _Task:
-    """The loop's record of one coroutine."""
-
-    __slots__ = (
-        "at_once",
-        "context",
-        "error",
-        "gen",
-        "interrupted_by",
-        "result",
-        "state",
-        "value",
-        "waiters",
-        "waiting_on",
-    )
-
-    def __init__(self, gen: _Gen, context: contextvars.Context) -> None:
-        self.gen = gen  # strong while running, then _NO_GENERATOR
-        # What it runs in: a copy of its starter's, or its yielder's own if started at once.
-        self.context = context
-        self.state: int = _RUNNING
-        self.value: Any = None  # sent at the next step
-        # Thrown at the next step instead, if set. Or a coroutine this task yielded that
-        # `starts_at_once`: its first step is taken at this task's next step.
-        self.error: BaseException | _Gen | None = None
-        self.at_once = False  # started at once (see `starts_at_once`): only its yielder waits
-        self.result: Any = None  # the return value; or, if _INTERRUPTED, the error
-        self.interrupted_by: BaseException | None = None  # see `Interrupt`
-        # Whoever waits on this task: other tasks, or gathers. Created on first need.
-        self.waiters: list[_Task | _Gather] | None = None
-        # What this task is suspended on: None when ready (or running), else a task, a
-        # gather or a Wait. Waking checks this, which makes every wake-up idempotent.
-        self.waiting_on: _Task | _Gather | Wait | None = None
-
-
-class _Gather:
-    """A task waiting on a list of coroutines: `pending` distinct ones are unfinished."""
-
-    __slots__ = ("parent", "pending", "tasks")
-
-    def __init__(self, parent: _Task, tasks: list[_Task], pending: int) -> None:
-        self.parent = parent
-        self.tasks = tasks
-        self.pending = pending
 
 
 def _name(gen: object) -> str:
@@ -1438,9 +1380,7 @@ class Loop:
 
     def _add_report(self, error: BaseException) -> None:
         """Add to `error` a note of what every other live coroutine was doing."""
-        from ._diagnostics import format_snapshot, take_snapshot
-
-        forest = take_snapshot(self)
+        forest = take_snapshot(self._tasks)
         if not forest:
             return
         if isinstance(error, KeyboardInterrupt):
@@ -1485,9 +1425,7 @@ class Loop:
             `waited_on_by` (if several coroutines wait on it), and `children`: the nodes of
             what it waits on. A coroutine shown before appears again as `{"id": n, "see": n}`.
         """
-        from ._diagnostics import take_snapshot
-
-        return take_snapshot(self)
+        return take_snapshot(self._tasks)
 
     def _stitched_traceback(
         self, error: BaseException, task: _Task | None
