@@ -1,5 +1,6 @@
 """The package's layering holds (docs: devdocs/index.md, "Architecture"): no module imports itself back
-through others, and the loop core imports none of the features built on it.
+through others, the loop core imports none of the features built on it, and the features use the
+core only through the names `_core.py` declares.
 
 Read from the source with `ast`, so that an import hidden in a function body counts too. Imports
 under `if TYPE_CHECKING:` do not: they are never executed, they only name types.
@@ -67,7 +68,7 @@ def _import_graph() -> dict[str, set[str]]:
 
 def test_the_graph_reader_sees_the_package_imports():
     graph = _import_graph()
-    assert "_loop" in graph["_event"]
+    assert "_core" in graph["_event"]
     assert "_tasks" in graph["_loop"]
     assert "_event" in graph["__init__"]
 
@@ -91,3 +92,10 @@ def test_the_loop_core_imports_none_of_the_features():
             reached.add(module)
             stack.extend(graph[module])
     assert reached <= CORE, f"the core imports features: {sorted(reached - CORE)}"
+
+
+def test_features_use_the_core_only_through_its_declared_interface():
+    graph = _import_graph()
+    outside = {name: imported & CORE for name, imported in graph.items() if name not in CORE}
+    outside.pop("_core")  # the interface itself
+    assert {name: found for name, found in outside.items() if found} == {}

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 import tinyio
-from tinyio._loop import starts_at_once
+from tinyio._core import starts_at_once
 
 
 def test_coroutines_taking_bare_yields_run_round_robin():

@@ -9,7 +9,7 @@ from collections import deque
 import pytest
 
 import tinyio
-from tinyio._loop import Interrupt
+from tinyio._core import Interrupt
 
 
 class Boom(Exception):

@@ -3,7 +3,7 @@
 import pytest
 
 import tinyio
-from tinyio._loop import Interrupt
+from tinyio._core import Interrupt
 
 
 class Boom(Exception):

@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING
 from ._as_completed import as_completed as as_completed
 from ._cancel import cancel as cancel
 from ._cancel import race as race
+from ._core import CancelledError as CancelledError
+from ._core import Coro as Coro
+from ._core import Loop as Loop
 from ._event import Event as Event
 from ._executor import from_future as from_future
 from ._executor import run_in_executor as run_in_executor
@@ -17,9 +20,6 @@ from ._integrations import to_asyncio as to_asyncio
 from ._integrations import to_trio as to_trio
 from ._isolate import copy as copy
 from ._isolate import isolate as isolate
-from ._loop import CancelledError as CancelledError
-from ._loop import Coro as Coro
-from ._loop import Loop as Loop
 from ._queue import Queue as Queue
 from ._queue import QueueShutDown as QueueShutDown
 from ._settle import settle as settle

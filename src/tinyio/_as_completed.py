@@ -6,8 +6,8 @@ import types
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
+from ._core import Coro
 from ._event import Event
-from ._loop import Coro
 
 __all__ = ["as_completed"]
 

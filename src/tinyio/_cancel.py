@@ -14,8 +14,7 @@ import warnings
 from collections.abc import Iterable
 from typing import Any, TypeVar, cast
 
-from ._event import Event
-from ._loop import (
+from ._core import (
     CURRENT_LOOP,
     CancelledError,
     Coro,
@@ -25,6 +24,7 @@ from ._loop import (
     has_run,
     waiters_of,
 )
+from ._event import Event
 
 __all__ = ["cancel", "race"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import NoReturn
 
-from ._loop import Coro, Wait, check_duration, starts_at_once
+from ._core import Coro, Wait, check_duration, starts_at_once
 
 __all__ = ["Event"]
 

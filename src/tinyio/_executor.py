@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from ._loop import Coro, Wait
+from ._core import Coro, Wait
 
 __all__ = ["from_future", "run_in_executor"]
 

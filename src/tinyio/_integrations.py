@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, TypeVar
 
-from ._loop import CURRENT_LOOP, CancelledError, Coro, Idle, Loop, Wait, failed_on_its_own
+from ._core import CURRENT_LOOP, CancelledError, Coro, Idle, Loop, Wait, failed_on_its_own
 
 __all__ = ["from_asyncio", "from_trio", "to_asyncio", "to_trio"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import types
 from typing import Any, Literal, TypeVar
 
+from ._core import CancelledError, Coro, Idle, Loop, Wait, without_library_frames
 from ._event import Event
-from ._loop import CancelledError, Coro, Idle, Loop, Wait, without_library_frames
 
 __all__ = ["copy", "isolate"]
 

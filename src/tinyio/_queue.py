@@ -7,7 +7,7 @@ import queue
 from collections import deque
 from typing import Any, Generic, TypeVar
 
-from ._loop import Coro, Wait, starts_at_once
+from ._core import Coro, Wait, starts_at_once
 
 __all__ = ["Queue", "QueueShutDown"]
 

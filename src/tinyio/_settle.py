@@ -12,7 +12,7 @@ import types
 from collections.abc import Iterable
 from typing import Any, Literal, NoReturn, TypeAlias, TypeVar, cast
 
-from ._loop import Coro, without_library_frames
+from ._core import Coro, without_library_frames
 
 __all__ = ["settle"]
 

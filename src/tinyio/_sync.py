@@ -19,8 +19,8 @@ from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ._core import Coro, Wait, starts_at_once
 from ._event import Event
-from ._loop import Coro, Wait, starts_at_once
 
 __all__ = ["Barrier", "Condition", "Lock", "Semaphore"]
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any, Final, ParamSpec, TypeVar
 
-from ._loop import (
+from ._core import (
     CURRENT_LOOP,
     CancelledError,
     Coro,

@@ -11,8 +11,8 @@ import contextlib
 import types
 from typing import Any, TypeVar
 
+from ._core import Coro, Interrupt, Wait, check_duration, starts_at_once
 from ._event import Event
-from ._loop import Coro, Interrupt, Wait, check_duration, starts_at_once
 
 __all__ = ["TimeoutError", "sleep", "timeout"]
 

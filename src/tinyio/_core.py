@@ -1,0 +1,70 @@
+"""What the features may use of the loop core: this module, and nothing else of it.
+
+The core (`_loop.py` and the records, tracebacks and diagnostics it is made of) knows how
+coroutines are scheduled. Everything else -- events, sleeping, timeouts, locks, queues,
+threads, the bridges to other event loops -- is ordinary coroutine code built on the names
+below, imported from here. `tests/test_architecture.py` checks that no feature imports the
+core's modules directly, so a name missing here is a change to this interface, made on
+purpose.
+
+What a feature's coroutine may yield, besides what any coroutine may (`None`, a coroutine,
+a list or a set of them):
+
+- `Wait`: the one primitive wait, woken by `Wait.wake()` from any thread, or by its timeout;
+- `Interrupt(coro, error)`: throw `error` into a running coroutine where it is suspended;
+- `CURRENT_LOOP`: the `Loop` running the yielder, sent back at once;
+
+and `starts_at_once` marks a library generator function whose coroutines run as part of
+their yielder, as with `yield from`.
+
+What a feature may ask of, or tell, a `Loop` it runs in:
+
+- `at_stop(loop, callback)`: call back once when the current run ends;
+- `cancelling_everything(loop)`: whether the loop is cancelling all that is unfinished;
+- `failed_on_its_own(loop, error)`: an error raised while being cancelled that is not a
+  response to the cancellation;
+- `waiters_of(loop, coro)`, `has_run(loop, coro)`: what waits on a coroutine, whether it ran.
+
+And the shared vocabulary: `Coro`, `CancelledError`, `Loop`, `Idle` (what a driven loop yields
+when it has nothing to do), `check_duration` (the check of a number of seconds a user gave),
+`without_library_frames` and `is_library_code` (tinyio's own frames are left out of what a
+user reads).
+"""
+
+from ._loop import (
+    CURRENT_LOOP,
+    CancelledError,
+    Coro,
+    Idle,
+    Interrupt,
+    Loop,
+    Wait,
+    at_stop,
+    cancelling_everything,
+    check_duration,
+    failed_on_its_own,
+    has_run,
+    starts_at_once,
+    waiters_of,
+    without_library_frames,
+)
+from ._tracebacks import is_library_code
+
+__all__ = [
+    "CURRENT_LOOP",
+    "CancelledError",
+    "Coro",
+    "Idle",
+    "Interrupt",
+    "Loop",
+    "Wait",
+    "at_stop",
+    "cancelling_everything",
+    "check_duration",
+    "failed_on_its_own",
+    "has_run",
+    "is_library_code",
+    "starts_at_once",
+    "waiters_of",
+    "without_library_frames",
+]
