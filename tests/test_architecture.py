@@ -1,4 +1,4 @@
-"""The package's layering holds (docs: devdocs/index.md, "Architecture"): no module imports itself back
+"""The package's layering holds (docs: devdocs/architecture.md): no module imports itself back
 through others, the loop core imports none of the features built on it, and the features use the
 core only through the names `_core.py` declares.
 

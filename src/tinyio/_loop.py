@@ -5,12 +5,21 @@ Design, in the order a reader needs it:
 1. A coroutine is a plain generator. The loop wraps each one it sees in a `_Task` and keeps
    a FIFO queue of tasks that are ready to take a step. One step is one `gen.send(value)`.
 
-2. The loop knows exactly four kinds of thing a coroutine may yield ("primitive waits"):
-   nothing (`yield`), another coroutine, a list of coroutines (gather), a set of
-   coroutines (start in the background), and a `Wait` -- a token that is woken by
-   `Wait.wake()` from any thread, or by its timeout. Events, sleeping, locks, queues,
-   threads and the rest are ordinary coroutine code in their own modules, built on `Wait`.
-   This module imports none of them.
+2. The loop knows a few kinds of thing a coroutine may yield ("primitive waits"), and
+   `_run_ready` dispatches on them in this order:
+   - nothing (`yield`): go to the back of the ready queue;
+   - another coroutine (a generator): wait for its result, starting it if it is new. A
+     library coroutine marked with `starts_at_once` (see 3.) is the one special case;
+   - a `Wait`: a token woken by `Wait.wake()` from any thread, or by its timeout;
+   - a list of coroutines: wait for all of them (gather); a set: start them in the
+     background and go on;
+   - and, for library code only: `Interrupt(coro, error)`, which throws `error` into another
+     coroutine; `CURRENT_LOOP`, which sends back this loop; and an object whose type has a
+     `_tinyio_wait_` method (a `Barrier`), which stands for the coroutine that method gives.
+   Anything else is a mistake, thrown back into the coroutine as a `TypeError`. Events,
+   sleeping, locks, queues, threads and the rest are ordinary coroutine code in their own
+   modules, built on `Wait`; they use the core through `_core.py`, and this module imports
+   none of them (see docs/devdocs/architecture.md).
 
 3. Fairness: whatever becomes ready -- started, woken by an event, a timer, a finished
    dependency or another thread -- is appended to the back of the ready queue. Timers and
