@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Callable
 
 import tinyio
+import tinyio.testing
 
 # ------------------------------------------------------------------ coroutines the cases use
 
@@ -75,6 +76,10 @@ def run(coro, **kwargs):
 def failing():
     yield
     raise ValueError("the original error")
+
+
+def plain_settings():
+    return {}
 
 
 # ------------------------------------------------------------------ the attempts
@@ -743,6 +748,31 @@ CASES: list[Misuse] = [
         "Give `from_asyncio` something that is not awaitable",
         "tinyio.from_asyncio(async_job)",
         lambda: tinyio.from_asyncio(async_job),
+        TypeError,
+    ),
+    # ---- testing
+    Misuse(
+        "Give a loop a clock that is not one",
+        "tinyio.Loop(clock=time.monotonic)",
+        lambda: tinyio.Loop(clock=time.monotonic),  # pyright: ignore[reportArgumentType]
+        TypeError,
+    ),
+    Misuse(
+        "Start a virtual clock at a negative time",
+        "tinyio.testing.VirtualClock(start=-1)",
+        lambda: tinyio.testing.VirtualClock(start=-1),
+        ValueError,
+    ),
+    Misuse(
+        "Jump a virtual clock backwards",
+        "clock.jump(-5)",
+        lambda: tinyio.testing.VirtualClock().jump(-5),
+        ValueError,
+    ),
+    Misuse(
+        "Make a coroutine fixture of a plain function",
+        "@tinyio.testing.fixture def settings(): return {}",
+        lambda: tinyio.testing.fixture(plain_settings),  # pyright: ignore[reportArgumentType]
         TypeError,
     ),
 ]

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 import tinyio
+import tinyio.testing
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAGMENT_MARKER = "<!-- fragment -->"
@@ -125,13 +126,15 @@ def _all_examples() -> list[Example]:
 def _public_objects() -> list[tuple[str, object]]:
     """Every public object of tinyio with the name it is documented under, members included."""
     objects: list[tuple[str, object]] = []
-    for name in tinyio.__all__:
-        obj = getattr(tinyio, name)
-        objects.append((f"tinyio.{name}", obj))
+    modules = [(tinyio, "tinyio", name) for name in tinyio.__all__]
+    modules += [(tinyio.testing, "tinyio.testing", name) for name in tinyio.testing.__all__]
+    for module, prefix, name in modules:
+        obj = getattr(module, name)
+        objects.append((f"{prefix}.{name}", obj))
         if inspect.isclass(obj):
             for member_name, member in vars(obj).items():
                 if not member_name.startswith("_") or member_name in ("__init__", "__call__"):
-                    objects.append((f"tinyio.{name}.{member_name}", member))
+                    objects.append((f"{prefix}.{name}.{member_name}", member))
     return objects
 
 

@@ -23,7 +23,11 @@ What a feature may ask of, or tell, a `Loop` it runs in:
 - `cancelling_everything(loop)`: whether the loop is cancelling all that is unfinished;
 - `failed_on_its_own(loop, error)`: an error raised while being cancelled that is not a
   response to the cancellation;
-- `waiters_of(loop, coro)`, `has_run(loop, coro)`: what waits on a coroutine, whether it ran.
+- `waiters_of(loop, coro)`, `has_run(loop, coro)`: what waits on a coroutine, whether it ran;
+- `with waking_from_outside(loop): yield wait` around a wait that work outside the loop (a
+  thread call) is to wake, so that a virtual clock does not jump meanwhile;
+  `waits_on_outside(loop)` says whether any such wait is pending;
+- `clock_of(loop)`: the `Clock` a loop was given (None: the system's), for a nested loop.
 
 And the shared vocabulary: `Coro`, `CancelledError`, `Loop`, `Idle` (what a driven loop yields
 when it has nothing to do), `check_duration` (the check of a number of seconds a user gave),
@@ -34,6 +38,7 @@ user reads).
 from ._loop import (
     CURRENT_LOOP,
     CancelledError,
+    Clock,
     Coro,
     Idle,
     Interrupt,
@@ -42,10 +47,13 @@ from ._loop import (
     at_stop,
     cancelling_everything,
     check_duration,
+    clock_of,
     failed_on_its_own,
     has_run,
     starts_at_once,
     waiters_of,
+    waits_on_outside,
+    waking_from_outside,
     without_library_frames,
 )
 from ._tracebacks import is_library_code
@@ -53,6 +61,7 @@ from ._tracebacks import is_library_code
 __all__ = [
     "CURRENT_LOOP",
     "CancelledError",
+    "Clock",
     "Coro",
     "Idle",
     "Interrupt",
@@ -61,10 +70,13 @@ __all__ = [
     "at_stop",
     "cancelling_everything",
     "check_duration",
+    "clock_of",
     "failed_on_its_own",
     "has_run",
     "is_library_code",
     "starts_at_once",
     "waiters_of",
+    "waits_on_outside",
+    "waking_from_outside",
     "without_library_frames",
 ]

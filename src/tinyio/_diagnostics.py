@@ -12,7 +12,6 @@ taken from another thread, must not hide the error being reported.
 
 from __future__ import annotations
 
-import time
 import types
 from collections import Counter
 from collections.abc import Mapping
@@ -97,18 +96,17 @@ def _children(task: Task) -> list[Task]:
     return []
 
 
-def take_snapshot(tasks: Mapping[Any, Task]) -> list[dict[str, Any]]:
+def take_snapshot(tasks: Mapping[Any, Task], now: float) -> list[dict[str, Any]]:
     """Every live coroutine among a loop's `tasks`, as a forest: see `Loop.snapshot`."""
     for _ in range(3):  # taken from another thread, the loop may change under us: retry
         try:
-            return _snapshot(tasks)
+            return _snapshot(tasks, now)
         except Exception:
             continue
     return []
 
 
-def _snapshot(tasks: Mapping[Any, Task]) -> list[dict[str, Any]]:
-    now = time.monotonic()
+def _snapshot(tasks: Mapping[Any, Task], now: float) -> list[dict[str, Any]]:
     live = [t for t in list(tasks.values()) if t.state == RUNNING]
     ids: dict[object, int] = {}  # tasks, and operations about to start (see below)
     forest: list[dict[str, Any]] = []

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from ._core import Coro, Wait
+from ._core import CURRENT_LOOP, Coro, Loop, Wait, waking_from_outside
 
 __all__ = ["from_future", "run_in_executor"]
 
@@ -66,10 +66,12 @@ def from_future(future: FutureLike[_R]) -> Coro[_R]:
 
 
 def _from_future(future: FutureLike[_R]) -> Coro[_R]:
+    loop: Loop = yield CURRENT_LOOP
     wait = Wait()
     future.add_done_callback(lambda _: wait.wake())
     try:
-        yield wait
+        with waking_from_outside(loop):
+            yield wait
     except BaseException:
         future.cancel()
         raise

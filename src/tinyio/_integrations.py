@@ -26,7 +26,16 @@ import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, TypeVar
 
-from ._core import CURRENT_LOOP, CancelledError, Coro, Idle, Loop, Wait, failed_on_its_own
+from ._core import (
+    CURRENT_LOOP,
+    CancelledError,
+    Coro,
+    Idle,
+    Loop,
+    Wait,
+    failed_on_its_own,
+    waking_from_outside,
+)
 
 __all__ = ["from_asyncio", "from_trio", "to_asyncio", "to_trio"]
 
@@ -291,7 +300,8 @@ def _in_own_thread(
         thread = threading.Thread(target=target, name=f"tinyio {name}")
         thread.start()
         try:
-            yield wait
+            with waking_from_outside(loop):
+                yield wait
         except BaseException:
             running.wait()
             if cancel and not outcome:

@@ -11,8 +11,19 @@ from __future__ import annotations
 import types
 from typing import Any, Literal, TypeVar
 
-from ._core import CancelledError, Coro, Idle, Loop, Wait, without_library_frames
 from ._event import Event
+from ._core import (
+    CURRENT_LOOP,
+    CancelledError,
+    Coro,
+    Idle,
+    Loop,
+    Wait,
+    clock_of,
+    waits_on_outside,
+    waking_from_outside,
+    without_library_frames,
+)
 
 __all__ = ["copy", "isolate"]
 
@@ -74,7 +85,8 @@ def isolate(
 def _isolate(
     coro: Coro[_T], exception_group: bool | None
 ) -> Coro[tuple[_T, Literal[True]] | tuple[BaseException, Literal[False]]]:
-    inner = Loop()
+    outer: Loop = yield CURRENT_LOOP
+    inner = Loop(clock=clock_of(outer))  # one clock: a virtual one jumps for both loops
     with inner.runtime(coro, exception_group) as steps:
         while True:
             try:
@@ -92,7 +104,11 @@ def _isolate(
                 assert isinstance(idle, Idle)
                 wake = Wait(idle.timeout)
                 if idle.notify_on_wakeup(wake.wake):
-                    yield wake
+                    if waits_on_outside(inner):  # a thread call inside: the clock must wait
+                        with waking_from_outside(outer):
+                            yield wake
+                    else:
+                        yield wake
 
 
 def _is_ordinary(error: BaseException) -> bool:

@@ -62,7 +62,7 @@ import warnings
 import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
-from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, TypeVar, cast
 
 from ._diagnostics import format_snapshot, take_snapshot
 from ._tasks import DONE as _DONE
@@ -77,6 +77,7 @@ from ._tracebacks import is_library_code
 __all__ = [
     "CURRENT_LOOP",
     "CancelledError",
+    "Clock",
     "Coro",
     "Idle",
     "Interrupt",
@@ -84,11 +85,14 @@ __all__ = [
     "Wait",
     "at_stop",
     "check_duration",
+    "clock_of",
     "failed_on_its_own",
     "has_run",
     "is_library_code",
     "starts_at_once",
     "waiters_of",
+    "waits_on_outside",
+    "waking_from_outside",
     "without_library_frames",
 ]
 
@@ -176,6 +180,52 @@ class Interrupt:
     def __init__(self, gen: Coro[Any], error: BaseException) -> None:
         self.gen = gen
         self.error = error
+
+
+class Clock(Protocol):
+    """What a loop needs of a clock other than the system's: see `tinyio.testing.VirtualClock`.
+
+    The loop reads `time()` where it sets and checks timers (once per round, never per step),
+    and when it has nothing to do but wait for a timer -- no coroutine ready, no thread call
+    running -- it calls `advance_to(deadline)` instead of sleeping: a virtual clock moves at
+    once to the next timer's deadline.
+    """
+
+    def time(self) -> float:
+        """The current time, in seconds; it never goes back."""
+        ...
+
+    def advance_to(self, deadline: float) -> None:
+        """Move the clock forward to `deadline` (the loop's next timer)."""
+        ...
+
+
+class waking_from_outside:
+    """For library code: `with waking_from_outside(loop): yield wait` while work outside the
+    loop (a thread call) is to wake `wait`, so that a virtual clock does not jump meanwhile.
+    Entered and left in the loop's thread (in a coroutine), so the count needs no lock."""
+
+    __slots__ = ("_loop",)
+
+    def __init__(self, loop: Loop) -> None:
+        self._loop = loop
+
+    def __enter__(self) -> None:
+        self._loop._outside += 1  # pyright: ignore[reportPrivateUsage]
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._loop._outside -= 1  # pyright: ignore[reportPrivateUsage]
+
+
+def waits_on_outside(loop: Loop) -> bool:
+    """For library code: whether `loop` waits on work outside it (see `waking_from_outside`)."""
+    return loop._outside > 0  # pyright: ignore[reportPrivateUsage]
+
+
+def clock_of(loop: Loop) -> Clock | None:
+    """For library code: the clock `loop` was given (None: the system's), e.g. to give a nested
+    loop the same one."""
+    return loop._clock  # pyright: ignore[reportPrivateUsage]
 
 
 class _CurrentLoop:
@@ -458,9 +508,33 @@ class Loop:
     (a coroutine may block in another loop's `run`). Each coroutine runs at most once per
     loop; the loop remembers finished coroutines' results for as long as the generator
     object itself is alive, so a later `run` may wait on coroutines an earlier one finished.
+
+    Arguments:
+        clock: where timers and timeouts read the time. `None` (the default): the system's
+            monotonic clock. For tests, a `tinyio.testing.VirtualClock`, which starts at 0 and
+            jumps to the next timer as soon as the loop has nothing else to do: a test of a
+            30-second retry finishes at once, with the same result every run. See the
+            "Testing" docs page.
+
+    Raises:
+        TypeError: `clock` has no `time()` and `advance_to(deadline)` methods.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        if clock is not None and not (
+            callable(getattr(clock, "time", None)) and callable(getattr(clock, "advance_to", None))
+        ):
+            raise TypeError(
+                f"clock must be a clock such as tinyio.testing.VirtualClock() (with time() and "
+                f"advance_to(deadline) methods), or None for the system's clock; got {clock!r}."
+            )
+        # Where timers read the time: once per round (see `_fire_timers`) and once per wait
+        # with a timeout, never per step.
+        self._clock = clock
+        self._now: Callable[[], float] = time.monotonic if clock is None else clock.time
+        # How many waits are to be woken by work outside the loop (see `waking_from_outside`):
+        # while any is, a virtual clock does not jump.
+        self._outside = 0
         # Invariant: a task is in `_ready` at most once, and only while `waiting_on is None`.
         self._ready: deque[_Task] = deque()
         # Every task whose generator is alive: running ones (which hold their generator) and
@@ -506,6 +580,29 @@ class Loop:
         self._independent_errors: list[BaseException] = []  # see `failed_on_its_own`
 
     # ------------------------------------------------------------------ public API
+
+    def time(self) -> float:
+        """The time on this loop's clock, in seconds: what its timers and timeouts count in.
+
+        The system's monotonic clock (`time.monotonic()`), unless the loop was given another
+        (`Loop(clock=...)`); a `tinyio.testing.VirtualClock` starts at 0.
+
+        ```python
+        import tinyio
+        from tinyio.testing import VirtualClock
+
+        def main():
+            yield tinyio.sleep(30)
+
+        loop = tinyio.Loop(clock=VirtualClock())
+        print(loop.time())
+        loop.run(main())
+        print(loop.time())
+        # 0.0
+        # 30.0
+        ```
+        """
+        return self._now()
 
     def run(self, coro: Coro[_T], exception_group: bool | None = None) -> _T:
         """Run `coro`, and everything it starts, until all of it has finished.
@@ -701,8 +798,13 @@ class Loop:
                         if ready:
                             continue
                         timeout = None
-                        if self._timers:
-                            timeout = max(0.0, self._timers[0][0] - time.monotonic())
+                        if self._clock is not None and not each_step:
+                            # A clock of our own never runs by itself: jump to the next timer,
+                            # or wait for the thread call that is running to wake us.
+                            if self._jumped():
+                                continue
+                        elif self._timers:
+                            timeout = max(0.0, self._timers[0][0] - self._now())
                         self._owner = None
                         if each_step:
                             yield Idle(self, timeout)
@@ -1013,7 +1115,7 @@ class Loop:
         if wait.woken:
             self._resume(wait, True)
         elif wait.timeout is not None:
-            deadline = time.monotonic() + wait.timeout
+            deadline = self._now() + wait.timeout
             wait.deadline = deadline
             heapq.heappush(self._timers, (deadline, next(self._timer_counter), wait))
 
@@ -1267,11 +1369,29 @@ class Loop:
         heapq.heapify(self._timers)
         self._dead_timers = 0
 
+    def _jumped(self) -> bool:
+        """Idle, with a clock of our own: move it to the next live timer, unless a thread call
+        may still wake us first. Whether it moved (then that timer is due)."""
+        if self._outside:
+            return False
+        timers = self._timers
+        while timers:
+            deadline, _, wait = timers[0]
+            task = wait.task
+            if task is not None and task.waiting_on is wait:
+                assert self._clock is not None
+                self._clock.advance_to(deadline)
+                return True
+            heapq.heappop(timers)  # a dead entry: its wait was woken before its deadline
+            if self._dead_timers > 0:
+                self._dead_timers -= 1
+        return False
+
     def _fire_timers(self) -> None:
         timers = self._timers
         if not timers:
             return
-        now = time.monotonic()
+        now = self._now()
         while timers and timers[0][0] <= now:
             wait = heapq.heappop(timers)[2]
             task = wait.task
@@ -1389,7 +1509,7 @@ class Loop:
 
     def _add_report(self, error: BaseException) -> None:
         """Add to `error` a note of what every other live coroutine was doing."""
-        forest = take_snapshot(self._tasks)
+        forest = take_snapshot(self._tasks, self._now())  # timers count on the loop's clock
         if not forest:
             return
         if isinstance(error, KeyboardInterrupt):
@@ -1434,7 +1554,7 @@ class Loop:
             `waited_on_by` (if several coroutines wait on it), and `children`: the nodes of
             what it waits on. A coroutine shown before appears again as `{"id": n, "see": n}`.
         """
-        return take_snapshot(self._tasks)
+        return take_snapshot(self._tasks, self._now())  # timers count on the loop's clock
 
     def _stitched_traceback(
         self, error: BaseException, task: _Task | None

@@ -38,6 +38,7 @@ from ._core import (
     at_stop,
     cancelling_everything,
     failed_on_its_own,
+    waking_from_outside,
 )
 from ._sync import Semaphore, check_count
 
@@ -388,7 +389,8 @@ def _run_in_thread(
     job = _Job(fn, args, kwargs)
     workers.submit(job)
     try:
-        yield job.wait
+        with waking_from_outside(loop):
+            yield job.wait
     except BaseException:
         if cancelling_everything(loop):
             workers.cancel_all()  # all of them at once, not each in its coroutine's turn
