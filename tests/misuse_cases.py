@@ -82,6 +82,10 @@ def plain_settings():
     return {}
 
 
+def waits_typed_on_a_number():
+    yield from tinyio.wait(42)
+
+
 # ------------------------------------------------------------------ the attempts
 
 
@@ -768,6 +772,18 @@ CASES: list[Misuse] = [
         "clock.jump(-5)",
         lambda: tinyio.testing.VirtualClock().jump(-5),
         ValueError,
+    ),
+    Misuse(
+        "Wait, typed, on something that is not a coroutine",
+        "x = yield from tinyio.wait(42)",
+        lambda: run(waits_typed_on_a_number()),
+        TypeError,
+    ),
+    Misuse(
+        "Gather, typed, something that is not a coroutine",
+        "tinyio.gather(job(), 42)",
+        lambda: tinyio.gather(job(), 42),  # pyright: ignore[reportArgumentType, reportUnknownLambdaType]
+        TypeError,
     ),
     Misuse(
         "Make a coroutine fixture of a plain function",

@@ -32,6 +32,8 @@ from ._thread import run_in_thread as run_in_thread
 from ._time import TimeoutError as TimeoutError
 from ._time import sleep as sleep
 from ._time import timeout as timeout
+from ._typed import gather as gather
+from ._typed import wait as wait
 
 __all__ = [
     "Barrier",
@@ -52,6 +54,7 @@ __all__ = [
     "from_asyncio",
     "from_future",
     "from_trio",
+    "gather",
     "isolate",
     "race",
     "run_in_executor",
@@ -61,6 +64,7 @@ __all__ = [
     "timeout",
     "to_asyncio",
     "to_trio",
+    "wait",
 ]
 
 if TYPE_CHECKING:

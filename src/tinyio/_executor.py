@@ -66,10 +66,10 @@ def from_future(future: FutureLike[_R]) -> Coro[_R]:
 
 
 def _from_future(future: FutureLike[_R]) -> Coro[_R]:
-    loop: Loop = yield CURRENT_LOOP
     wait = Wait()
     future.add_done_callback(lambda _: wait.wake())
     try:
+        loop: Loop = yield CURRENT_LOOP  # inside the `try`: cancelled here, it cancels the future
         with waking_from_outside(loop):
             yield wait
     except BaseException:
