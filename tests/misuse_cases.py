@@ -82,6 +82,17 @@ def plain_settings():
     return {}
 
 
+def gives_from_asyncio_a_host_task():
+    async def host() -> None:
+        task = asyncio.ensure_future(async_job())
+        try:
+            tinyio.from_asyncio(task)
+        finally:
+            await task
+
+    asyncio.run(host())
+
+
 def waits_typed_on_a_number():
     yield from tinyio.wait(42)
 
@@ -784,6 +795,12 @@ CASES: list[Misuse] = [
         "tinyio.gather(job(), 42)",
         lambda: tinyio.gather(job(), 42),  # pyright: ignore[reportArgumentType, reportUnknownLambdaType]
         TypeError,
+    ),
+    Misuse(
+        "Give `from_asyncio` a Task of the asyncio loop that runs tinyio",
+        "tinyio.from_asyncio(asyncio.ensure_future(fetch()))",
+        gives_from_asyncio_a_host_task,
+        ValueError,
     ),
     Misuse(
         "Make a coroutine fixture of a plain function",

@@ -784,3 +784,46 @@ def test_cancellation_crosses_from_asyncio_through_tinyio_back_to_asyncio():
 def test_from_asyncio_needs_an_awaitable_and_says_so_at_the_call(bad):
     with pytest.raises(TypeError, match="from_asyncio needs an awaitable"):
         tinyio.from_asyncio(bad)
+
+
+def test_from_asyncio_refuses_a_task_of_the_host_loop_at_once_and_names_the_way_out():
+    caught: list[BaseException] = []
+
+    async def host_work():
+        await asyncio.sleep(0)
+        return "host"
+
+    def tinyio_main(task):
+        try:
+            tinyio.from_asyncio(task)
+        except ValueError as error:
+            caught.append(error)
+        yield
+
+    async def main():
+        task = asyncio.ensure_future(host_work())
+        await tinyio.to_asyncio(tinyio_main(task))
+        return await task
+
+    assert asyncio.run(main()) == "host"
+    [error] = caught
+    message = str(error)
+    assert "cannot wait on an asyncio Task running " in message
+    assert "host_work()" in message
+    assert "belongs to the asyncio loop that made it" in message
+    assert "tinyio.from_future(asyncio.run_coroutine_threadsafe(coro, loop))" in message
+
+
+def test_from_future_of_run_coroutine_threadsafe_waits_on_work_of_the_host_loop():
+    async def on_host(x):
+        await asyncio.sleep(0.01)
+        return x * 2
+
+    def tinyio_main(host_loop):
+        future = asyncio.run_coroutine_threadsafe(on_host(21), host_loop)
+        return (yield tinyio.from_future(future))
+
+    async def main():
+        return await tinyio.to_asyncio(tinyio_main(asyncio.get_running_loop()))
+
+    assert asyncio.run(main()) == 42

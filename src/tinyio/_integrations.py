@@ -203,7 +203,23 @@ def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:
 
     Raises:
         TypeError: `coro` is not awaitable (at the call).
+        ValueError: `coro` is an `asyncio.Task` or `asyncio.Future`, which belongs to the
+            asyncio loop that made it and cannot be awaited from the fresh one (at the call).
+            Pass the coroutine itself; for work that must run in an asyncio loop of yours
+            (for instance the one running tinyio through `tinyio.to_asyncio`), use
+            `tinyio.from_future(asyncio.run_coroutine_threadsafe(coro, that_loop))`.
     """
+    if isinstance(coro, asyncio.Future):
+        running: object = getattr(coro, "get_coro", lambda: None)()
+        name = getattr(running, "__qualname__", None)
+        what = f"an asyncio {type(coro).__name__}" + (f" running {name}()" if name else "")
+        raise ValueError(
+            f"from_asyncio cannot wait on {what}: it belongs to the asyncio loop that made it, "
+            "and from_asyncio runs async code in a fresh asyncio loop in another thread, where "
+            "awaiting it would hang. Pass the coroutine itself "
+            "(`tinyio.from_asyncio(fetch())`, not a Task or Future made from it); to run it in "
+            "that loop, use `tinyio.from_future(asyncio.run_coroutine_threadsafe(coro, loop))`."
+        )
     if not inspect.isawaitable(coro):
         raise TypeError(f"from_asyncio needs an awaitable (e.g. `async_fn()`), got {coro!r}.")
 
