@@ -11,7 +11,6 @@ from __future__ import annotations
 import types
 from typing import Any, Literal, TypeVar
 
-from ._event import Event
 from ._core import (
     CURRENT_LOOP,
     CancelledError,
@@ -24,6 +23,7 @@ from ._core import (
     waking_from_outside,
     without_library_frames,
 )
+from ._event import Event
 
 __all__ = ["copy", "isolate"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import types
 from typing import Any, Final, TypeVar, overload
 
-from ._loop import Coro
+from ._core import Coro
 
 __all__ = ["gather", "wait"]
 
