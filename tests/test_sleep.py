@@ -37,41 +37,6 @@ def test_sleep_accepts_an_int():
     assert tinyio.Loop().run(main()) == "ok"
 
 
-def test_sleeps_run_concurrently():
-    def main():
-        yield [tinyio.sleep(0.1) for _ in range(100)]
-
-    _, elapsed = timed(main())
-    assert 0.099 <= elapsed < 0.5
-
-
-def test_sleeps_in_separate_coroutines_overlap():
-    def napper(delay):
-        yield tinyio.sleep(delay)
-        return delay
-
-    def main():
-        return (yield [napper(0.1), napper(0.15), napper(0.05)])
-
-    result, elapsed = timed(main())
-    assert result == [0.1, 0.15, 0.05]
-    assert 0.149 <= elapsed < 0.3
-
-
-def test_shorter_sleeps_finish_first():
-    finished = []
-
-    def napper(delay):
-        yield tinyio.sleep(delay)
-        finished.append(delay)
-
-    def main():
-        yield [napper(0.15), napper(0.05), napper(0.2), napper(0.1)]
-
-    tinyio.Loop().run(main())
-    assert finished == [0.05, 0.1, 0.15, 0.2]
-
-
 def test_sleep_does_not_block_other_coroutines():
     progress = []
 
@@ -176,25 +141,51 @@ def test_repeated_sleep_zero_lets_others_progress():
     assert log.index("other 0") < log.index("polite 1")
 
 
-def test_sequential_sleeps_add_up():
-    def main():
-        for _ in range(5):
-            yield tinyio.sleep(0.02)
-
-    _, elapsed = timed(main())
-    assert 0.099 <= elapsed < 0.1 + 0.1
+# On the virtual clock (`tinyio_clock`, see docs/testing.md): the times are exact, and long.
 
 
-def test_a_sleep_coroutine_can_be_shared_by_several_waiters():
-    nap = tinyio.sleep(0.05)
+@pytest.mark.tinyio
+def test_sleeps_run_concurrently(tinyio_loop, tinyio_clock):
+    yield [tinyio.sleep(10) for _ in range(100)]
+    assert tinyio_loop.time() == 10
+
+
+@pytest.mark.tinyio
+def test_sleeps_in_separate_coroutines_overlap(tinyio_loop, tinyio_clock):
+    def napper(delay):
+        yield tinyio.sleep(delay)
+        return delay
+
+    assert (yield [napper(10), napper(15), napper(5)]) == [10, 15, 5]
+    assert tinyio_loop.time() == 15
+
+
+@pytest.mark.tinyio
+def test_shorter_sleeps_finish_first(tinyio_loop, tinyio_clock):
+    finished = []
+
+    def napper(delay):
+        yield tinyio.sleep(delay)
+        finished.append((delay, tinyio_loop.time()))
+
+    yield [napper(15), napper(5), napper(20), napper(10)]
+    assert finished == [(5, 5), (10, 10), (15, 15), (20, 20)]
+
+
+@pytest.mark.tinyio
+def test_sequential_sleeps_add_up(tinyio_loop, tinyio_clock):
+    for _ in range(5):
+        yield tinyio.sleep(20)
+    assert tinyio_loop.time() == 100
+
+
+@pytest.mark.tinyio
+def test_a_sleep_coroutine_can_be_shared_by_several_waiters(tinyio_loop, tinyio_clock):
+    nap = tinyio.sleep(50)
 
     def waiter():
         yield nap
         return "woke"
 
-    def main():
-        return (yield [waiter(), waiter(), nap])
-
-    result, elapsed = timed(main())
-    assert result == ["woke", "woke", None]
-    assert 0.049 <= elapsed < 0.15
+    assert (yield [waiter(), waiter(), nap]) == ["woke", "woke", None]
+    assert tinyio_loop.time() == 50
