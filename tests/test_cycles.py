@@ -209,3 +209,25 @@ def test_a_chain_deeper_than_the_recursion_limit_is_not_a_cycle():
     assert tinyio.Loop().run(level(depth)) == depth
     # Checking for cycles must not make a deep chain quadratically slow.
     assert time.monotonic() - start < 5
+
+
+def test_the_cycle_search_gives_the_path_from_a_target_down_to_the_waiter():
+    # On the loop's task records directly: a waits on b, b on a gather of c and d, d on x.
+    # x about to wait on a closes x -> a -> b -> d -> x; waiting on c closes nothing.
+    import contextvars
+
+    from tinyio._cycles import find_cycle
+    from tinyio._tasks import Gather, Task
+
+    def body():
+        yield
+
+    gens = [body() for _ in range(5)]
+    a, b, c, d, x = (Task(gen, contextvars.Context()) for gen in gens)
+    a.waiting_on, b.waiters = b, [a]
+    gather = Gather(b, [c, d], 2)
+    b.waiting_on, c.waiters, d.waiters = gather, [gather], [gather]
+    d.waiting_on, x.waiters = x, [d]
+    assert find_cycle(x, [a]) == [a, b, d, x]
+    assert find_cycle(x, [c]) is None
+    assert find_cycle(a, [a]) == [a]

@@ -61,9 +61,10 @@ import types
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, TypeVar, cast
 
+from ._cycles import find_cycle
 from ._diagnostics import format_snapshot, take_snapshot
 from ._tasks import DONE as _DONE
 from ._tasks import FAILED as _FAILED
@@ -1258,94 +1259,19 @@ class Loop:
         self._ready.append(task)
 
     def _closes_cycle(self, task: _Task, targets: list[_Task]) -> bool:
-        """Whether `task` waiting on `targets` would close a cycle; if so, throw it into `task`.
-
-        Only called when a coroutine waits on one that is already running (a new coroutine
-        cannot be part of a cycle), so it costs nothing while the loop is idle or for
-        ordinary fan-out. A cycle exists if a target (transitively) waits on `task`: we
-        search down from the targets and up from `task` at the same time, a step each in
-        turn, and stop as soon as either search ends. So the cost is at most twice the
-        smaller of "what the targets wait on" and "what waits on `task`" -- small for the
-        usual shapes, a wide gather under a shared coroutine or many waiters on one.
-        """
-        goals = set(targets)
-        searches = [
-            # Down from the targets to `task`; the path comes back from `task` up: reverse it.
-            self._search(targets, lambda t: t is task, self._waited_on),
-            # Up from `task` to a target; the path comes back from that target down.
-            self._search([task], goals.__contains__, self._waiting),
-        ]
-        while True:
-            for direction, search in enumerate(searches):
-                try:
-                    next(search)
-                except StopIteration as stop:
-                    path: list[_Task] | None = stop.value
-                    if path is None:
-                        return False
-                    if direction == 0:
-                        path.reverse()
-                    # `path` runs from a target down to `task`, each waiting on the next.
-                    names = " -> ".join(_name(t.gen) for t in [task, *path])
-                    self._throw(
-                        task,
-                        CancelledError(
-                            f"Cycle detected: {names}. Each of these coroutines waits on the "
-                            "next, so none of them could ever finish."
-                        ),
-                    )
-                    return True
-
-    @staticmethod
-    def _waited_on(task: _Task) -> Iterator[_Task]:
-        """The running coroutines `task` waits on."""
-        waiting_on = task.waiting_on
-        if type(waiting_on) is _Task:
-            below = [waiting_on]
-        elif type(waiting_on) is _Gather:
-            below = waiting_on.tasks
-        else:
-            return iter(())
-        return (t for t in below if t.state == _RUNNING)
-
-    @staticmethod
-    def _waiting(task: _Task) -> Iterator[_Task]:
-        """The coroutines waiting on `task`."""
-        return (w if isinstance(w, _Task) else w.parent for w in task.waiters or ())
-
-    @staticmethod
-    def _search(
-        starts: list[_Task],
-        is_goal: Callable[[_Task], bool],
-        neighbours: Callable[[_Task], Iterator[_Task]],
-    ) -> Generator[None, None, list[_Task] | None]:
-        """Depth-first search, one edge per `next()`: the path from the goal back to a start.
-
-        Neighbours are taken lazily, one per step, so that a node with 20,000 of them costs
-        20,000 steps only if the other direction's search has not finished first.
-        """
-        came_from: dict[_Task, _Task | None] = dict.fromkeys(starts)
-        for start in starts:
-            if is_goal(start):
-                return [start]
-        stack = [(start, neighbours(start)) for start in starts]
-        while stack:
-            yield
-            current, rest = stack[-1]
-            neighbour = next(rest, None)
-            if neighbour is None:
-                stack.pop()
-                continue
-            if neighbour in came_from:
-                continue
-            came_from[neighbour] = current
-            if is_goal(neighbour):
-                path = [neighbour]
-                while (previous := came_from[path[-1]]) is not None:
-                    path.append(previous)
-                return path
-            stack.append((neighbour, neighbours(neighbour)))
-        return None
+        """Whether `task` waiting on `targets` would close a cycle; if so, throw it into `task`."""
+        path = find_cycle(task, targets)
+        if path is None:
+            return False
+        names = " -> ".join(_name(t.gen) for t in [task, *path])
+        self._throw(
+            task,
+            CancelledError(
+                f"Cycle detected: {names}. Each of these coroutines waits on the "
+                "next, so none of them could ever finish."
+            ),
+        )
+        return True
 
     # ------------------------------------------------------------------ waits and time
 
