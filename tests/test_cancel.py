@@ -1,5 +1,6 @@
 """`tinyio.cancel`: stopping one coroutine, which cleans up (docs: background-coroutines.md)."""
 
+import contextlib
 import re
 import threading
 import time
@@ -356,3 +357,60 @@ def test_cancelling_a_coroutine_never_started_in_this_loop_raises_value_error():
 def test_cancel_of_something_that_is_not_a_coroutine_raises_type_error_at_the_call(bad):
     with pytest.raises(TypeError, match="cancel needs a coroutine"):
         tinyio.cancel(bad)
+
+
+def test_two_cancels_of_one_coroutine_at_once_both_return_once_it_has_cleaned_up():
+    log = []
+
+    def ticker():
+        try:
+            while True:
+                yield tinyio.sleep(0.01)
+        finally:
+            log.append("ticker cleaned up")
+
+    def stop(coro, who):
+        yield tinyio.cancel(coro)
+        log.append(f"{who} returned")
+
+    def main():
+        background = ticker()
+        yield {background}
+        yield
+        yield [stop(background, "shutdown path"), stop(background, "signal path")]
+
+    tinyio.Loop().run(main())
+    assert log[0] == "ticker cleaned up"
+    assert sorted(log[1:]) == ["shutdown path returned", "signal path returned"]
+
+
+def test_a_second_cancel_while_the_first_waits_on_a_stubborn_coroutine_waits_with_it():
+    release = tinyio.Event()
+    log = []
+
+    def stubborn():
+        with contextlib.suppress(tinyio.CancelledError):  # swallowed, on purpose
+            yield tinyio.sleep(3600)
+        yield release.wait()
+        log.append("stubborn finished")
+
+    def stop(coro, who):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # it swallowed the cancellation
+            yield tinyio.cancel(coro)
+        log.append(f"{who} returned")
+
+    def main():
+        background = stubborn()
+        yield {background}
+        yield
+        yield {stop(background, "first")}
+        yield from steps(3)
+        yield {stop(background, "second")}
+        yield from steps(3)
+        assert log == []
+        release.set()
+
+    tinyio.Loop().run(main())
+    assert log[0] == "stubborn finished"
+    assert sorted(log[1:]) == ["first returned", "second returned"]

@@ -226,3 +226,19 @@ def test_a_race_with_one_coroutine_twice_raises_value_error_at_the_call():
     coro = steps(1)
     with pytest.raises(ValueError, match="twice"):
         tinyio.race([coro, coro])
+
+
+def test_a_race_of_a_single_coroutine_or_a_non_iterable_raises_type_error_naming_race():
+    def one():
+        yield
+
+    coro = one()
+    with pytest.raises(
+        TypeError, match=r"race needs a list \(or other iterable\).*race\(\[coro\]\)"
+    ):
+        tinyio.race(coro)
+    coro.close()
+    with pytest.raises(
+        TypeError, match=r"race needs a list \(or other iterable\) of coroutines, got 5"
+    ):
+        tinyio.race(5)

@@ -1,6 +1,7 @@
 """`tinyio.settle`: each coroutine's result or Exception, at a plain gather's cost (docs: errors.md)."""
 
 import traceback
+import types
 
 import pytest
 
@@ -212,3 +213,48 @@ def test_a_coroutine_started_elsewhere_before_settle_runs_it_raises_value_error(
 
     with pytest.raises(ValueError, match="was started elsewhere"):
         tinyio.Loop().run(main())
+
+
+@pytest.mark.parametrize("bad", [succeed(1), 5, None], ids=["one coroutine", "int", "None"])
+def test_settle_of_a_single_coroutine_or_a_non_iterable_raises_type_error_naming_settle(bad):
+    with pytest.raises(TypeError, match=r"settle needs a list \(or other iterable\) of coroutines"):
+        tinyio.settle(bad)
+    if isinstance(bad, types.GeneratorType):
+        bad.close()
+
+
+@pytest.mark.timeout(20)
+def test_a_timed_out_settle_cancels_the_coroutines_it_runs():
+    cleaned = []
+
+    def slow(n):
+        try:
+            yield tinyio.sleep(3600)
+        finally:
+            cleaned.append(n)
+
+    def main():
+        return (yield tinyio.timeout(tinyio.settle([slow(1), slow(2)]), 0.01))
+
+    assert tinyio.Loop().run(main()) == (None, False)
+    assert sorted(cleaned) == [1, 2]
+
+
+@pytest.mark.timeout(20)
+def test_a_cancelled_settle_cancels_the_coroutines_it_runs():
+    cleaned = []
+
+    def slow(n):
+        try:
+            yield tinyio.sleep(3600)
+        finally:
+            cleaned.append(n)
+
+    def main():
+        settling = tinyio.settle([slow(1), slow(2)])
+        yield {settling}
+        yield from (None for _ in range(3))
+        yield tinyio.cancel(settling)
+        return sorted(cleaned)
+
+    assert tinyio.Loop().run(main()) == [1, 2]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import types
 import warnings
+import weakref
 from collections.abc import Iterable
 from typing import Any, TypeVar, cast
 
@@ -26,9 +27,34 @@ from ._core import (
 )
 from ._event import Event
 
-__all__ = ["cancel", "race"]
+__all__ = ["cancel", "cancel_all_of", "coroutine_list", "race"]
 
 _T = TypeVar("_T")
+
+# The coroutines that a `cancel` has thrown its CancelledError into and that have not finished
+# yet, each with that error: a second `cancel` of one of them waits for the first to finish
+# instead of throwing a second error into a coroutine that is already cleaning up.
+_BEING_CANCELLED: weakref.WeakKeyDictionary[Coro[Any], BaseException] = weakref.WeakKeyDictionary()
+
+
+def coroutine_list(coros: object, caller: str) -> list[Coro[Any]]:
+    """`coros` as a list, for the library functions taking an iterable of coroutines: a single
+    coroutine (an easy slip, as `timeout` takes one) or something that is not iterable is a
+    TypeError naming `caller`, raised where the mistake was made."""
+    # A generator expression is an iterable of coroutines; any other generator is taken for a
+    # coroutine (a generator function producing coroutines is told to make a list of them).
+    if isinstance(coros, types.GeneratorType) and coros.gi_code.co_name != "<genexpr>":
+        raise TypeError(
+            f"{caller} needs a list (or other iterable) of coroutines, got the single coroutine "
+            f"{coros!r}. To pass just one, write `{caller}([coro])`. (If it is a generator "
+            "that produces coroutines, pass a list of them.)"
+        )
+    try:
+        return list(cast("Iterable[Coro[Any]]", coros))
+    except TypeError:
+        raise TypeError(
+            f"{caller} needs a list (or other iterable) of coroutines, got {coros!r}."
+        ) from None
 
 
 def cancel(coro: Coro[Any]) -> Coro[None]:
@@ -98,6 +124,17 @@ def _name(gen: Coro[Any]) -> str:
 
 def _cancel(coro: Coro[Any], reason: str) -> Coro[None]:
     loop: Loop = yield CURRENT_LOOP
+    pending = _BEING_CANCELLED.get(coro)
+    if pending is not None:
+        # Cancelled already by another `cancel` (say a shutdown path and a signal path at
+        # once): wait with it until the coroutine has finished.
+        try:
+            yield coro
+        except BaseException as raised:
+            if raised is pending:
+                return
+            raise
+        return
     waiters = waiters_of(loop, coro)
     if waiters is None:
         if has_run(loop, coro):
@@ -123,15 +160,20 @@ def _cancel(coro: Coro[Any], reason: str) -> Coro[None]:
         gen.gi_code.co_firstlineno if frame is None else frame.f_lineno,
     )
     module = "" if frame is None else str(frame.f_globals.get("__name__", ""))
+    _BEING_CANCELLED[coro] = error  # before the yield: a second `cancel` may run meanwhile
     interrupted = yield Interrupt(coro, error)
+    if not interrupted:
+        del _BEING_CANCELLED[coro]
     try:
         result = yield coro
     except BaseException as raised:
+        _BEING_CANCELLED.pop(coro, None)
         if raised is error or not interrupted:
             # It let our CancelledError propagate: cancelled. (Or another interrupt, a
             # `timeout`, got there first, and it let that one's error propagate: finished.)
             return
         raise
+    _BEING_CANCELLED.pop(coro, None)
     if interrupted:
         warnings.warn_explicit(
             f"Coroutine {_name(coro)} did not respond properly to cancellation: on receiving "
@@ -187,7 +229,7 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
         ValueError: `coros` is empty, or has a coroutine twice or one that has already
             started (at the call).
     """
-    coros = list(coros)
+    coros = coroutine_list(coros, "race")
     if not coros:
         raise ValueError("race needs at least one coroutine: with none, nothing could win.")
     seen: set[int] = set()
@@ -207,6 +249,15 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
     return _race(coros)
 
 
+def cancel_all_of(loop: Loop, coros: list[Coro[Any]], reason: str) -> list[Coro[None]]:
+    """For a library coroutine of `loop` that was itself cancelled or timed out: what to yield
+    to cancel the coroutines it started, all at once. Nothing when the whole loop is crashing:
+    it cancels them itself (and a coroutine being cancelled by a crash must not yield)."""
+    if cancelling_everything(loop):
+        return []
+    return [_cancel(coro, reason) for coro in coros]
+
+
 def _race(coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
     loop: Loop = yield CURRENT_LOOP
     first_done = Event()
@@ -223,8 +274,9 @@ def _race(coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
     try:
         yield first_done.wait()
     except BaseException:
-        if not cancelling_everything(loop):  # else the loop cancels them all itself
-            yield [_cancel(w, "cancelled because the tinyio.race was cancelled") for w in watchers]
+        stopping = cancel_all_of(loop, watchers, "cancelled because the tinyio.race was cancelled")
+        if stopping:
+            yield stopping
         raise
     index, result = winner
     yield [

@@ -12,7 +12,8 @@ import types
 from collections.abc import Iterable
 from typing import Any, Literal, NoReturn, TypeAlias, TypeVar, cast
 
-from ._core import Coro, without_library_frames
+from ._cancel import cancel_all_of, coroutine_list
+from ._core import CURRENT_LOOP, Coro, Loop, without_library_frames
 
 __all__ = ["settle"]
 
@@ -70,7 +71,7 @@ def settle(coros: Iterable[Coro[_T]]) -> Coro[list[_Outcome[_T]]]:
         TypeError: a member of `coros` is not a generator (at the call).
         ValueError: a member of `coros` has already started, or appears twice (at the call).
     """
-    coros = list(coros)
+    coros = coroutine_list(coros, "settle")
     generator = types.GeneratorType
     for coro in coros:
         if type(coro) is not generator or coro.gi_frame is None or coro.gi_suspended:
@@ -97,7 +98,19 @@ def _reject(coro: object) -> NoReturn:
 
 
 def _settle(coros: list[Coro[_T]]) -> Coro[list[_Outcome[_T]]]:
-    return (yield [_outcome(coro) for coro in coros])
+    loop: Loop = yield CURRENT_LOOP
+    wrappers = [_outcome(coro) for coro in coros]
+    try:
+        return (yield wrappers)
+    except BaseException:
+        # settle itself was cancelled or timed out: so are the coroutines it runs, as for
+        # `race`.
+        stopping = cancel_all_of(
+            loop, wrappers, "cancelled because the tinyio.settle was cancelled"
+        )
+        if stopping:
+            yield stopping
+        raise
 
 
 def _outcome(coro: Coro[_T]) -> Coro[_Outcome[_T]]:
