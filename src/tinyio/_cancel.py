@@ -239,8 +239,7 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
         if id(coro) in seen:
             raise ValueError(f"race got the coroutine {coro!r} twice: give each once.")
         seen.add(id(coro))
-        gen = cast("types.GeneratorType[Any, Any, Any]", coro)
-        if gen.gi_frame is None or gen.gi_suspended or gen.gi_running:
+        if coro.gi_frame is None or coro.gi_suspended or coro.gi_running:
             raise ValueError(
                 f"race needs new coroutines, got {coro!r}, which has already started (or "
                 "finished). race runs each coroutine inside a watcher of its own, so that it "
