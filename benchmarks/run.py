@@ -6,13 +6,16 @@ Run from the repository root with the project's interpreter::
     python benchmarks/run.py --smoke          # tiny sizes, one repeat: does everything run?
     python benchmarks/run.py --rounds 2       # the sweep twice, best kept (a shared machine)
     python benchmarks/run.py --only gather,event --frameworks ours,asyncio
-    python benchmarks/run.py --markdown /tmp/report.md
+    python benchmarks/run.py --markdown /tmp/report.md --plot /tmp/scaling.svg
 
 Every framework x workload x size runs in a fresh subprocess (``child.py``), so frameworks never
 share a process, an import or a heap. The published tinyio is pip-installed into
 ``benchmarks/.published`` on first use. The report gives, per workload, the best time in ms and
-its ratio to asyncio, at N and at 4N; the growth ratio time(4N)/time(N) (4 is linear); and the
-cost of one tinyio step over the floor (a bare round-robin of generators).
+its ratio to asyncio, at N and at 4N, after a headline table of tinyio's ratios to asyncio and
+uvloop; the growth ratio time(4N)/time(N) (4 is linear); and the cost of one tinyio step over
+the floor (a bare round-robin of generators). ``--plot`` also draws time against N (log-log),
+one panel per workload, one line per framework (``plot.py``). Progress (which cell, how many are
+left, an estimate of the time left) is shown on stderr with rich.
 
 Wall-clock times are reported, never asserted: the exit status is non-zero only if some workload
 crashed or gave a wrong answer (with ``--smoke``, also if one hit the timeout, which tiny sizes
@@ -28,9 +31,21 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 import registry
 from registry import BASELINE, FRAMEWORKS, PUBLISHED_VERSION, WORKLOADS
@@ -42,6 +57,7 @@ PUBLISHED_DIR = HERE / ".published"
 GROWTH_FACTOR = 4
 GROWTH_TARGET = 4.5
 STEP_TARGET = 3.0
+HEADLINE_OTHERS = ("asyncio", "uvloop")  # the headline table compares tinyio with these
 TIMES = "\N{MULTIPLICATION SIGN}"
 MINUS = "\N{MINUS SIGN}"
 
@@ -343,6 +359,31 @@ class Results:
                 rows.append(row)
         return rows
 
+    def ratio(self, workload: str, n: int, framework: str, other: str) -> float | None:
+        """`framework`'s time over `other`'s at `n` (the floor subtracted where there is one)."""
+        minus_floor = WORKLOADS[workload].wall_floor is not None
+        mine = self.time(workload, n, framework, minus_floor)
+        theirs = self.time(workload, n, other, minus_floor)
+        if mine is None or theirs is None or theirs <= 0:
+            return None
+        return mine / theirs
+
+    def headline_rows(self) -> list[list[str]]:
+        """Per workload, tinyio's time over asyncio's and over uvloop's, at each size."""
+        rows: list[list[str]] = []
+        for workload in self.workloads:
+            row = [variants(workload, None)[-1][0]]
+            measured = False
+            for other in HEADLINE_OTHERS:
+                ratios = [self.ratio(workload, n, "ours", other) for n in self.sizes[workload]]
+                measured = measured or any(r is not None for r in ratios)
+                text = " / ".join("—" if r is None else format_ratio(r) for r in ratios)
+                losing = any(r is not None and r >= 1 for r in ratios)
+                row.append(f"**{text}**" if losing else text)
+            if measured:
+                rows.append(row)
+        return rows
+
     def step_lines(self) -> list[str]:
         if "switch" not in self.workloads or "floor" not in self.frameworks:
             return []
@@ -381,6 +422,23 @@ def report(results: Results, header_lines: list[str], notes: list[str]) -> str:
     columns = ["workload", "N"] + [FRAMEWORKS[f].label for f in results.frameworks]
     shown = gc_label(results.gc_modes[0])
     out = ["# tinyio benchmarks", ""]
+    others = [f for f in HEADLINE_OTHERS if f in results.frameworks]
+    headline = results.headline_rows() if "ours" in results.frameworks and others else []
+    if headline:
+        sizes = " / ".join(["N", f"{GROWTH_FACTOR}N"][: max(map(len, results.sizes.values()))])
+        out += [
+            f"## Headline: tinyio's time over theirs ({sizes}; {shown}; below 1 is faster)",
+            "",
+        ]
+        out += table(
+            ["workload", *(f"vs {FRAMEWORKS[f].label}" for f in HEADLINE_OTHERS)], headline
+        )
+        out += [
+            "",
+            f"Bold: not ahead at some size. Rows with {MINUS} subtract the time the workload must "
+            "wait whatever the loop.",
+            "",
+        ]
     out += [f"- {line}" for line in header_lines]
     out += ["", f"## Time at N (best of {results.repeats}, {shown}; ratio to asyncio)", ""]
     out += table(columns, results.time_rows(0))
@@ -420,6 +478,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--smoke", action="store_true", help="tiny sizes, one repeat: check that all runs"
     )
     parser.add_argument("--markdown", metavar="PATH", help="also write the report to PATH")
+    parser.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="also draw time against N (log-log, a panel per workload) into PATH (.svg or "
+        ".png); a smoke run draws one into a temporary file, to check that it can",
+    )
     parser.add_argument(
         "--only", metavar="W[,W]", help=f"workloads to run (default all: {','.join(WORKLOADS)})"
     )
@@ -478,6 +542,67 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def draw(results: Results, path: Path, header_lines: list[str]) -> None:
+    from plot import write_plot  # matplotlib takes a while to import: only when asked
+
+    def seconds(workload: str, n: int, framework: str) -> float | None:
+        return results.time(workload, n, framework, WORKLOADS[workload].wall_floor is not None)
+
+    write_plot(
+        path,
+        results.workloads,
+        results.frameworks,
+        {name: FRAMEWORKS[name].label for name in results.frameworks},
+        results.sizes,
+        seconds,
+        lambda workload: variants(workload, None)[-1][0],
+        f"best of {results.repeats}, {gc_label(results.gc_modes[0])}; {header_lines[0]}",
+    )
+
+
+def run_one(
+    key: tuple[str, int, str, bool],
+    round_index: int,
+    cells: dict[tuple[str, int, str, bool], Cell],
+    versions: dict[str, str],
+    args: argparse.Namespace,
+    progress: Progress,
+    bar: TaskID,
+) -> None:
+    """Run one cell (one round of it), unless earlier results make it pointless."""
+    workload, n, framework, gc = key
+    primary_gc = args.gc_modes[0]
+    previous = cells.get(key)
+    if previous is not None and (previous.status != "ok" or previous.short_of_runs):
+        # n/a, failed, or so slow that a round could not fit its repeats in the time budget
+        # (or the timeout): another round would only spend more time.
+        return
+    primary = cells.get((workload, n, framework, primary_gc))
+    if gc != primary_gc and primary is not None and primary.status in ("timeout", "n/a"):
+        # Already too slow (or absent) with the GC on: not worth another timeout.
+        cells[key] = primary
+        return
+    where = describe(key, args)
+    if args.rounds > 1:
+        where = f"[{round_index + 1}/{args.rounds}] {where}"
+    progress.update(bar, description=where)
+    cell = run_cell(framework, workload, n, args, gc)
+    if cell.info.get("version"):
+        versions.setdefault(framework, str(cell.info["version"]))
+    best = "" if cell.best is None else format_seconds(cell.best)
+    progress.console.print(f"{where:<46} {cell.status:<7} {best} {cell.message}")
+    cell.short_of_runs = len(cell.times) < args.repeats
+    if previous is None:
+        cells[key] = cell
+    else:
+        previous.short_of_runs = cell.short_of_runs
+        previous.times += cell.times
+        if cell.status in ("crash", "wrong") or not previous.times:
+            previous.status = cell.status
+        if cell.message:
+            previous.message = cell.message
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -512,38 +637,22 @@ def main(argv: list[str] | None = None) -> int:
         for gc in args.gc_modes
     ]
     primary_gc = args.gc_modes[0]
-    for round_index in range(args.rounds):
-        for key in order:
-            workload, n, framework, gc = key
-            previous = cells.get(key)
-            if previous is not None and (previous.status != "ok" or previous.short_of_runs):
-                # n/a, failed, or so slow that a round could not fit its repeats in the time
-                # budget (or the timeout): another round would only spend more time.
-                continue
-            primary = cells.get((workload, n, framework, primary_gc))
-            if gc != primary_gc and primary is not None and primary.status in ("timeout", "n/a"):
-                # Already too slow (or absent) with the GC on: not worth another timeout.
-                cells[key] = primary
-                continue
-            where = describe(key, args)
-            if args.rounds > 1:
-                where = f"[{round_index + 1}/{args.rounds}] {where}"
-            print(f"{where:<46}", end=" ", file=sys.stderr, flush=True)
-            cell = run_cell(framework, workload, n, args, gc)
-            if cell.info.get("version"):
-                versions.setdefault(framework, str(cell.info["version"]))
-            best = "" if cell.best is None else format_seconds(cell.best)
-            print(f"{cell.status:<7} {best} {cell.message}", file=sys.stderr)
-            cell.short_of_runs = len(cell.times) < args.repeats
-            if previous is None:
-                cells[key] = cell
-            else:
-                previous.short_of_runs = cell.short_of_runs
-                previous.times += cell.times
-                if cell.status in ("crash", "wrong") or not previous.times:
-                    previous.status = cell.status
-                if cell.message:
-                    previous.message = cell.message
+    console = Console(stderr=True, highlight=False)
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TextColumn("elapsed"),
+        TimeElapsedColumn(),
+        TextColumn("left ~"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        bar = progress.add_task("starting", total=len(order) * args.rounds)
+        for round_index in range(args.rounds):
+            for key in order:
+                run_one(key, round_index, cells, versions, args, progress, bar)
+                progress.advance(bar)
 
     failures: list[str] = []
     runs = args.repeats * args.rounds
@@ -604,6 +713,11 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text)
+    if args.plot or args.smoke:
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(args.plot) if args.plot else Path(scratch) / "scaling.svg"
+            draw(results, path, header)
+            print(f"plot written to {path}" if args.plot else "plot drawn", file=sys.stderr)
     if failures:
         print(f"{len(failures)} workload(s) crashed or gave a wrong answer:", file=sys.stderr)
         for failure in failures:
