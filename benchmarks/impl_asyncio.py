@@ -111,9 +111,9 @@ def lock(n: int) -> int:
     return _run(main())
 
 
-def as_completed(n: int) -> list[int]:
+def _as_completed(n: int, most_steps: int) -> list[int]:
     async def job(i: int) -> int:
-        for _ in range(i % 10):
+        for _ in range(i % most_steps):
             await asyncio.sleep(0)
         return i
 
@@ -121,6 +121,14 @@ def as_completed(n: int) -> list[int]:
         return sorted([await done for done in asyncio.as_completed([job(i) for i in range(n)])])
 
     return _run(main())
+
+
+def as_completed(n: int) -> list[int]:
+    return _as_completed(n, 10)
+
+
+def as_completed_short(n: int) -> list[int]:
+    return _as_completed(n, 5)
 
 
 def queue(n: int) -> int:

@@ -102,9 +102,9 @@ def lock(n: int) -> int:
     return tinyio.Loop().run(main())
 
 
-def as_completed(n: int) -> list[int]:
+def _as_completed(n: int, most_steps: int) -> list[int]:
     def job(i: int) -> tinyio.Coro[int]:
-        for _ in range(i % 10):
+        for _ in range(i % most_steps):
             yield
         return i
 
@@ -115,6 +115,14 @@ def as_completed(n: int) -> list[int]:
         return sorted(results)
 
     return tinyio.Loop().run(main())
+
+
+def as_completed(n: int) -> list[int]:
+    return _as_completed(n, 10)
+
+
+def as_completed_short(n: int) -> list[int]:
+    return _as_completed(n, 5)
 
 
 if hasattr(tinyio, "Queue"):  # not in the published release

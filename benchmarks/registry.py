@@ -129,6 +129,14 @@ WORKLOADS: dict[str, Workload] = {
             check=_expect_range,
         ),
         Workload(
+            "as_completed_short",
+            "as as_completed, the i-th taking i % 5 steps: shorter jobs, so more of the time is "
+            "as_completed's own",
+            size=5_000,
+            smoke_size=50,
+            check=_expect_range,
+        ),
+        Workload(
             "queue",
             "a producer and a consumer moving N items through a bounded queue of 100",
             size=100_000,

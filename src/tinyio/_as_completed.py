@@ -1,4 +1,4 @@
-"""as_completed: results in the order they finish, built on background coroutines and Events."""
+"""as_completed: results in the order they finish, built on background coroutines and Waits."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import types
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from ._core import Coro
-from ._event import Event
+from ._core import Coro, Wait
 
 __all__ = ["as_completed"]
 
@@ -55,17 +54,39 @@ def as_completed(coros: Iterable[Coro[_T]]) -> Coro[Iterable[Coro[_T]]]:
 
 
 def _as_completed(coros: list[Coro[_T]]) -> Coro[Iterable[Coro[_T]]]:
-    finished: list[Any] = []
-    # finished[k] is known once arrivals[k] is set.
-    arrivals = [Event() for _ in coros]
+    arrivals = _Arrivals(len(coros))
+    yield {arrivals.watch(coro) for coro in coros}
+    return [arrivals.result(k) for k in range(len(coros))]
 
-    def watch(coro: Coro[_T]) -> Coro[None]:
-        finished.append((yield coro))
-        arrivals[len(finished) - 1].set()
 
-    def kth(k: int) -> Coro[_T]:
-        yield arrivals[k].wait()
-        return finished[k]
+class _Arrivals:
+    """The results of one `as_completed`, in the order they arrived, and who waits for which.
 
-    yield {watch(coro) for coro in coros}
-    return [kth(k) for k in range(len(coros))]
+    Per input this costs the watching coroutine and, only for a result asked for before it
+    arrives, one `Wait`, rather than an Event per input and a coroutine of `Event.wait` per
+    result.
+    """
+
+    __slots__ = ("results", "total", "waits")
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.results: list[Any] = []
+        self.waits: dict[int, Wait] = {}  # the k-th result, asked for before it arrived
+
+    def watch(self, coro: Coro[Any]) -> Coro[None]:
+        results = self.results
+        results.append((yield coro))
+        wait = self.waits.pop(len(results) - 1, None)
+        if wait is not None:
+            wait.wake()
+
+    def result(self, k: int) -> Coro[Any]:
+        if k >= len(self.results):
+            # One generator per k, so one Wait per k (each is yielded once).
+            wait = self.waits[k] = Wait()
+            yield wait
+        return self.results[k]
+
+    def __repr__(self) -> str:
+        return f"<tinyio.as_completed: {len(self.results)} of {self.total} results arrived>"
