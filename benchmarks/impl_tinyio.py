@@ -187,6 +187,25 @@ if hasattr(tinyio, "settle"):  # not in the published release
 
         return tinyio.Loop().run(main())
 
+    def isolate(n: int) -> tuple[int, int]:
+        def job(i: int) -> tinyio.Coro[int]:
+            yield
+            if i % 10 == 0:
+                raise ValueError(i)
+            return i
+
+        def main() -> tinyio.Coro[tuple[int, int]]:
+            outcomes = yield [tinyio.isolate(job(i)) for i in range(n)]
+            total = errors = 0
+            for value, ok in outcomes:
+                if ok:
+                    total += value
+                else:
+                    errors += 1
+            return total, errors
+
+        return tinyio.Loop().run(main())
+
 
 _CURRENT: contextvars.ContextVar[int] = contextvars.ContextVar("current")
 

@@ -168,6 +168,14 @@ WORKLOADS: dict[str, Workload] = {
             check=_expect_settled,
         ),
         Workload(
+            "isolate",
+            "as settle, each coroutine in a `tinyio.isolate` of its own (a nested loop: a failure "
+            "cancels only what is inside); asyncio: the same code as for settle",
+            size=10_000,
+            smoke_size=100,
+            check=_expect_settled,
+        ),
+        Workload(
             "threads",
             "N trivial calls in worker threads, all started at once",
             size=2_000,

@@ -300,15 +300,17 @@ class _CtrlCRescue:
             and _LOOPS_IN_MAIN_THREAD
             and threading.get_ident() == _MAIN_THREAD_ID
         ):
-            loop = _LOOPS_IN_MAIN_THREAD[-1]
+            loop = next(reversed(_LOOPS_IN_MAIN_THREAD))
             loop._dropped_ctrl_c = error  # pyright: ignore[reportPrivateUsage]
             loop._notify()  # pyright: ignore[reportPrivateUsage]
         else:
             self.previous(unraisable)
 
 
-# The loops running in the main thread, innermost last, and the hook installed for them.
-_LOOPS_IN_MAIN_THREAD: Final[list[Loop]] = []
+# The loops running in the main thread, innermost last, and the hook installed for them. A
+# dict used as an ordered set: nested loops may end in any order (`isolate` regions side by
+# side end first-started first), and a list made ending each of N such loops cost O(N).
+_LOOPS_IN_MAIN_THREAD: Final[dict[Loop, None]] = {}
 _rescue_hook: _CtrlCRescue | None = None
 
 
@@ -319,17 +321,13 @@ def _rescue_ctrl_c_for(loop: Loop) -> None:
     if not _LOOPS_IN_MAIN_THREAD and sys.unraisablehook is not _rescue_hook:
         _rescue_hook = _CtrlCRescue(sys.unraisablehook)
         sys.unraisablehook = _rescue_hook
-    _LOOPS_IN_MAIN_THREAD.append(loop)
+    _LOOPS_IN_MAIN_THREAD[loop] = None
 
 
 def _stop_rescuing_ctrl_c_for(loop: Loop) -> None:
     global _rescue_hook
-    # Nested loops may end in any order (two `isolate` regions side by side).
     loops = _LOOPS_IN_MAIN_THREAD
-    for index in range(len(loops) - 1, -1, -1):
-        if loops[index] is loop:
-            del loops[index]
-            break
+    loops.pop(loop, None)
     hook = _rescue_hook
     if not loops and hook is not None and sys.unraisablehook is hook:
         # (If another hook was installed on top of ours meanwhile, ours stays in its chain,
