@@ -1,7 +1,8 @@
 """A hung or crashed loop explains itself (docs: diagnostics.md).
 
-When a loop crashes, is interrupted (Ctrl-C) or finds a cycle, the error raised out of
-`loop.run` carries a note: an indented tree of every live coroutine, where it is suspended, and
+When a loop is interrupted (Ctrl-C) or finds a cycle -- or crashes at all, with
+`TINYIO_REPORT_EVERY_CRASH=1`, which every test here sets -- the error raised out of `loop.run`
+carries a note: an indented tree of every live coroutine, where it is suspended, and
 what it waits on. `loop.snapshot()` gives the same as data, from any thread.
 
 Most tests run the coroutines under test next to `settle_then_crash()`, which lets every other
@@ -26,6 +27,15 @@ import tinyio
 import tinyio._diagnostics as diagnostics
 
 HEADING_CRASHED = "tinyio: the loop crashed; what its other coroutines were doing then:"
+
+
+@pytest.fixture(autouse=True)
+def report_every_crash(monkeypatch):
+    """The report on every crash, not only on an interrupt or a cycle: the tests read it on an
+    ordinary error (the default, no note on an ordinary error, is tested on its own)."""
+    monkeypatch.setenv("TINYIO_REPORT_EVERY_CRASH", "1")
+
+
 SETTLE_ROUNDS = 20  # far more rounds than any coroutine here needs to reach its wait
 
 
@@ -293,7 +303,8 @@ def press_ctrl_c_once_blocked():
         signal.signal(signal.SIGINT, previous)
 
 
-def test_a_detected_cycle_adds_a_note_with_its_live_members():
+def test_a_detected_cycle_adds_a_note_with_its_live_members(monkeypatch):
+    monkeypatch.delenv("TINYIO_REPORT_EVERY_CRASH")  # a cycle is reported by default
     coros = {}
 
     def cycle_a():
@@ -316,7 +327,9 @@ def test_a_detected_cycle_adds_a_note_with_its_live_members():
     message = re.sub(r"\S*\.<locals>\.", "", str(excinfo.value))
     assert "cycle_c() -> cycle_a() -> cycle_b() -> cycle_c()" in message
     note = note_of(excinfo.value)
-    assert note.splitlines()[0] == HEADING_CRASHED
+    assert note.splitlines()[0] == (
+        "tinyio: the loop found a cycle; what its coroutines were doing then:"
+    )
     # The members still alive: `a` waits on `b`, which waited on `c` (the one that raised).
     assert children_of(note, "main()")[0].startswith("cycle_a()")
     assert [child.split("  ")[0] for child in children_of(note, "cycle_a()")] == ["cycle_b()"]
@@ -1105,3 +1118,55 @@ def test_the_deadlock_demo_report_names_both_coroutines():
     assert HEADING_CRASHED in text
     assert re.search(r"first\(\)  \S+__main__\.py:\d+\n.*tinyio\.Event\.wait\(\)", text)
     assert re.search(r"second\(\)  \S+__main__\.py:\d+\n.*tinyio\.Event\.wait\(\)", text)
+
+
+# ---------------------------------------------------------------- when the report is added
+
+
+def test_an_ordinary_error_carries_no_note_by_default(monkeypatch):
+    monkeypatch.delenv("TINYIO_REPORT_EVERY_CRASH")
+
+    def main():
+        yield [tinyio.Event().wait(), settle_then_crash()]
+
+    with pytest.raises(Boom) as excinfo:
+        tinyio.Loop().run(main())
+    assert not hasattr(excinfo.value, "__notes__")
+
+
+def test_a_keyboard_interrupt_in_a_coroutine_gets_the_report_by_default(monkeypatch):
+    monkeypatch.delenv("TINYIO_REPORT_EVERY_CRASH")
+
+    def interrupted():
+        for _ in range(SETTLE_ROUNDS):
+            yield
+        raise KeyboardInterrupt
+
+    def main():
+        yield [tinyio.Event().wait(), interrupted()]
+
+    with pytest.raises(KeyboardInterrupt) as excinfo:
+        tinyio.Loop().run(main())
+    assert note_of(excinfo.value).startswith("tinyio: the loop was interrupted")
+
+
+def test_the_report_is_never_added_twice_to_one_error(monkeypatch):
+    monkeypatch.delenv("TINYIO_REPORT_EVERY_CRASH")
+
+    def inner_main():
+        yield [tinyio.Event().wait(), settle_then_crash(before=raise_ctrl_c)]
+
+    def outer():
+        yield
+        tinyio.Loop().run(inner_main())  # crashes this inner loop, then the outer one
+
+    def main():
+        yield [tinyio.Event().wait(), outer()]
+
+    with pytest.raises(KeyboardInterrupt) as excinfo:
+        tinyio.Loop().run(main())
+    note_of(excinfo.value)  # exactly one
+
+
+def raise_ctrl_c():
+    raise KeyboardInterrupt

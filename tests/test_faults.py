@@ -76,8 +76,9 @@ def check_error_comes_out(error, outcome, exception_group, run):
         first, *others = outcome.exceptions
         assert first is error
         assert all(isinstance(other, tinyio.CancelledError) for other in others)
-        # Every CancelledError our coroutines received is reported.
-        assert {id(c) for c in run.cancellations} <= {id(other) for other in others}
+        # Each reported once. (Those of the failing chain are left out: the original error's
+        # traceback shows them; tests/test_exception_groups.py checks which are.)
+        assert len({id(other) for other in others}) == len(others)
     else:
         # Our coroutines all let CancelledError propagate: no other error to group with.
         assert outcome is error

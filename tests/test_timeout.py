@@ -384,8 +384,9 @@ def test_a_thread_that_the_coroutine_waited_on_is_not_cancelled():
     assert log == [("timeout gave", (None, False)), "thread finished"]
 
 
-def test_a_thread_call_timed_out_directly_is_cancelled_and_has_ended_when_the_timeout_gives_up():
+def test_a_thread_call_timed_out_directly_returns_on_time_and_run_waits_for_its_thread():
     log = []
+    timed_out = threading.Event()
 
     def blocking():
         try:
@@ -395,16 +396,22 @@ def test_a_thread_call_timed_out_directly_is_cancelled_and_has_ended_when_the_ti
             log.append("thread cancelled")
             raise
         finally:
-            time.sleep(0.05)
+            # Still cleaning up when the timeout gives up: it does not wait for the thread.
+            timed_out.wait(30)
             log.append("thread cleaned up")
 
     def main():
         result = yield tinyio.timeout(tinyio.run_in_thread(blocking), 0.02)
         log.append(("timeout gave", result))
+        timed_out.set()
         return (yield tinyio.run_in_thread(lambda: "the loop runs threads on"))
 
     assert tinyio.Loop().run(main()) == "the loop runs threads on"
-    assert log == ["thread cancelled", "thread cleaned up", ("timeout gave", (None, False))]
+    # `run` returned only after the thread had ended.
+    assert sorted(log, key=str) == sorted(
+        ["thread cancelled", ("timeout gave", (None, False)), "thread cleaned up"], key=str
+    )
+    assert log.index(("timeout gave", (None, False))) < log.index("thread cleaned up")
 
 
 def test_a_thread_call_that_swallows_the_cancellation_of_its_timeout_warns():

@@ -4,6 +4,8 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
+import time
 import traceback
 
 import pytest
@@ -25,14 +27,12 @@ def is_library_frame(frame):
 
 
 def user_frames(error, test_name):
-    """The frames of `error`'s traceback, checked to hold at most the one `loop.run` entry."""
+    """The frames of `error`'s traceback, checked to hold none of the library's."""
     frames = traceback.extract_tb(error.__traceback__)
     assert frames[0].name == test_name, "the traceback starts at the caller of loop.run"
-    library = [i for i, frame in enumerate(frames) if is_library_frame(frame)]
-    assert library in ([], [1]), f"library frames: {[frames[i] for i in library]}"
-    if library:
-        assert frames[1].name == "run"
-    return [frame for frame in frames if not is_library_frame(frame)]
+    library = [frame for frame in frames if is_library_frame(frame)]
+    assert library == [], f"library frames: {library}"
+    return frames
 
 
 # Module-level coroutines, so that the frames' names and lines are easy to state.
@@ -183,9 +183,10 @@ def test_the_traceback_is_the_same_with_exception_group_false():
 def test_the_original_error_in_a_group_keeps_its_call_stack():
     with pytest.raises(BaseExceptionGroup) as excinfo:
         tinyio.Loop().run(root(), exception_group=True)
+    assert user_frames(excinfo.value, sys._getframe().f_code.co_name)[1:] == []
     original = excinfo.value.exceptions[0]
     assert isinstance(original, ValueError)
-    frames = [f for f in traceback.extract_tb(original.__traceback__) if not is_library_frame(f)]
+    frames = traceback.extract_tb(original.__traceback__)
     assert [frame.name for frame in frames] == ["root", "middle", "failing"]
 
 
@@ -322,3 +323,223 @@ def test_cancelled_errors_pickle():
         copy = pickle.loads(pickle.dumps(error))
         assert type(copy) is tinyio.CancelledError
         assert copy.args == error.args
+
+
+# ---------------------------------------------------------------- no frame of the loop
+
+
+def reraise_with(tb):
+    try:
+        raise ValueError("x")
+    except ValueError as error:
+        error.__traceback__ = tb
+        raise
+
+
+def test_a_bare_raise_after_rewriting_the_traceback_adds_no_entry_for_its_frame():
+    # The technique that keeps the loop's frames out, shown on plain Python: the frame that
+    # re-raises contributes nothing, its caller is the first entry.
+    with pytest.raises(ValueError, match="x") as excinfo:
+        reraise_with(None)
+    assert [frame.name for frame in traceback.extract_tb(excinfo.value.__traceback__)] == [
+        "test_a_bare_raise_after_rewriting_the_traceback_adds_no_entry_for_its_frame"
+    ]
+
+
+def not_a_generator_run():
+    tinyio.Loop().run(5)
+
+
+def started_generator_run():
+    gen = failing()
+    next(gen)
+    tinyio.Loop().run(gen)
+
+
+def bad_exception_group_run():
+    tinyio.Loop().run(failing(), exception_group="yes")
+
+
+@pytest.mark.parametrize(
+    ("caller", "error_type"),
+    [
+        (not_a_generator_run, TypeError),
+        (started_generator_run, ValueError),
+        (bad_exception_group_run, TypeError),
+    ],
+)
+def test_an_argument_error_of_run_starts_and_ends_at_its_caller(caller, error_type):
+    with pytest.raises(error_type) as excinfo:
+        caller()
+    frames = traceback.extract_tb(excinfo.value.__traceback__)
+    assert [frame.name for frame in frames] == [
+        "test_an_argument_error_of_run_starts_and_ends_at_its_caller",
+        caller.__name__,
+    ]
+
+
+def test_run_on_a_running_loop_shows_only_the_coroutine_that_called_it():
+    loop = tinyio.Loop()
+
+    def nested():
+        yield
+        loop.run(root())
+
+    with pytest.raises(RuntimeError, match="currently running") as excinfo:
+        loop.run(nested())
+    frames = user_frames(excinfo.value, sys._getframe().f_code.co_name)
+    assert [frame.name for frame in frames][1:] == ["nested"]
+
+
+def drive(gen):
+    while True:
+        block = next(gen)
+        if block is not None:
+            block()
+
+
+def test_the_generator_of_runtime_raises_with_the_call_stack_and_no_loop_frame():
+    with (
+        pytest.raises(ValueError, match="boom") as excinfo,
+        tinyio.Loop().runtime(root(), exception_group=None) as steps,
+    ):
+        drive(steps)
+    frames = traceback.extract_tb(excinfo.value.__traceback__)
+    assert not [frame for frame in frames if is_library_frame(frame)], frames
+    assert [frame.name for frame in frames][-4:] == ["drive", "root", "middle", "failing"]
+
+
+def test_an_argument_error_of_runtime_shows_no_frame_of_the_loop_or_contextlib():
+    with pytest.raises(TypeError) as excinfo, tinyio.Loop().runtime(5, exception_group=None):
+        pass
+    frames = traceback.extract_tb(excinfo.value.__traceback__)
+    assert [frame.name for frame in frames] == [
+        "test_an_argument_error_of_runtime_shows_no_frame_of_the_loop_or_contextlib"
+    ]
+
+
+def test_leaving_runtime_early_shows_only_the_with_statement():
+    def two_steps():
+        yield
+        yield
+
+    with (
+        pytest.raises(RuntimeError, match="partially completed") as excinfo,
+        tinyio.Loop().runtime(two_steps(), exception_group=None) as steps,
+    ):
+        next(steps)
+    frames = traceback.extract_tb(excinfo.value.__traceback__)
+    assert [frame.name for frame in frames] == [
+        "test_leaving_runtime_early_shows_only_the_with_statement"
+    ]
+
+
+# ---------------------------------------------------------------- delegation chains
+
+
+def g2():
+    return (yield failing())  # g2: yield
+
+
+def g():
+    return (yield from g2())  # g: yield from
+
+
+def f():
+    return (yield g())  # f: yield
+
+
+def test_a_waiter_contributes_every_frame_of_its_yield_from_chain_outer_to_inner():
+    with pytest.raises(ValueError, match="boom") as excinfo:
+        tinyio.Loop().run(f())
+    frames = user_frames(excinfo.value, sys._getframe().f_code.co_name)
+    assert [frame.name for frame in frames][1:] == ["f", "g", "g2", "failing"]
+    assert frames[2].line.endswith("# g: yield from")
+    assert frames[3].line.endswith("# g2: yield")
+
+
+def test_a_library_coroutine_in_a_waiters_chain_is_left_out():
+    def main():
+        return (yield from tinyio.timeout(f(), 10))
+
+    with pytest.raises(ValueError, match="boom") as excinfo:
+        tinyio.Loop().run(main())
+    frames = user_frames(excinfo.value, sys._getframe().f_code.co_name)
+    assert [frame.name for frame in frames][-3:] == ["g", "g2", "failing"]
+
+
+# ---------------------------------------------------------------- members of a group
+
+
+def spin():
+    while True:
+        yield
+
+
+def delegating_spin():
+    yield from spin()
+
+
+def test_every_member_of_a_group_starts_at_the_cancelled_coroutines_own_frame():
+    started = threading.Event()
+
+    def blocking():
+        started.set()
+        while True:
+            time.sleep(0.001)
+
+    def fail_once_the_thread_runs():
+        yield from tinyio.run_in_thread(started.wait)
+        raise ValueError("boom")
+
+    def main():
+        yield [delegating_spin(), tinyio.run_in_thread(blocking), fail_once_the_thread_runs()]
+
+    with pytest.raises(BaseExceptionGroup) as excinfo:
+        tinyio.Loop().run(main(), exception_group=True)
+    members = excinfo.value.exceptions
+    first_frames = []
+    for member in members:
+        frames = traceback.extract_tb(member.__traceback__)
+        assert not [frame for frame in frames if is_library_frame(frame)], (member, frames)
+        first_frames.append(frames[0].name if frames else None)
+    assert first_frames[0] == "main"  # the original error: the call stack
+    assert "delegating_spin" in first_frames
+    assert "blocking" in first_frames  # the thread call: the thread's own frames
+
+
+# ---------------------------------------------------------------- misuse, called directly
+
+
+def enter_twice():
+    lock = tinyio.Lock()
+
+    def main():
+        slot = yield lock()
+        with slot, slot:
+            pass
+
+    tinyio.Loop().run(main())
+
+
+@pytest.mark.parametrize(
+    ("misuse", "error_type", "method"),
+    [
+        (lambda: bool(tinyio.Event()), TypeError, "__bool__"),
+        (lambda: tinyio.Semaphore(0), ValueError, "__init__"),
+        (lambda: tinyio.Barrier(0), ValueError, "__init__"),
+        (lambda: tinyio.ThreadPool(0), ValueError, "__init__"),
+        (lambda: tinyio.sleep(-1), ValueError, "sleep"),
+        (lambda: tinyio.Event().wait("soon"), TypeError, "wait"),
+        (lambda: tinyio.timeout(failing(), -1), ValueError, "timeout"),
+        (enter_twice, RuntimeError, "__enter__"),
+    ],
+)
+def test_misuse_of_a_tinyio_object_ends_in_the_public_method_that_raised(
+    misuse, error_type, method
+):
+    with pytest.raises(error_type) as excinfo:
+        misuse()
+    last = traceback.extract_tb(excinfo.value.__traceback__)[-1]
+    assert is_library_frame(last)
+    assert last.name == method

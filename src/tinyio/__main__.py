@@ -7,6 +7,7 @@ The tour only uses the public API, so it doubles as a smoke test of an installed
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -301,8 +302,9 @@ def _asyncio() -> None:
 
 @_section("When things go wrong: a stuck loop explains itself (python -m tinyio --demo-deadlock)")
 def _diagnostics_hint() -> None:
-    _say("a crashed or interrupted loop adds a note to the error: a tree of what every")
-    _say("coroutine was waiting on. Run `python -m tinyio --demo-deadlock` to see one.")
+    _say("an interrupted loop (Ctrl-C), or one that finds a cycle, adds a note to the error:")
+    _say("a tree of what every coroutine was waiting on. With TINYIO_REPORT_EVERY_CRASH=1 every")
+    _say("crash gets it. Run `python -m tinyio --demo-deadlock` to see one.")
 
 
 def demo_deadlock() -> None:
@@ -325,6 +327,8 @@ def demo_deadlock() -> None:
         yield [first(), second(), watchdog()]
 
     print("Running two coroutines that wait for each other, with a 0.2 s watchdog...")
+    # An ordinary error gets the report only on request (an interrupt or a cycle always does).
+    os.environ["TINYIO_REPORT_EVERY_CRASH"] = "1"
     try:
         tinyio.Loop().run(main())
     except RuntimeError as error:

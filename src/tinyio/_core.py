@@ -30,7 +30,7 @@ What a feature may ask of, or tell, a `Loop` it runs in:
 - `clock_of(loop)`: the `Clock` a loop was given (None: the system's), for a nested loop.
 
 And the shared vocabulary: `Coro`, `CancelledError`, `Loop`, `Idle` (what a driven loop yields
-when it has nothing to do), `check_duration` (the check of a number of seconds a user gave),
+when it has nothing to do), `duration_problem` (what is wrong with a number of seconds a user gave, for the public function to raise), `cancellation_warning` (the message of the warning for a coroutine or thread that mishandled its cancellation),
 `without_library_frames` and `is_library_code` (tinyio's own frames are left out of what a
 user reads).
 """
@@ -45,9 +45,10 @@ from ._loop import (
     Loop,
     Wait,
     at_stop,
+    cancellation_warning,
     cancelling_everything,
-    check_duration,
     clock_of,
+    duration_problem,
     failed_on_its_own,
     has_run,
     starts_at_once,
@@ -68,9 +69,10 @@ __all__ = [
     "Loop",
     "Wait",
     "at_stop",
+    "cancellation_warning",
     "cancelling_everything",
-    "check_duration",
     "clock_of",
+    "duration_problem",
     "failed_on_its_own",
     "has_run",
     "is_library_code",

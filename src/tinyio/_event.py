@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import NoReturn
 
-from ._core import Coro, Wait, check_duration, starts_at_once
+from ._core import Coro, Wait, duration_problem, starts_at_once
 
 __all__ = ["Event"]
 
@@ -103,7 +103,10 @@ class Event:
             TypeError, ValueError: `timeout_in_seconds` is not a non-negative number.
         """
         if timeout_in_seconds is not None:
-            timeout_in_seconds = check_duration(timeout_in_seconds, "timeout_in_seconds")
+            problem = duration_problem(timeout_in_seconds, "timeout_in_seconds")
+            if problem is not None:
+                raise problem
+            timeout_in_seconds = float(timeout_in_seconds)
         # The count now, not at the coroutine's first step: a `set()` and `clear()` between the
         # `yield` and that step (another coroutine's turn, or a thread) must not be missed.
         return self._wait(timeout_in_seconds, self._sets)
@@ -122,8 +125,8 @@ class Event:
 
     def __bool__(self) -> NoReturn:
         raise TypeError(
-            "A tinyio.Event has no truth value. Did you mean `event.is_set()`? (To wait for "
-            "it, use `yield event.wait()`.)"
+            "Cannot convert `tinyio.Event` to boolean. Did you mean `event.is_set()`? (To wait "
+            "for it, use `yield event.wait()`.)"
         )
 
     def __repr__(self) -> str:

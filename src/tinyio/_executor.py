@@ -116,9 +116,10 @@ def run_in_executor(
 def _run_in_executor(
     executor: Executor, fn: Callable[..., _R], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Coro[_R]:
+    # Inline (`yield from`), so that the call's error is the caller's to catch.
     if isinstance(executor, ThreadPoolExecutor):
         # In a copy of the calling coroutine's context variables, as `run_in_thread` does. Only
         # for threads: a context cannot be pickled for another process or machine.
         context = contextvars.copy_context()
-        return (yield _from_future(executor.submit(context.run, fn, *args, **kwargs)))
-    return (yield _from_future(executor.submit(fn, *args, **kwargs)))
+        return (yield from _from_future(executor.submit(context.run, fn, *args, **kwargs)))
+    return (yield from _from_future(executor.submit(fn, *args, **kwargs)))

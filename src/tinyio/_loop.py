@@ -53,6 +53,7 @@ import contextvars
 import heapq
 import itertools
 import math
+import os
 import queue
 import sys
 import threading
@@ -77,6 +78,7 @@ from ._tracebacks import is_library_code
 
 __all__ = [
     "CURRENT_LOOP",
+    "REPORT_EVERY_CRASH",
     "CancelledError",
     "Clock",
     "Coro",
@@ -85,8 +87,9 @@ __all__ = [
     "Loop",
     "Wait",
     "at_stop",
-    "check_duration",
+    "cancellation_warning",
     "clock_of",
+    "duration_problem",
     "failed_on_its_own",
     "has_run",
     "is_library_code",
@@ -120,13 +123,17 @@ class CancelledError(BaseException):
     __module__ = "tinyio"  # shown in tracebacks as `tinyio.CancelledError`; pickles by that name
 
 
-def check_duration(value: object, name: str) -> float:
-    """Validate a number of seconds given by a user; raise where the mistake was made."""
+def duration_problem(value: object, name: str) -> Exception | None:
+    """What is wrong with a number of seconds given by a user, if anything.
+
+    The public function raises it itself, so that the traceback ends where the mistake was
+    made, in the function the user called, not in this helper.
+    """
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds (an int or float), got {value!r}.")
+        return TypeError(f"{name} must be a number of seconds (an int or float), got {value!r}.")
     if math.isnan(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}.")
-    return float(value)
+        return ValueError(f"{name} must be a non-negative number of seconds, got {value!r}.")
+    return None
 
 
 class Wait:
@@ -462,12 +469,25 @@ def _describe_yield(value: object) -> str:
     )
 
 
+_CO_GENERATOR: Final = 0x20  # `inspect.CO_GENERATOR`, without importing `inspect` here
+
+
 def without_library_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
-    """The same traceback with every frame of the tinyio package itself left out."""
+    """The same traceback without the frames of tinyio's machinery: the loop, library
+    coroutines (generators) and what they call. A tinyio function or method that user code
+    called directly (`event.set()`, entering a slot) stays, with what it calls, as Python
+    shows any call: a misuse shows the public method that raised."""
     entries: list[types.TracebackType] = []
+    called_by_user = False
     while tb is not None:
-        if not is_library_code(tb.tb_frame.f_code.co_filename):
+        code = tb.tb_frame.f_code
+        if not is_library_code(code.co_filename):
             entries.append(tb)
+            called_by_user = True
+        elif called_by_user and not code.co_flags & _CO_GENERATOR:
+            entries.append(tb)
+        else:
+            called_by_user = False
         tb = tb.tb_next
     result: types.TracebackType | None = None
     for entry in reversed(entries):
@@ -475,11 +495,66 @@ def without_library_frames(tb: types.TracebackType | None) -> types.TracebackTyp
     return result
 
 
-def _prepend_frame(gen: _Gen, tb: types.TracebackType | None) -> types.TracebackType | None:
-    frame = gen.gi_frame
-    if frame is None or is_library_code(frame.f_code.co_filename):
-        return tb
-    return types.TracebackType(tb, frame, frame.f_lasti, frame.f_lineno)
+def _prepend_frames(gen: _Gen, tb: types.TracebackType | None) -> types.TracebackType | None:
+    """`tb` behind the frames of a suspended coroutine: its own, then each of its `yield from`
+    chain, outer to inner (the library's left out)."""
+    frames: list[types.FrameType] = []
+    inner: object = gen
+    while type(inner) is types.GeneratorType:
+        frame = inner.gi_frame  # pyright: ignore[reportUnknownMemberType]
+        if frame is None:
+            break
+        frames.append(frame)  # pyright: ignore[reportUnknownArgumentType]
+        inner = cast(object, inner.gi_yieldfrom)  # pyright: ignore[reportUnknownMemberType]
+    for frame in reversed(frames):
+        if not is_library_code(frame.f_code.co_filename):
+            tb = types.TracebackType(tb, frame, frame.f_lasti, frame.f_lineno)
+    return tb
+
+
+def _is_informative(error: BaseException) -> bool:
+    """Whether a CancelledError tells more than where its coroutine was suspended."""
+    if error.__context__ is not None:
+        return True
+    tb = error.__traceback__
+    return tb is not None and tb.tb_next is not None
+
+
+def cancellation_warning(who: str, problem: str) -> str:
+    """The message of the RuntimeWarning for `who` (say "Coroutine f()"), which answered a
+    `CancelledError` by doing `problem` ("returned `1`") instead of letting it propagate."""
+    return (
+        f"{who} did not respond properly to cancellation: on receiving tinyio.CancelledError it "
+        f"should clean up and let the CancelledError propagate. Instead, the coroutine {problem}. "
+        "Resources it holds may not have been released."
+    )
+
+
+# The environment variable that, set (to anything but "0"), adds the report of what every
+# coroutine was doing to every error that crashes a loop (see docs/diagnostics.md).
+REPORT_EVERY_CRASH: Final = "TINYIO_REPORT_EVERY_CRASH"
+_REPORT_PREFIX: Final = "tinyio: the loop"
+
+
+def _hint_for(error: BaseException) -> str | None:
+    """A hint for two mistakes that Python reports in its own words, far from tinyio."""
+    if isinstance(error, AttributeError) and error.name == "send":
+        iterator = type(error.obj).__name__  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+        if iterator in ("list_iterator", "tuple_iterator", "set_iterator"):
+            return (
+                "tinyio hint: `yield from [a, b]` does not wait on a list of coroutines (it "
+                "iterates over the list). To run them at the same time and wait for all, write "
+                "`yield [a, b]`; to run one as part of this coroutine, `yield from a`."
+            )
+    if isinstance(error, TypeError) and "context manager protocol" in str(error):
+        kind = str(error).split("'")[1] if str(error).count("'") >= 2 else ""
+        if kind in ("generator", "Lock", "Semaphore", "Condition"):
+            return (
+                "tinyio hint: a tinyio lock, semaphore or condition is acquired with `yield`, "
+                "which waits for it: write `with (yield lock()):`, not `with lock():` or "
+                "`with lock:`."
+            )
+    return None
 
 
 class Loop:
@@ -566,6 +641,8 @@ class Loop:
         self._running = False
         self._crash: BaseException | None = None
         self._crashed_task: _Task | None = None
+        self._crashed_name = ""  # the name of its coroutine, for the CancelledErrors' messages
+        self._cycles: list[BaseException] = []  # the errors thrown for cycles in this run
         # Called by CPython when a generator dies. It must be a C function, not Python code:
         # Python code here is a place where a pending Ctrl-C would be raised, and an error in a
         # weakref callback is printed and then lost. The entry is always there to pop: only
@@ -630,23 +707,28 @@ class Loop:
         `yield {...}` have finished. If any coroutine raises, every other unfinished one
         has `tinyio.CancelledError` thrown in at its `yield`, and the error is raised here.
         """
-        known = self._prepare(coro, exception_group)
         try:
-            next(self._drive(coro, known, exception_group, each_step=False))
-        except StopIteration as stop:
-            ok, value = stop.value
-        else:  # pragma: no cover - `_drive` never yields when not driven step by step
-            raise AssertionError("unreachable")
-        if ok:
-            return value
-        # Only this one frame of the library shows in the traceback: the error's own
-        # traceback was rebuilt as the coroutines' call stack, see `_final_error`.
-        raise value
+            known = self._prepare(coro, exception_group)
+            try:
+                next(self._drive(coro, known, exception_group, each_step=False))
+            except StopIteration as stop:
+                ok, value = stop.value
+            else:  # pragma: no cover - `_drive` never yields when not driven step by step
+                raise AssertionError("unreachable")
+            if ok:
+                return value
+            raise value
+        except BaseException as error:
+            # No frame of the loop's machinery (this one included) reaches the user: the
+            # traceback becomes the coroutines' call stack (see `_final_error`), or nothing for
+            # an argument error, and the caller's frame is added in front as it propagates.
+            # A bare `raise` inside `except` adds no entry for this frame (Python 3.11+).
+            error.__traceback__ = without_library_frames(error.__traceback__)
+            raise
 
-    @contextlib.contextmanager
     def runtime(
         self, coro: Coro[_T], exception_group: bool | None
-    ) -> Generator[Generator[Callable[[], None] | None, None, _T], None, None]:
+    ) -> contextlib.AbstractContextManager[Generator[Callable[[], None] | None, None, _T]]:
         """Drive the loop step by step, e.g. from inside another event loop.
 
         The context manager gives a generator. Each `next()` on it advances the loop: it
@@ -691,31 +773,7 @@ class Loop:
         # done True
         ```
         """
-        known = self._prepare(coro, exception_group)
-        drive = self._drive(coro, known, exception_group, each_step=True)
-        finished = False
-
-        def steps() -> Generator[Callable[[], None] | None, None, _T]:
-            nonlocal finished
-            ok, value = yield from drive
-            finished = True
-            if ok:
-                return value
-            raise value
-
-        gen = steps()
-        try:
-            yield gen
-        except BaseException:
-            gen.close()  # cancels every unfinished coroutine, see `_drive`
-            raise
-        if not finished:
-            gen.close()
-            raise RuntimeError(
-                f"Left `loop.runtime({_name(coro)}, ...)` before its generator was exhausted: "
-                f"the coroutine {coro!r} had not finished. Its unfinished coroutines have been "
-                "cancelled. Keep calling `next()` until it raises `StopIteration`."
-            )
+        return _Runtime(self, coro, exception_group)
 
     # ------------------------------------------------------------------ driving
 
@@ -730,8 +788,9 @@ class Loop:
         coro = cast(_Gen, coro)
         if self._running:
             raise RuntimeError(
-                "This tinyio loop is already running. To run coroutines from inside a "
-                "coroutine, yield them; to block on separate work, create a new `tinyio.Loop()`."
+                "Cannot call `loop.run` (or `loop.runtime`) whilst the loop is currently running. "
+                "To run coroutines from inside a coroutine, yield them; to block on separate "
+                "work, create a new `tinyio.Loop()`."
             )
         known = self._tasks.get(weakref.ref(coro))
         if known is not None:
@@ -743,7 +802,7 @@ class Loop:
             return known
         if not _is_fresh(coro):
             raise ValueError(
-                f"Cannot run {coro!r}: it is a generator that has already been started (or has "
+                f"Cannot run {coro!r}, which is a generator that has already started (or has "
                 "finished) outside this loop, so the loop cannot know its result."
             )
         return None
@@ -763,9 +822,12 @@ class Loop:
         if known is not None:
             return True, known.result
         if self._running:
-            raise RuntimeError("This tinyio loop is already running.")
+            raise RuntimeError(
+                "Cannot drive this tinyio loop whilst the loop is currently running."
+            )
         self._crash = None
         self._crashed_task = None
+        self._cycles.clear()
         self._dropped_ctrl_c = None
         try:
             self._running = True
@@ -933,10 +995,7 @@ class Loop:
                     if error is task.interrupted_by:
                         self._pass_on_interrupt(task, error)
                         continue
-                    self._crash = error
-                    self._crashed_task = task
-                    task.state = _FAILED
-                    self._retire(task)
+                    self._fail(task, error)
                     return
                 if yielded is None:
                     task.value = None
@@ -979,11 +1038,7 @@ class Loop:
         except StopIteration as stop:
             result = stop.value
         except BaseException as error:
-            child = self._started_at_once(task, gen)
-            self._crash = error
-            self._crashed_task = child
-            child.state = _FAILED
-            self._retire(child)
+            self._fail(self._started_at_once(task, gen), error)
             return _CRASHED
         else:
             child = self._started_at_once(task, gen)
@@ -1038,6 +1093,14 @@ class Loop:
                         parent.value = [t.result for t in waiter.tasks]
                         append(parent)
 
+    def _fail(self, task: _Task, error: BaseException) -> None:
+        """`task` raised `error`: the loop crashes (see `_final_error`)."""
+        self._crash = error
+        self._crashed_task = task
+        self._crashed_name = _name(task.gen)
+        task.state = _FAILED
+        self._retire(task)
+
     def _retire(self, task: _Task) -> None:
         """Drop a finished task's strong reference to its generator (see `_tasks`), and to a
         value it was never sent (say the slot of a lock that an operation started at once
@@ -1066,8 +1129,8 @@ class Loop:
             self._throw(
                 task,
                 ValueError(
-                    f"Cannot wait on {gen!r}: it is a generator that has already been started "
-                    "(or has finished) outside this loop, so the loop cannot know its result."
+                    f"Cannot wait on {gen!r}, which is a generator that has already started (or "
+                    "has finished) outside this loop, so the loop cannot know its result."
                 ),
             )
             raise _Rejected
@@ -1135,7 +1198,9 @@ class Loop:
                 # A tinyio object (e.g. a Barrier) standing for one of its coroutines.
                 self._wait_on_coroutine(task, as_coroutine(yielded))
             else:
-                self._throw(task, TypeError(f"{_name(task.gen)} {_describe_yield(yielded)}"))
+                self._throw(
+                    task, TypeError(f"Invalid yield: {_name(task.gen)} {_describe_yield(yielded)}")
+                )
 
     def _check_members(self, task: _Task, kind: str, items: list[Any] | set[Any]) -> bool:
         for item in items:
@@ -1143,8 +1208,9 @@ class Loop:
                 self._throw(
                     task,
                     TypeError(
-                        f"{_name(task.gen)} yielded a {kind} containing {item!r}, which is not a "
-                        f"coroutine (a generator). Every member of a yielded {kind} must be one."
+                        f"Invalid yield: {_name(task.gen)} yielded a {kind} containing {item!r}, "
+                        f"which is not a coroutine (a generator). Every member of a yielded {kind} "
+                        "must be one."
                     ),
                 )
                 return False
@@ -1262,13 +1328,12 @@ class Loop:
         if path is None:
             return False
         names = " -> ".join(_name(t.gen) for t in [task, *path])
-        self._throw(
-            task,
-            CancelledError(
-                f"Cycle detected: {names}. Each of these coroutines waits on the "
-                "next, so none of them could ever finish."
-            ),
+        cycle = CancelledError(
+            f"Cycle detected in `tinyio` loop: {names}. Each of these coroutines waits on the "
+            "next, so none of them could ever finish."
         )
+        self._cycles.append(cycle)  # reported if it crashes the loop
+        self._throw(task, cycle)
         return True
 
     # ------------------------------------------------------------------ waits and time
@@ -1343,63 +1408,75 @@ class Loop:
 
     # ------------------------------------------------------------------ crashing
 
-    def _cancel_all(self, reason: BaseException) -> tuple[list[BaseException], list[BaseException]]:
+    def _cancel_all(
+        self, reason: BaseException, chain: set[_Task] | None = None
+    ) -> tuple[list[BaseException], list[BaseException]]:
         """Throw CancelledError into every unfinished task, newest first.
 
         Returns the errors raised instead of a clean cancellation, and the CancelledErrors
-        that report successful ones.
+        that report clean ones (but those of the tasks in `chain`, whose frames are already in
+        the original error's traceback). Each list is ordered oldest task first, and every
+        traceback starts at the cancelled coroutine's own frame.
         """
         self._cancelling_all = True
         try:
-            return self._cancel_each(reason)
+            return self._cancel_each(reason, chain or set())
         finally:
             self._cancelling_all = False
 
     def _cancel_each(
-        self, reason: BaseException
+        self, reason: BaseException, chain: set[_Task]
     ) -> tuple[list[BaseException], list[BaseException]]:
-        others: list[BaseException] = []
-        cancelled: list[BaseException] = []
-        for task in reversed([t for t in list(self._tasks.values()) if t.state == _RUNNING]):
+        # (age, error) pairs: the age of a task is its rank in `_tasks`, oldest first.
+        others: list[tuple[int, BaseException]] = []
+        cancelled: list[tuple[int, BaseException]] = []
+        failed = self._crashed_task
+        direct_waiters = (
+            {w if isinstance(w, _Task) else w.parent for w in (failed.waiters or ()) if failed}
+            if failed is not None
+            else set[_Task]()
+        )
+        running = [t for t in list(self._tasks.values()) if t.state == _RUNNING]
+        for age in range(len(running) - 1, -1, -1):
+            task = running[age]
             gen = task.gen
             task.state = _FAILED
             self._retire(task)
-            error = CancelledError(f"Cancelled because {_describe_reason(reason)}.")
+            error = CancelledError(self._cancel_message(reason, task in direct_waiters))
             # Where it is suspended: the warning below points there.
             frame = gen.gi_frame
             filename = gen.gi_code.co_filename
             lineno = gen.gi_code.co_firstlineno if frame is None else frame.f_lineno
             module = "" if frame is None else str(frame.f_globals.get("__name__", ""))
             try:
-                task.context.run(gen.throw, error)
+                yielded = task.context.run(gen.throw, error)
             except CancelledError as raised:
-                cancelled.append(raised)
+                if task not in chain:
+                    cancelled.append((age, raised))
                 continue
             except StopIteration as stop:
-                problem = f"returned {stop.value!r}"
+                problem = f"returned `{stop.value!r}`"
             except BaseException as raised:
-                others.append(raised)
+                others.append((age, raised))
                 if any(raised is e for e in self._independent_errors):
                     continue
-                problem = f"raised {type(raised).__name__}: {raised}"
+                problem = f"raised the exception `{type(raised).__name__}: {raised}`"
             else:
-                problem = "yielded again"
+                problem = f"yielded `{yielded!r}`"
                 try:
                     task.context.run(gen.close)
                 except BaseException as raised:  # e.g. it ignored GeneratorExit too
-                    others.append(raised)
+                    others.append((age, raised))
             try:
                 warnings.warn_explicit(
-                    f"Coroutine {_name(gen)} did not respond properly to cancellation: on "
-                    f"receiving tinyio.CancelledError it {problem}, instead of letting the "
-                    "CancelledError propagate. Resources it holds may not have been released.",
+                    cancellation_warning(f"Coroutine {_name(gen)}", problem),
                     RuntimeWarning,
                     filename=filename,
                     lineno=lineno,
                     module=module,
                 )
             except BaseException as raised:  # warnings turned into errors
-                others.append(raised)
+                others.append((age, raised))
         # Nothing is left to run: forget what was pending.
         self._independent_errors.clear()
         self._ready.clear()
@@ -1407,16 +1484,44 @@ class Loop:
         self._dead_timers = 0
         self._live = 0
         self._drain_from_threads()
-        return others, cancelled
+        for _, raised in others + cancelled:
+            raised.__traceback__ = without_library_frames(raised.__traceback__)
+        others.sort(key=lambda pair: pair[0])
+        # A CancelledError that tells more than where a coroutine was suspended first: one
+        # with a context, or with the frames of a `yield from` chain.
+        cancelled.sort(key=lambda pair: (not _is_informative(pair[1]), pair[0]))
+        return [e for _, e in others], [e for _, e in cancelled]
+
+    def _cancel_message(self, reason: BaseException, waits_on_failed: bool) -> str:
+        """Why a coroutine is cancelled, naming the coroutine that failed and, for one that was
+        waiting on it, what to write instead to handle that error."""
+        what = type(reason).__name__ + (f": {reason}" if str(reason) else "")
+        failed = self._crashed_name
+        if self._crashed_task is None:
+            if isinstance(reason, CancelledError) and str(reason):
+                return str(reason)
+            return f"Cancelled because the loop was interrupted by {what}."
+        if not waits_on_failed:
+            return f"Cancelled because another coroutine, {failed}, raised {what}."
+        return (
+            f"Cancelled because {failed}, which this coroutine was waiting on, raised {what}. "
+            f"A `try`/`except` around `yield {failed}` cannot catch that error (other coroutines "
+            "may be waiting on it too, so the whole loop stops). To handle the error here, run "
+            f"it as part of this coroutine: `yield from {failed}` inside the `try`. To let a "
+            "part of the program fail without stopping the rest, run that part in "
+            "`tinyio.isolate`."
+        )
 
     def _final_error(self, exception_group: bool | None) -> BaseException:
         error = self._crash
         assert error is not None
-        error.__traceback__ = self._stitched_traceback(error, self._crashed_task)
-        self._add_report(error)
-        others, cancelled = self._cancel_all(error)
+        error.__traceback__, chain = self._stitched_traceback(error, self._crashed_task)
+        self._add_notes(error)
+        others, cancelled = self._cancel_all(error, chain)
         self._crash = None
         self._crashed_task = None
+        self._crashed_name = ""
+        self._cycles.clear()
         if exception_group is False or (exception_group is None and not others):
             return error
         members = [error, *others]
@@ -1426,20 +1531,41 @@ class Loop:
             "A coroutine raised an error in a tinyio loop. The first exception is the original "
             "error; the others were raised by coroutines while they were being cancelled"
             + (
-                ", then the CancelledError of each cancelled coroutine." if exception_group else "."
+                ", then come the CancelledErrors of the cancelled coroutines that were not "
+                "waiting on the failing one."
+                if exception_group
+                else "."
             ),
             members,
         )
 
-    def _add_report(self, error: BaseException) -> None:
+    def _add_notes(self, error: BaseException) -> None:
+        """Add to `error` a hint for a mistake recognised from it, and the report of what every
+        coroutine was doing if the loop was interrupted or found a cycle (or every crash is
+        reported, see docs/diagnostics.md). Never the same note twice."""
+        notes: list[str] = getattr(error, "__notes__", None) or []
+        hint = _hint_for(error)
+        if hint is not None and hint not in notes:
+            error.add_note(hint)
+        interrupted = isinstance(error, KeyboardInterrupt) or self._crashed_task is None
+        if (
+            interrupted
+            or any(error is cycle for cycle in self._cycles)
+            or os.environ.get(REPORT_EVERY_CRASH, "") not in ("", "0")
+        ) and not any(note.startswith(_REPORT_PREFIX) for note in notes):
+            self._add_report(error, interrupted)
+
+    def _add_report(self, error: BaseException, interrupted: bool) -> None:
         """Add to `error` a note of what every other live coroutine was doing."""
         forest = take_snapshot(self._tasks, self._now())  # timers count on the loop's clock
         if not forest:
             return
-        if isinstance(error, KeyboardInterrupt):
-            heading = "tinyio: the loop was interrupted; what its coroutines were doing then:"
+        if interrupted:
+            heading = f"{_REPORT_PREFIX} was interrupted; what its coroutines were doing then:"
+        elif any(error is cycle for cycle in self._cycles):
+            heading = f"{_REPORT_PREFIX} found a cycle; what its coroutines were doing then:"
         else:
-            heading = "tinyio: the loop crashed; what its other coroutines were doing then:"
+            heading = f"{_REPORT_PREFIX} crashed; what its other coroutines were doing then:"
         error.add_note(format_snapshot(forest, heading))
 
     def snapshot(self) -> list[dict[str, Any]]:
@@ -1482,30 +1608,96 @@ class Loop:
 
     def _stitched_traceback(
         self, error: BaseException, task: _Task | None
-    ) -> types.TracebackType | None:
-        """The error's traceback as a call stack: the waiting chain, then the failing frames."""
+    ) -> tuple[types.TracebackType | None, set[_Task]]:
+        """The error's traceback as a call stack: the waiting chain, then the failing frames.
+
+        Also gives the tasks of that chain (each the single waiter of the one below it).
+        """
         tb = without_library_frames(error.__traceback__)
-        seen: set[_Task] = set()
-        while task is not None and task not in seen:
-            seen.add(task)
+        chain: set[_Task] = set()
+        seen = {task}
+        while task is not None:
             waiters = task.waiters
             if waiters is None or len(waiters) != 1:
                 break
             waiter = waiters[0]
             task = waiter if isinstance(waiter, _Task) else waiter.parent
-            tb = _prepend_frame(task.gen, tb)
-        return tb
+            if task in seen:
+                break
+            seen.add(task)
+            chain.add(task)
+            tb = _prepend_frames(task.gen, tb)
+        return tb, chain
+
+
+class _Runtime(contextlib.AbstractContextManager[Generator[Callable[[], None] | None, None, _T]]):
+    """What `Loop.runtime` returns. A class rather than `contextlib.contextmanager`, so that
+    an error raised on entering or leaving shows none of the loop's frames, and none of
+    contextlib's."""
+
+    __slots__ = ("_coro", "_exception_group", "_finished", "_gen", "_loop")
+
+    def __init__(self, loop: Loop, coro: Coro[_T], exception_group: bool | None) -> None:
+        self._loop = loop
+        self._coro = coro
+        self._exception_group = exception_group
+        self._finished = False
+        self._gen: Generator[Callable[[], None] | None, None, _T] | None = None
+
+    def __enter__(self) -> Generator[Callable[[], None] | None, None, _T]:
+        loop = self._loop
+        try:
+            if self._gen is not None:
+                raise RuntimeError("Each `loop.runtime(...)` can be entered once.")
+            known = loop._prepare(self._coro, self._exception_group)  # pyright: ignore[reportPrivateUsage]
+        except BaseException as error:
+            # A bare `raise` inside `except` adds no entry for this frame (see `Loop.run`).
+            error.__traceback__ = without_library_frames(error.__traceback__)
+            raise
+        drive = loop._drive(self._coro, known, self._exception_group, each_step=True)  # pyright: ignore[reportPrivateUsage]
+        self._gen = self._steps(drive)
+        return self._gen
+
+    def _steps(
+        self, drive: Generator[Callable[[], None] | None, None, tuple[bool, Any]]
+    ) -> Generator[Callable[[], None] | None, None, _T]:
+        try:
+            ok, value = yield from drive
+            self._finished = True
+            if ok:
+                return value
+            raise value
+        except BaseException as error:
+            # As in `Loop.run`: none of the loop's frames in the traceback.
+            error.__traceback__ = without_library_frames(error.__traceback__)
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        gen = self._gen
+        assert gen is not None
+        if exc is not None or self._finished:
+            gen.close()  # cancels every unfinished coroutine, see `Loop._drive`
+            return
+        gen.close()
+        try:
+            raise RuntimeError(
+                f"Left `loop.runtime({_name(self._coro)}, ...)` with the loop only partially "
+                f"completed: its generator was not exhausted, so the coroutine {self._coro!r} "
+                "had not finished. Its unfinished coroutines have been cancelled. Keep calling "
+                "`next()` until it raises `StopIteration`."
+            )
+        except RuntimeError as error:
+            error.__traceback__ = None  # no frame of ours: the `with` statement's is next
+            raise
 
 
 class _Rejected(Exception):
     """Internal: a yielded value was rejected and an error already thrown into the task."""
-
-
-def _describe_reason(reason: BaseException) -> str:
-    message = str(reason)
-    if isinstance(reason, CancelledError) and message:
-        return message[0].lower() + message[1:].rstrip(".")
-    return f"another coroutine raised {type(reason).__name__}" + (f": {message}" if message else "")
 
 
 def _describe_run_argument(value: object) -> str:
@@ -1513,15 +1705,17 @@ def _describe_run_argument(value: object) -> str:
         value.close()
         return (
             f"Loop.run expects a tinyio coroutine (a generator), got {value!r}, an `async def` "
-            "coroutine. To run async code, use asyncio, or `tinyio.from_asyncio` inside tinyio."
+            "coroutine, which is not a coroutine tinyio can run. To run async code, use "
+            "asyncio, or `tinyio.from_asyncio` inside tinyio."
         )
     if callable(value):
         return (
-            f"Loop.run expects a tinyio coroutine (a generator object), got {value!r}. "
-            "Did you forget to call it?"
+            f"Loop.run expects a tinyio coroutine (a generator object), got {value!r}, which "
+            "is not a coroutine. Did you forget to call it?"
         )
     return (
-        f"Loop.run expects a tinyio coroutine (a generator object), got {value!r}. (A "
+        f"Loop.run expects a tinyio coroutine (a generator object), got {value!r}, which is "
+        "not a coroutine. (A "
         "function with no `yield` in its body is not a generator function: calling it ran "
         "it to the end and gave this value.)"
     )

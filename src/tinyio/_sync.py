@@ -27,12 +27,16 @@ __all__ = ["Barrier", "Condition", "Lock", "Semaphore"]
 _T = TypeVar("_T")
 
 
-def check_count(value: object, name: str) -> int:
+def count_problem(value: object, name: str) -> Exception | None:
+    """What is wrong with a count given by a user (`name` is how to call it), if anything.
+
+    The public method raises it itself, so that the traceback ends there (not in a helper).
+    """
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}.")
+        return TypeError(f"{name} must be an int, got {value!r}.")
     if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value!r}.")
-    return value
+        return ValueError(f"{name} must be positive (at least 1), got {value!r}.")
+    return None
 
 
 class _Slot(contextlib.AbstractContextManager[None]):
@@ -50,8 +54,9 @@ class _Slot(contextlib.AbstractContextManager[None]):
     def __enter__(self) -> None:
         if self._entered:
             raise RuntimeError(
-                "This acquired slot was already entered. Each `yield semaphore()` (or "
-                "`yield lock()`) gives a context to enter once: acquire again for another."
+                "This acquired slot was already entered. Use a new `semaphore()` call in each "
+                "`with (yield semaphore())`, do not re-use it (the same for `lock()`): each "
+                "acquisition gives a context to enter once."
             )
         self._entered = True
 
@@ -67,6 +72,14 @@ class _Slot(contextlib.AbstractContextManager[None]):
         if self._held:
             self._held = False
             self._semaphore._release()  # pyright: ignore[reportPrivateUsage]
+
+    def _hand_over(self) -> _Slot:
+        """Move what this slot holds to a new slot, to enter with its own `with`, which
+        releases it: for a thread call that outlives the `with` block of its coroutine."""
+        slot = _Slot(self._semaphore)
+        slot._held = self._held
+        self._held = False
+        return slot
 
 
 class _UnenteredSlot(_Slot):
@@ -137,7 +150,10 @@ class Semaphore:
             ValueError: `value` is less than 1.
             TypeError: `value` is not an int.
         """
-        self._initial = check_count(value, "Semaphore value")
+        problem = count_problem(value, "`tinyio.Semaphore(value=...)`")
+        if problem is not None:
+            raise problem
+        self._initial: int = value
         self._available = self._initial
         # Coroutines blocked in `__call__`, first come first served. A wait is removed from
         # here exactly when it is handed a slot (or gives up waiting).
@@ -403,7 +419,10 @@ class Barrier:
         Arguments:
             value: the number of coroutines that must arrive before any goes on, at least 1.
         """
-        self._value = check_count(value, "Barrier value")
+        problem = count_problem(value, "`tinyio.Barrier(value=...)`")
+        if problem is not None:
+            raise problem
+        self._value: int = value
         self._arrived = 0
         self._event = Event()
 

@@ -33,14 +33,18 @@ from ._core import (
     CURRENT_LOOP,
     CancelledError,
     Coro,
+    Interrupt,
     Loop,
     Wait,
     at_stop,
+    cancellation_warning,
     cancelling_everything,
     failed_on_its_own,
+    is_library_code,
     waking_from_outside,
 )
-from ._sync import Semaphore, check_count
+from ._event import Event
+from ._sync import Semaphore, _Slot, count_problem  # pyright: ignore[reportPrivateUsage]
 
 __all__ = ["ThreadPool", "run_in_thread"]
 
@@ -382,8 +386,13 @@ def run_in_thread(fn: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) 
 
 
 def _run_in_thread(
-    fn: Callable[..., _R], args: tuple[Any, ...], kwargs: dict[str, Any]
+    fn: Callable[..., _R],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    slot: _Slot | None = None,
 ) -> Coro[_R]:
+    """The coroutine of a thread call. `slot`: the pool's place it holds (see `ThreadPool`),
+    handed to the call's reaper if the call outlives this coroutine."""
     loop: Loop = yield CURRENT_LOOP
     workers = _workers_of(loop)
     job = _Job(fn, args, kwargs)
@@ -392,28 +401,93 @@ def _run_in_thread(
         with waking_from_outside(loop):
             yield job.wait
     except BaseException:
-        if cancelling_everything(loop):
+        stopping = cancelling_everything(loop)
+        if stopping:
             workers.cancel_all()  # all of them at once, not each in its coroutine's turn
-        if workers.cancel(job):
+        sent = workers.cancel(job)
+        if sent and not stopping:
+            # Interrupted (a timeout): go on at once, even if the thread is stuck in a long C
+            # call. The call ends in the background, where a reaper waits for it, so that
+            # `loop.run` still ends only after the thread has.
+            yield {_reap(loop, job, None if slot is None else slot._hand_over())}  # pyright: ignore[reportPrivateUsage]
+            raise
+        if sent:
             assert job.ended is not None
-            job.ended.wait()
-            if job.error is None:
-                warnings.warn(
-                    f"The function {_describe(fn)} running in a thread did not respond properly "
-                    f"to cancellation: on receiving tinyio.CancelledError it returned "
-                    f"{job.result!r} instead of letting the CancelledError propagate.",
-                    RuntimeWarning,
-                    stacklevel=1,
-                )
-            elif not isinstance(job.error, CancelledError):
-                raise failed_on_its_own(loop, job.error) from None
-        elif job.error is not None:
-            # It had failed on its own before we got to cancel it: report that error.
-            raise failed_on_its_own(loop, job.error) from None
-        raise
+            job.ended.wait()  # the thread stops at its next bytecode
+            _check_answer(job)
+        if job.error is None:
+            raise
+        if stopping:
+            # Reported in the exception group without a second warning about this coroutine:
+            # the thread's CancelledError (its own frames, cause and context), or its error.
+            failed_on_its_own(loop, job.error)
+    # Raised outside the `except` block, so that it keeps the thread's own `__context__`.
     if job.error is not None:
         raise job.error
     return job.result
+
+
+def _reap(loop: Loop, job: _Job, slot: _Slot | None) -> Coro[None]:
+    """The end of a thread call that was sent CancelledError and whose coroutine did not wait
+    for it: wait for the thread, check how its function answered, then free the pool's place.
+    An error other than the CancelledError is raised here, as any coroutine's error is."""
+    with slot if slot is not None else contextlib.nullcontext():
+        wait = Wait()
+        job.wait = wait  # the worker wakes `job.wait` after setting `job.ended`
+        assert job.ended is not None
+        if job.ended.is_set():
+            wait.wake()
+        try:
+            with waking_from_outside(loop):
+                yield wait
+        except BaseException:
+            job.ended.wait()  # the loop is stopping: the thread was sent CancelledError too
+            raise
+        _check_answer(job)
+    if job.error is not None and not isinstance(job.error, CancelledError):
+        raise job.error
+
+
+def _check_answer(job: _Job) -> None:
+    """Warn, as for a coroutine, if the function of `job`, which was sent CancelledError,
+    returned, or raised another exception while handling it (an error it raised before the
+    CancelledError arrived is not an answer: it is reported without a warning)."""
+    error = job.error
+    if isinstance(error, CancelledError):
+        return
+    if error is None:
+        problem = f"returned `{job.result!r}`"
+    elif _raised_while_handling_cancellation(error):
+        problem = f"raised the exception `{type(error).__name__}: {error}`"
+    else:
+        return
+    # Point at the function's own code: where it raised, else where it is defined.
+    code = getattr(job.fn, "__code__", None)
+    filename, lineno = ("<thread>", 0) if code is None else (code.co_filename, code.co_firstlineno)
+    tb = None if error is None else error.__traceback__
+    while tb is not None:
+        if not is_library_code(tb.tb_frame.f_code.co_filename):
+            filename, lineno = tb.tb_frame.f_code.co_filename, tb.tb_lineno
+        tb = tb.tb_next
+    warnings.warn_explicit(
+        cancellation_warning(
+            f"Coroutine tinyio.run_in_thread({_describe(job.fn)}), in its thread,", problem
+        ),
+        RuntimeWarning,
+        filename=filename,
+        lineno=lineno,
+    )
+
+
+def _raised_while_handling_cancellation(error: BaseException) -> bool:
+    seen: set[int] = set()
+    context = error.__context__
+    while context is not None and id(context) not in seen:
+        if isinstance(context, CancelledError):
+            return True
+        seen.add(id(context))
+        context = context.__context__
+    return False
 
 
 def _describe(fn: Callable[..., Any]) -> str:
@@ -455,7 +529,10 @@ class ThreadPool:
         Arguments:
             max_threads: the most calls that run at the same time, at least 1.
         """
-        self._max_threads = check_count(max_threads, "max_threads")
+        problem = count_problem(max_threads, "max_threads")
+        if problem is not None:
+            raise problem
+        self._max_threads: int = max_threads
         self._semaphore = Semaphore(max_threads)
 
     @property
@@ -474,8 +551,10 @@ class ThreadPool:
     def _limited(
         self, fn: Callable[..., _R], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Coro[_R]:
-        with (yield self._semaphore()):
-            return (yield _run_in_thread(fn, args, kwargs))
+        slot: _Slot = yield self._semaphore()
+        with slot:
+            # Run inline (`yield from`), so that its error is the caller's to catch.
+            return (yield from _run_in_thread(fn, args, kwargs, slot))
 
     def map(self, fn: Callable[[_T], _R], xs: Iterable[_T]) -> Coro[list[_R]]:
         """Call `fn(x)` for each `x` of `xs` in the pool: `results = yield pool.map(fn, xs)`.
@@ -488,7 +567,53 @@ class ThreadPool:
         return self._map(fn, list(xs))
 
     def _map(self, fn: Callable[[_T], _R], xs: list[_T]) -> Coro[list[_R]]:
-        return (yield [self._limited(fn, (x,), {}) for x in xs])
+        # Each call runs inline in a coroutine of its own that catches its error, so that the
+        # first error is raised here, to the caller of `map` (not crashing the loop); the
+        # other calls are then stopped (CancelledError in their threads) and end on their own.
+        if not xs:
+            return []
+        loop: Loop = yield CURRENT_LOOP
+        results: list[Any] = [None] * len(xs)
+        left = [len(xs)]
+        failures: list[BaseException] = []
+        done = Event()
+        stop = CancelledError(
+            f"Cancelled because another call of ThreadPool.map({_describe(fn)}, ...) ended the map."
+        )
+
+        def call(index: int, x: _T) -> Coro[None]:
+            try:
+                results[index] = yield from self._limited(fn, (x,), {})
+            except BaseException as error:
+                if error is stop:
+                    return
+                if cancelling_everything(loop):
+                    raise
+                failures.append(error)
+                done.set()
+                return
+            left[0] -= 1
+            if left[0] == 0:
+                done.set()
+
+        calls = [call(index, x) for index, x in enumerate(xs)]
+
+        def start_in_order() -> Coro[None]:
+            yield calls  # a gather starts them in order (a set would not); none raises
+
+        yield {start_in_order()}
+        try:
+            yield done.wait()
+        except BaseException:
+            if not cancelling_everything(loop):  # interrupted (a timeout): stop the calls
+                for running in calls:
+                    yield Interrupt(running, stop)
+            raise
+        if failures:
+            for running in calls:
+                yield Interrupt(running, stop)
+            raise failures[0]
+        return results
 
     def __repr__(self) -> str:
         return f"<tinyio.ThreadPool max_threads={self._max_threads}>"

@@ -7,11 +7,20 @@ background, waits for it with a deadline, and on expiry uses the core's `Interru
 
 from __future__ import annotations
 
-import contextlib
 import types
 from typing import Any, TypeVar
 
-from ._core import Coro, Interrupt, Wait, check_duration, starts_at_once
+from ._core import (
+    CURRENT_LOOP,
+    CancelledError,
+    Coro,
+    Interrupt,
+    Loop,
+    Wait,
+    duration_problem,
+    has_run,
+    starts_at_once,
+)
 from ._event import Event
 
 __all__ = ["TimeoutError", "sleep", "timeout"]
@@ -65,7 +74,10 @@ def sleep(delay_in_seconds: int | float) -> Coro[None]:
     # both slept at the same time: True
     ```
     """
-    return _sleep(check_duration(delay_in_seconds, "delay_in_seconds"))
+    problem = duration_problem(delay_in_seconds, "delay_in_seconds")
+    if problem is not None:
+        raise problem
+    return _sleep(float(delay_in_seconds))
 
 
 # Runs as part of the sleeping coroutine: cancelling or timing out that coroutine cancels its
@@ -123,26 +135,44 @@ def timeout(coro: Coro[_T], timeout_in_seconds: int | float) -> Coro[tuple[_T | 
     """
     if not isinstance(coro, types.GeneratorType):
         raise TypeError(f"timeout needs a coroutine (a generator), got {coro!r}.")
-    seconds = check_duration(timeout_in_seconds, "timeout_in_seconds")
-    return _timeout(coro, seconds)
+    problem = duration_problem(timeout_in_seconds, "timeout_in_seconds")
+    if problem is not None:
+        raise problem
+    return _timeout(coro, float(timeout_in_seconds))
 
 
 def _timeout(coro: Coro[_T], seconds: float) -> Coro[tuple[_T | None, bool]]:
     ended = Event()
     outcome: list[Any] = []
+    failures: list[BaseException] = []
+    expired = TimeoutError(f"timed out after {seconds:g} seconds")
+    # A coroutine new to the loop runs inline in `watch`, so that its error comes out of
+    # `timeout` for the caller to catch; one the loop already knows (others may wait on it
+    # too) is waited on, and its error crashes the loop as usual.
+    loop: Loop = yield CURRENT_LOOP
+    fresh = coro.gi_frame is not None and not coro.gi_suspended  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+    inline = fresh and not has_run(loop, coro)
 
     def watch() -> Coro[None]:
-        # If it lets our TimeoutError propagate, that is a clean exit.
-        with contextlib.suppress(TimeoutError):
-            outcome.append((yield coro))
+        try:
+            outcome.append((yield from coro) if inline else (yield coro))
+        except TimeoutError as error:
+            if error is not expired:
+                failures.append(error)
+        except CancelledError:
+            raise  # the loop is stopping (or `coro` was cancelled): not an error of `coro`
+        except BaseException as error:
+            failures.append(error)
         ended.set()
 
-    yield {watch()}
+    watcher = watch()
+    yield {watcher}
     yield ended.wait(seconds)
     if outcome:
         return outcome[0], True
     if not ended.is_set():
-        error = TimeoutError(f"timed out after {seconds:g} seconds")
-        yield Interrupt(coro, error)
+        yield Interrupt(watcher if inline else coro, expired)
         yield ended.wait()
+    if failures:
+        raise failures[0]  # outside any `except` block: it keeps its own context
     return None, False

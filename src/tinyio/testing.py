@@ -17,7 +17,7 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._core import Coro, Loop, check_duration
+from ._core import Coro, Loop, duration_problem
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -65,7 +65,10 @@ class VirtualClock:
     __slots__ = ("_now",)
 
     def __init__(self, start: float = 0.0) -> None:
-        self._now = check_duration(start, "start")
+        problem = duration_problem(start, "start")
+        if problem is not None:
+            raise problem
+        self._now = float(start)
 
     def time(self) -> float:
         """The current reading, in seconds."""
@@ -80,7 +83,10 @@ class VirtualClock:
         Raises:
             TypeError, ValueError: `seconds` is not a non-negative number.
         """
-        self._now += check_duration(seconds, "seconds")
+        problem = duration_problem(seconds, "seconds")
+        if problem is not None:
+            raise problem
+        self._now += float(seconds)
 
     def advance_to(self, deadline: float) -> None:
         """Called by the loop when it is idle: move to `deadline` (never back)."""

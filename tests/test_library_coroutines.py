@@ -1,0 +1,228 @@
+"""One behaviour for every public library coroutine under errors and timeouts (docs: errors.md,
+"Library coroutines under errors and timeouts").
+
+Every public function and method of tinyio is listed below as giving a coroutine (with a way
+to make it fail, and, for those running a tinyio thread, a way to run a given function) or
+not; a new public name that is in neither list fails the first test, so that it cannot be
+forgotten.
+"""
+
+import functools
+import inspect
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import tinyio
+
+
+class Failure(Exception):
+    pass
+
+
+def fail():
+    raise Failure("failed")
+
+
+def failing_coroutine():
+    yield
+    raise Failure("failed")
+
+
+pool = tinyio.ThreadPool(max_threads=2)
+
+
+# Public coroutines that run a function in one of tinyio's threads: each makes the coroutine
+# that runs `fn()` there.
+THREAD_CALLS = {
+    "run_in_thread": lambda fn: tinyio.run_in_thread(fn),
+    "ThreadPool.run_in_thread": lambda fn: pool.run_in_thread(fn),
+    "ThreadPool.map": lambda fn: pool.map(lambda _: fn(), [0]),
+}
+
+
+def run_failing_in_executor():
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return (yield from tinyio.run_in_executor(executor, fail))
+
+
+def failing_future():
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return (yield from tinyio.from_future(executor.submit(fail)))
+
+
+async def failing_async():
+    raise Failure("failed")
+
+
+# Every other public coroutine that can fail: each makes one that raises `Failure`.
+FAILING = {
+    **{name: functools.partial(make, fail) for name, make in THREAD_CALLS.items()},
+    "run_in_executor": run_failing_in_executor,
+    "from_future": failing_future,
+    "from_asyncio": lambda: tinyio.from_asyncio(failing_async()),
+    "timeout": lambda: tinyio.timeout(failing_coroutine(), 10),
+}
+
+# Public coroutines whose failure is another coroutine's (they pass it on as the loop does),
+# that cannot fail by themselves, or that are tested on their own pages.
+OTHER_COROUTINES = {
+    "sleep",
+    "Event.wait",
+    "Lock.__call__",
+    "Semaphore.__call__",
+    "Condition.__call__",
+    "Condition.wait",
+    "Condition.wait_for",
+    "Barrier.wait",
+    "Queue.get",
+    "Queue.put",
+    "Queue.join",
+    "as_completed",
+    "isolate",
+    "copy",
+    "settle",
+    "cancel",
+    "race",
+    "from_trio",
+    "Loop.run",  # not a coroutine: listed here, as it runs them
+}
+
+NOT_COROUTINES = {
+    "to_asyncio",
+    "to_trio",
+    "Loop.runtime",
+    "Loop.snapshot",
+    "ThreadPool.max_threads",
+    "Event.set",
+    "Event.clear",
+    "Event.is_set",
+    "Lock.locked",
+    "Semaphore.locked",
+    "Semaphore.value",
+    "Condition.locked",
+    "Condition.notify",
+    "Condition.notify_all",
+    "Queue.put_nowait",
+    "Queue.get_nowait",
+    "Queue.get_or",
+    "Queue.qsize",
+    "Queue.empty",
+    "Queue.full",
+    "Queue.maxsize",
+    "Queue.shutdown",
+    "Queue.task_done",
+    "Queue.is_shut_down",
+}
+
+
+def public_callables():
+    names = set()
+    for name in tinyio.__all__:
+        obj = getattr(tinyio, name)
+        if inspect.isclass(obj):
+            if issubclass(obj, BaseException):
+                continue
+            for member in vars(obj):
+                if member == "__call__" or not member.startswith("_"):
+                    names.add(f"{name}.{member}")
+        elif callable(obj) and not isinstance(obj, type):
+            names.add(name)
+    names.discard("Coro")
+    return names
+
+
+def test_every_public_function_and_method_is_classified():
+    known = set(FAILING) | OTHER_COROUTINES | NOT_COROUTINES
+    missing = public_callables() - known
+    assert not missing, f"say how these behave under errors and timeouts: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", sorted(FAILING))
+def test_the_error_of_a_library_coroutine_is_catchable_around_yield_from(name):
+    def main():
+        try:
+            yield from FAILING[name]()
+        except Failure:
+            return "caught"
+        return "not raised"
+
+    assert tinyio.Loop().run(main()) == "caught"
+
+
+def start_a_worker():
+    # A worker thread waits for the next call once this one ends: the call under test starts
+    # at once, well within its timeout, even on a busy machine.
+    yield from tinyio.run_in_thread(lambda: None)
+
+
+@pytest.mark.parametrize("name", sorted(THREAD_CALLS))
+def test_a_timeout_returns_on_time_while_the_thread_is_stuck_and_run_waits_for_it(name):
+    release = threading.Event()
+    log = []
+
+    def stuck():
+        log.append("thread started")
+        try:
+            release.wait(30)  # one blocking C call: a CancelledError lands once it returns
+        finally:
+            log.append("thread ended")
+
+    def main():
+        yield from start_a_worker()
+        result = yield from tinyio.timeout(THREAD_CALLS[name](stuck), 0.2)
+        log.append(("timeout gave", result))
+        release.set()
+
+    tinyio.Loop().run(main())
+    assert log == ["thread started", ("timeout gave", (None, False)), "thread ended"]
+
+
+@pytest.mark.parametrize("name", sorted(THREAD_CALLS))
+def test_a_timeout_raises_cancelled_error_in_the_thread_at_once(name):
+    cancelled = threading.Event()
+
+    def busy():
+        try:
+            while not cancelled.is_set():
+                pass  # pure Python: a CancelledError lands at the next bytecode
+        except tinyio.CancelledError:
+            cancelled.set()
+            raise
+
+    def main():
+        yield from start_a_worker()
+        result = yield from tinyio.timeout(THREAD_CALLS[name](busy), 0.2)
+        assert result == (None, False)
+
+    tinyio.Loop().run(main())
+    assert cancelled.is_set()
+
+
+@pytest.mark.parametrize("name", sorted(THREAD_CALLS))
+def test_a_crash_raises_cancelled_error_in_the_thread_and_run_waits_for_it(name):
+    started = threading.Event()
+    log = []
+
+    def busy():
+        started.set()
+        try:
+            while True:
+                pass
+        except tinyio.CancelledError:
+            log.append("cancelled")
+            raise
+        finally:
+            log.append("thread ended")
+
+    def crash_once_started():
+        yield from tinyio.run_in_thread(started.wait)
+        raise Failure("crash")
+
+    def main():
+        yield [THREAD_CALLS[name](busy), crash_once_started()]
+
+    with pytest.raises(Failure, match="crash"):
+        tinyio.Loop().run(main())
+    assert log == ["cancelled", "thread ended"]

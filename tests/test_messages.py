@@ -1,0 +1,303 @@
+"""Error messages contain the key phrases that code written against tinyio 0.4.0 matches on,
+next to our own explanation (docs: coming-from-tinyio-0.4.md), and the hints for mistakes
+Python reports in its own words (docs: errors.md)."""
+
+import re
+import warnings
+
+import pytest
+
+import tinyio
+
+
+def job():
+    yield
+
+
+def started():
+    gen = job()
+    next(gen)
+    return gen
+
+
+def finished():
+    gen = job()
+    list(gen)
+    return gen
+
+
+def run_started():
+    tinyio.Loop().run(started())
+
+
+def yield_started():
+    def main():
+        yield started()
+
+    tinyio.Loop().run(main())
+
+
+def yield_finished():
+    def main():
+        yield finished()
+
+    tinyio.Loop().run(main())
+
+
+def run_a_running_loop():
+    loop = tinyio.Loop()
+
+    def main():
+        yield
+        loop.run(job())
+
+    loop.run(main())
+
+
+def leave_runtime_early():
+    def two_steps():
+        yield
+        yield
+
+    with tinyio.Loop().runtime(two_steps(), exception_group=None) as steps:
+        next(steps)
+
+
+def enter_a_slot_twice():
+    lock = tinyio.Lock()
+
+    def main():
+        slot = yield lock()
+        with slot:
+            pass
+        with slot:
+            pass
+
+    tinyio.Loop().run(main())
+
+
+def make_a_cycle():
+    coros = {}
+
+    def first():
+        yield coros["second"]
+
+    def second():
+        yield coros["first"]
+
+    coros.update(first=first(), second=second())
+    tinyio.Loop().run(coros["first"])
+
+
+def test_an_event_as_a_boolean():
+    event = tinyio.Event()
+    with pytest.raises(TypeError) as excinfo:
+        bool(event)
+    assert "Cannot convert `tinyio.Event` to boolean" in str(excinfo.value)
+    assert "event.is_set()" in str(excinfo.value)
+
+
+def bad_yield():
+    def main():
+        yield 5
+
+    tinyio.Loop().run(main())
+
+
+def bad_yield_in_a_list():
+    def main():
+        yield [job(), 5]
+
+    tinyio.Loop().run(main())
+
+
+@pytest.mark.parametrize(
+    ("situation", "error_type", "phrase"),
+    [
+        (run_started, ValueError, "which is a generator that has already started"),
+        (yield_started, ValueError, "has already started"),
+        (yield_finished, ValueError, "has already started"),
+        (run_a_running_loop, RuntimeError, "whilst the loop is currently running"),
+        (leave_runtime_early, RuntimeError, "only partially completed"),
+        (
+            enter_a_slot_twice,
+            RuntimeError,
+            "Use a new `semaphore()` call in each `with (yield semaphore())`, do not re-use it",
+        ),
+        (make_a_cycle, tinyio.CancelledError, "Cycle detected in `tinyio` loop"),
+        (lambda: tinyio.Semaphore(0), ValueError, "`tinyio.Semaphore(value=...)` must be positive"),
+        (
+            lambda: tinyio.Semaphore(-3),
+            ValueError,
+            "`tinyio.Semaphore(value=...)` must be positive",
+        ),
+        (bad_yield, TypeError, "Invalid yield"),
+        (bad_yield_in_a_list, TypeError, "Invalid yield"),
+        (lambda: tinyio.Loop().run(5), TypeError, "not a coroutine"),
+        (lambda: tinyio.Loop().run(job), TypeError, "not a coroutine"),
+    ],
+)
+def test_a_message_contains_the_published_key_phrase(situation, error_type, phrase):
+    with pytest.raises(error_type) as excinfo:
+        situation()
+    assert phrase in str(excinfo.value)
+
+
+def fail_after_a_step():
+    yield
+    yield
+    raise KeyError("the original error")
+
+
+def stubborn_yield():
+    try:
+        while True:
+            yield
+    except tinyio.CancelledError:
+        yield 3
+
+
+def stubborn_return():
+    try:
+        while True:
+            yield
+    except tinyio.CancelledError:
+        return 4
+
+
+def stubborn_raise():
+    try:
+        while True:
+            yield
+    except tinyio.CancelledError:
+        raise OSError("cleanup failed") from None
+
+
+@pytest.mark.parametrize(
+    ("stubborn", "phrase"),
+    [
+        (stubborn_yield, "Instead, the coroutine yielded `3`"),
+        (stubborn_return, "Instead, the coroutine returned `4`"),
+        (stubborn_raise, "Instead, the coroutine raised the exception `OSError: cleanup failed`"),
+    ],
+)
+def test_the_cancellation_warning_says_what_the_coroutine_did_instead(stubborn, phrase):
+    def main():
+        yield [stubborn(), fail_after_a_step()]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises((KeyError, ExceptionGroup)):
+            tinyio.Loop().run(main())
+    messages = [str(w.message) for w in caught if w.category is RuntimeWarning]
+    assert len(messages) == 1
+    assert "did not respond properly to cancellation" in messages[0]
+    assert phrase in messages[0]
+
+
+# ---------------------------------------------------------------- hints
+
+
+def test_with_lock_without_yield_gets_a_hint():
+    lock = tinyio.Lock()
+
+    def main():
+        yield
+        with lock():  # forgot the `yield`
+            pass
+
+    with pytest.raises(TypeError) as excinfo:
+        tinyio.Loop().run(main())
+    (note,) = excinfo.value.__notes__
+    assert "with (yield lock()):" in note
+
+
+def test_with_a_lock_object_without_yield_gets_the_same_hint():
+    lock = tinyio.Lock()
+
+    def main():
+        yield
+        with lock:  # forgot `(yield lock())`
+            pass
+
+    with pytest.raises(TypeError) as excinfo:
+        tinyio.Loop().run(main())
+    (note,) = excinfo.value.__notes__
+    assert "with (yield lock()):" in note
+
+
+def test_yield_from_a_list_gets_a_hint():
+    def one():
+        yield
+        return 1
+
+    def main():
+        yield from [one(), one()]  # meant `yield [one(), one()]`
+
+    with pytest.raises(AttributeError) as excinfo:
+        tinyio.Loop().run(main())
+    (note,) = excinfo.value.__notes__
+    assert "`yield [a, b]`" in note
+
+
+def test_an_unrelated_attribute_error_gets_no_hint():
+    def main():
+        yield
+        object().send  # noqa: B018 -- the AttributeError is the point
+
+    with pytest.raises(AttributeError) as excinfo:
+        tinyio.Loop().run(main())
+    assert not hasattr(excinfo.value, "__notes__")
+
+
+# ---------------------------------------------------------------- the waiter's CancelledError
+
+
+def test_the_waiters_cancelled_error_names_what_raised_and_the_remedies():
+    messages = []
+
+    def failing():
+        yield
+        raise ValueError("boom")
+
+    def waiter():
+        try:
+            yield failing()
+        except ValueError:  # does not catch it: the loop crashes instead
+            messages.append("caught")
+        except tinyio.CancelledError as error:
+            messages.append(str(error))
+            raise
+
+    with pytest.raises(ValueError, match="boom"):
+        tinyio.Loop().run(waiter())
+    (message,) = messages
+    message = re.sub(r"\S*\.<locals>\.", "", message)
+    assert "failing(), which this coroutine was waiting on, raised ValueError: boom" in message
+    assert "`yield from failing()`" in message
+    assert "`tinyio.isolate`" in message
+
+
+def test_a_coroutine_off_the_failing_chain_is_told_which_coroutine_raised():
+    messages = []
+
+    def failing():
+        yield
+        raise ValueError("boom")
+
+    def bystander():
+        try:
+            yield tinyio.Event().wait()
+        except tinyio.CancelledError as error:
+            messages.append(str(error))
+            raise
+
+    def main():
+        yield [bystander(), failing()]
+
+    with pytest.raises(ValueError, match="boom"):
+        tinyio.Loop().run(main())
+    (message,) = messages
+    assert re.sub(r"\S*\.<locals>\.", "", message) == (
+        "Cancelled because another coroutine, failing(), raised ValueError: boom."
+    )
