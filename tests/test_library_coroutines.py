@@ -86,6 +86,8 @@ OTHER_COROUTINES = {
     "cancel",
     "race",
     "from_trio",
+    "gather",
+    "wait",
     "Loop.run",  # not a coroutine: listed here, as it runs them
 }
 
@@ -94,6 +96,7 @@ NOT_COROUTINES = {
     "to_trio",
     "Loop.runtime",
     "Loop.snapshot",
+    "Loop.time",
     "ThreadPool.max_threads",
     "Event.set",
     "Event.clear",

@@ -230,7 +230,10 @@ def test_a_loop_with_a_virtual_clock_can_be_run_again_and_time_goes_on() -> None
     assert loop.time() == 7.0
 
 
-def test_the_report_of_a_crash_counts_seconds_left_on_the_virtual_clock() -> None:
+def test_the_report_of_a_crash_counts_seconds_left_on_the_virtual_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TINYIO_REPORT_EVERY_CRASH", "1")  # the report on an ordinary crash
     loop, _ = _virtual_loop()
 
     def sleeper() -> tinyio.Coro[None]:
