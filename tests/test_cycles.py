@@ -1,5 +1,6 @@
 """A cycle of coroutines waiting on each other is detected and reported (docs: errors.md)."""
 
+import re
 import sys
 import time
 import traceback
@@ -231,3 +232,29 @@ def test_the_cycle_search_gives_the_path_from_a_target_down_to_the_waiter():
     assert find_cycle(x, [a]) == [a, b, d, x]
     assert find_cycle(x, [c]) is None
     assert find_cycle(a, [a]) == [a]
+
+
+def test_a_cycle_closed_by_yielding_a_list_is_detected_at_that_yield():
+    coros = {}
+    log = []
+
+    def harmless():
+        yield
+
+    def upper():
+        yield coros["lower"]
+
+    def lower():
+        yield  # by now `upper` waits on this coroutine
+        try:
+            yield [harmless(), coros["upper"]]
+        except tinyio.CancelledError as error:
+            log.append(str(error))
+            raise
+
+    coros.update(upper=upper(), lower=lower())
+
+    with pytest.raises(tinyio.CancelledError, match="Cycle detected"):
+        tinyio.Loop().run(coros["upper"])
+    assert len(log) == 1
+    assert re.search(r"Cycle detected: \S*lower\(\) -> \S*upper\(\) -> \S*lower\(\)", log[0])

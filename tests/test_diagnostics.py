@@ -701,7 +701,7 @@ def test_ten_thousand_coroutines_give_a_short_report(shape):
     start = time.monotonic()
     with pytest.raises(Boom, match="the original error") as excinfo:
         tinyio.Loop().run(shape(event))
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 30  # generous: coverage.py (the CI run) triples it
     note = note_of(excinfo.value)
     lines = note.splitlines()
     assert len(lines) < 150, f"{len(lines)} lines"
@@ -840,7 +840,9 @@ import threading
 
 import tinyio
 
-faulthandler.dump_traceback_later(30, exit=True)  # a hang: print the stacks, exit 1
+# A hang: print the stacks, exit 1. (Generous: 10,000 runs take 10 s, 2.5 times that under
+# coverage.py on a busy machine.)
+faulthandler.dump_traceback_later(120, exit=True)
 
 
 class Boom(Exception):
@@ -869,12 +871,12 @@ print("no hang")
 """
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(200)
 def test_a_thread_call_returning_just_as_it_is_cancelled_does_not_hang_the_loop(tmp_path):
     script = tmp_path / "race.py"
     script.write_text(THREAD_CALL_RETURNING_AS_IT_IS_CANCELLED)
     completed = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=180, check=False
     )
     assert completed.returncode == 0, f"loop.run hung:\n{completed.stderr}"
     assert completed.stdout == "no hang\n"

@@ -453,3 +453,32 @@ def test_one_set_wakes_waiters_in_loops_in_several_threads():
     for thread in threads:
         thread.join()
     assert sorted(results) == [0, 1, 2]
+
+
+def test_the_timeouts_of_waits_woken_early_are_dropped_and_the_other_timers_still_fire():
+    # A long-lived loop whose waits are mostly woken before their timeouts (the usual case for
+    # a timeout) must not keep every timer until its deadline, hours away.
+    loop = tinyio.Loop()
+    event = tinyio.Event()
+    timers_after_the_set = []
+
+    def waiter():
+        yield event.wait(3600)
+        return "woken"
+
+    def napper(seconds):
+        yield tinyio.sleep(seconds)
+        return seconds
+
+    def setter():
+        yield  # every waiter has yielded its wait by now
+        event.set()
+        timers_after_the_set.append(len(loop._timers))
+
+    def main():
+        return (yield [*[waiter() for _ in range(1000)], napper(0.02), napper(0.05), setter()])
+
+    results = loop.run(main())
+    assert results == ["woken"] * 1000 + [0.02, 0.05, None]
+    # Of 1,002 timers, the 1,000 of the woken waits were all dropped but a few.
+    assert timers_after_the_set[0] < 300

@@ -276,3 +276,46 @@ def test_runtime_and_run_share_the_loops_results():
 
     assert loop.run(later()) == "shared"
     assert len(runs) == 1
+
+
+def test_notify_on_wakeup_says_false_and_never_calls_back_when_a_wakeup_came_first():
+    event = tinyio.Event()
+
+    def main():
+        yield event.wait()
+        return "woken"
+
+    calls = []
+    with tinyio.Loop().runtime(main(), None) as gen:
+        idle = next(gen)
+        while idle is None:
+            idle = next(gen)
+        thread = threading.Thread(target=event.set)  # a wake-up from another thread...
+        thread.start()
+        thread.join()
+        # ...that came before the driver asked to be told: it must not wait for a callback.
+        assert idle.notify_on_wakeup(lambda: calls.append("called")) is False
+        result, _ = drive(gen)
+    assert result == "woken"
+    assert calls == []
+
+
+def test_notify_on_wakeup_says_true_and_calls_back_on_a_later_wakeup():
+    event = tinyio.Event()
+
+    def main():
+        yield event.wait()
+        return "woken"
+
+    called = threading.Event()
+    with tinyio.Loop().runtime(main(), None) as gen:
+        idle = next(gen)
+        while idle is None:
+            idle = next(gen)
+        assert idle.notify_on_wakeup(called.set) is True
+        thread = threading.Thread(target=event.set)
+        thread.start()
+        thread.join()
+        assert called.wait(10)
+        result, _ = drive(gen)
+    assert result == "woken"

@@ -519,3 +519,52 @@ def test_an_already_started_generator_crashes_the_loop_with_a_value_error_naming
         with pytest.raises(ValueError, match="returns"):
             tinyio.Loop().run(main())
     started.close()
+
+
+def test_waiting_later_on_a_timed_out_coroutine_raises_its_timeout_error():
+    # The interrupt stays the coroutine's outcome: waiting on it after it ended gets the same
+    # TimeoutError, alone or in a list, as a waiter at the time does.
+    slow = tinyio.sleep(10)
+    caught = []
+
+    def wait_on(awaitable):
+        try:
+            yield awaitable
+        except tinyio.TimeoutError as error:
+            caught.append(error)
+            return "got the TimeoutError"
+
+    def main():
+        assert (yield tinyio.timeout(slow, 0.01)) == (None, False)
+        return (yield [wait_on(slow), wait_on([slow])])
+
+    assert tinyio.Loop().run(main()) == ["got the TimeoutError"] * 2
+    assert caught[0] is caught[1]
+    assert str(caught[0]) == "timed out after 0.01 seconds"
+
+
+def test_a_coroutine_waiting_on_a_list_is_interrupted_and_the_list_runs_on():
+    log = []
+
+    def part(name, seconds):
+        yield tinyio.sleep(seconds)
+        log.append(f"{name} finished")
+        return name
+
+    parts = [part("quick", 0.0), part("slow", 0.1)]
+
+    def gathering():
+        try:
+            yield parts
+        except tinyio.TimeoutError:
+            log.append("gathering interrupted")
+            raise
+
+    def main():
+        outcome = yield tinyio.timeout(gathering(), 0.03)
+        log.append("timeout gave up")
+        # The coroutines of the list were not cancelled: waiting on them again gives both.
+        return outcome, (yield parts)
+
+    assert tinyio.Loop().run(main()) == ((None, False), ["quick", "slow"])
+    assert log == ["quick finished", "gathering interrupted", "timeout gave up", "slow finished"]
