@@ -422,9 +422,7 @@ def test_ctrl_c_with_exception_group_true_gives_a_group_led_by_keyboard_interrup
 
 
 class DropsAnError:
-    """Raises `error` from `__del__`, as Python's own handler raises KeyboardInterrupt when a
-    Ctrl-C lands while the garbage collector runs a `__del__` or a weakref callback (it may
-    happen at any moment). Python cannot let such an error propagate: it drops it."""
+    """Raises `error` from `__del__`: Python cannot let it propagate, it drops it."""
 
     def __init__(self, error):
         self.error = error
@@ -433,10 +431,23 @@ class DropsAnError:
         raise self.error
 
 
-def drop_ctrl_c_then_wait(before=()):
-    """A coroutine that runs `before`, then makes Python drop a KeyboardInterrupt (as when a
-    Ctrl-C lands in a `__del__`), then waits on an Event: for ever, but for a timer that sets
-    it after 10 s, so that a lost Ctrl-C fails the test instead of hanging it."""
+class CtrlCWhenFreed:
+    """Sends SIGINT from `__del__`; the handler runs at the next bytecode, inside `__del__`.
+
+    Python's own handler would raise KeyboardInterrupt there, where it cannot propagate:
+    Python prints "Exception ignored in ..." and drops it, and the Ctrl-C is lost.
+    """
+
+    def __del__(self):
+        signal.raise_signal(signal.SIGINT)
+        for _ in range(10):  # bytecodes for the handler to run at
+            pass
+
+
+def ctrl_c_in_del_then_wait(before=()):
+    """A coroutine that runs `before`, then has a Ctrl-C land in a `__del__`, then waits on an
+    Event: for ever, but for a timer that sets it after 10 s, so that a lost Ctrl-C fails the
+    test instead of hanging it."""
     never = tinyio.Event()
     rescue = threading.Timer(10, never.set)
 
@@ -444,25 +455,35 @@ def drop_ctrl_c_then_wait(before=()):
         rescue.start()
         try:
             yield list(before)
-            DropsAnError(KeyboardInterrupt("dropped in __del__"))  # freed at once
+            CtrlCWhenFreed()  # freed at once
             yield never.wait()
         finally:
             rescue.cancel()
+            rescue.join()
 
     return main()
 
 
-def test_a_ctrl_c_that_python_drops_in_a_del_method_still_stops_the_loop():
-    with pytest.raises(KeyboardInterrupt, match="dropped in __del__"):
-        tinyio.Loop().run(drop_ctrl_c_then_wait())
+@pytest.fixture
+def python_handles_sigint():
+    """SIGINT's handler is Python's default during the test (as in a plain program)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
-def test_a_dropped_ctrl_c_reaches_the_outer_loop_after_nested_loops_ended_out_of_order():
+def test_a_ctrl_c_that_lands_in_a_del_method_still_stops_the_loop(python_handles_sigint):
+    with pytest.raises(KeyboardInterrupt):
+        tinyio.Loop().run(ctrl_c_in_del_then_wait())
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_ctrl_c_in_a_del_method_stops_the_outer_loop_after_nested_loops_ended_out_of_order(
+    python_handles_sigint,
+):
     # Two isolated regions (nested loops) side by side: the first to start ends first. The
-    # Ctrl-C dropped afterwards must still stop the outer loop, and the hook in place before
-    # the run must be back after it.
-    before = sys.unraisablehook
-
+    # Ctrl-C afterwards must still stop the outer loop, and Python's handler must be back
+    # after the run.
     def short():
         yield tinyio.sleep(0.01)
 
@@ -470,14 +491,14 @@ def test_a_dropped_ctrl_c_reaches_the_outer_loop_after_nested_loops_ended_out_of
         yield tinyio.sleep(0.05)
 
     regions = [tinyio.isolate(short()), tinyio.isolate(longer())]
-    with pytest.raises(KeyboardInterrupt, match="dropped in __del__"):
-        tinyio.Loop().run(drop_ctrl_c_then_wait(regions))
-    assert sys.unraisablehook is before
+    with pytest.raises(KeyboardInterrupt):
+        tinyio.Loop().run(ctrl_c_in_del_then_wait(regions))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_other_errors_dropped_during_a_run_are_still_reported_as_usual(monkeypatch):
-    # The loop takes only the KeyboardInterrupts that Python drops; every other "Exception
-    # ignored in ..." goes to the hook that was in place, which is back after the run.
+    # The loop leaves `sys.unraisablehook` alone: "Exception ignored in ..." goes to the hook
+    # that is in place.
     reported = []
 
     def hook(unraisable):

@@ -65,6 +65,7 @@ from collections import deque
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, TypeVar, cast
 
+from . import _ctrl_c
 from ._cycles import find_cycle
 from ._diagnostics import format_snapshot, take_snapshot
 from ._tasks import DONE as _DONE
@@ -90,9 +91,11 @@ __all__ = [
     "cancellation_warning",
     "clock_of",
     "duration_problem",
+    "ctrl_c_presses",
     "failed_on_its_own",
     "has_run",
     "is_library_code",
+    "note_on_outcome",
     "starts_at_once",
     "waiters_of",
     "waits_on_outside",
@@ -283,66 +286,6 @@ class Idle:
         return f"<tinyio loop idle, next timer in {self.timeout!r} s>"
 
 
-class _CtrlCRescue:
-    """The `sys.unraisablehook` installed while loops run in the main thread.
-
-    Python raises KeyboardInterrupt wherever the main thread is when Ctrl-C arrives. If that
-    is inside a weakref callback or a `__del__` method (run by the garbage collector at any
-    moment, e.g. when a `threading.Thread` object is freed), the error cannot propagate:
-    Python hands it to `sys.unraisablehook`, which prints "Exception ignored in ..." and
-    drops it, and the Ctrl-C is lost. This hook gives it instead to the innermost loop
-    running in the main thread, which raises it. Anything else goes to the previous hook.
-    See docs/devdocs/waking-from-threads.md.
-    """
-
-    __slots__ = ("previous",)
-
-    def __init__(self, previous: Callable[[Any], object]) -> None:
-        self.previous = previous
-
-    def __call__(self, unraisable: Any) -> None:
-        error = unraisable.exc_value
-        if (
-            isinstance(error, KeyboardInterrupt)
-            and _LOOPS_IN_MAIN_THREAD
-            and threading.get_ident() == _MAIN_THREAD_ID
-        ):
-            loop = next(reversed(_LOOPS_IN_MAIN_THREAD))
-            loop._dropped_ctrl_c = error  # pyright: ignore[reportPrivateUsage]
-            loop._notify()  # pyright: ignore[reportPrivateUsage]
-        else:
-            self.previous(unraisable)
-
-
-# The loops running in the main thread, innermost last, and the hook installed for them. A
-# dict used as an ordered set: nested loops may end in any order (`isolate` regions side by
-# side end first-started first), and a list made ending each of N such loops cost O(N).
-_LOOPS_IN_MAIN_THREAD: Final[dict[Loop, None]] = {}
-_rescue_hook: _CtrlCRescue | None = None
-
-
-def _rescue_ctrl_c_for(loop: Loop) -> None:
-    global _rescue_hook
-    if threading.get_ident() != _MAIN_THREAD_ID:
-        return
-    if not _LOOPS_IN_MAIN_THREAD and sys.unraisablehook is not _rescue_hook:
-        _rescue_hook = _CtrlCRescue(sys.unraisablehook)
-        sys.unraisablehook = _rescue_hook
-    _LOOPS_IN_MAIN_THREAD[loop] = None
-
-
-def _stop_rescuing_ctrl_c_for(loop: Loop) -> None:
-    global _rescue_hook
-    loops = _LOOPS_IN_MAIN_THREAD
-    loops.pop(loop, None)
-    hook = _rescue_hook
-    if not loops and hook is not None and sys.unraisablehook is hook:
-        # (If another hook was installed on top of ours meanwhile, ours stays in its chain,
-        # and passes everything on while no loop runs.)
-        sys.unraisablehook = hook.previous
-        _rescue_hook = None
-
-
 def failed_on_its_own(loop: Loop, error: BaseException) -> BaseException:
     """For library code: mark `error`, about to be raised by a coroutine that is being
     cancelled, as one that happened independently of the cancellation (e.g. a thread that
@@ -370,6 +313,22 @@ def waiters_of(loop: Loop, gen: Coro[Any]) -> list[Coro[Any]] | None:
 def has_run(loop: Loop, gen: Coro[Any]) -> bool:
     """For library code: whether `loop` runs, or has run, `gen` (however it ended)."""
     return weakref.ref(cast(_Gen, gen)) in loop._tasks  # pyright: ignore[reportPrivateUsage]
+
+
+def ctrl_c_presses(loop: Loop) -> tuple[int, float]:
+    """For library code: how many times Ctrl-C was pressed during the current run of `loop`
+    (counting those of the loops it runs inside), and when first (`time.monotonic()`). Zero
+    for a loop whose Ctrl-Cs tinyio does not handle: one in another thread, or under asyncio,
+    trio or a SIGINT handler of the program's own."""
+    if not loop._guarded:  # pyright: ignore[reportPrivateUsage]
+        return 0, 0.0
+    return _ctrl_c.presses()
+
+
+def note_on_outcome(loop: Loop, note: str) -> None:
+    """For library code: add `note` to the error that the current run of `loop`, which is
+    stopping, is about to raise (e.g. which threads it abandoned)."""
+    loop._outcome_notes.append(note)  # pyright: ignore[reportPrivateUsage]
 
 
 def at_stop(loop: Loop, callback: Callable[[], None]) -> None:
@@ -625,8 +584,8 @@ class Loop:
         self._timer_counter = itertools.count()
         # Wake-ups from other threads.
         self._from_threads: queue.SimpleQueue[Wait | None] = queue.SimpleQueue()
-        # A KeyboardInterrupt that Python dropped during this run (see `_CtrlCRescue`).
-        self._dropped_ctrl_c: BaseException | None = None
+        # This run's Ctrl-Cs are handled by tinyio's SIGINT handler (see `_ctrl_c`).
+        self._guarded = False
         self._thread_wakeups = False  # set after each `put` to `_from_threads`
         # How the idle loop sleeps: in `acquire(timeout)` of this lock, which is held while
         # nobody has rung; a waker in another thread releases it after its `put`.
@@ -654,6 +613,7 @@ class Loop:
         # The context `_run_ready` runs in: the root coroutine's (see `_drive`).
         self._root_context = contextvars.Context()
         self._independent_errors: list[BaseException] = []  # see `failed_on_its_own`
+        self._outcome_notes: list[str] = []  # see `note_on_outcome`
 
     # ------------------------------------------------------------------ public API
 
@@ -828,10 +788,10 @@ class Loop:
         self._crash = None
         self._crashed_task = None
         self._cycles.clear()
-        self._dropped_ctrl_c = None
+        outcome: BaseException | None = None  # the error the run ends with
         try:
             self._running = True
-            _rescue_ctrl_c_for(self)
+            self._guarded = _ctrl_c.guard(self)
             get_ident = threading.get_ident
             self._owner = get_ident()
             ready = self._ready
@@ -883,25 +843,43 @@ class Loop:
                 if self._crash is not None:
                     # Outside any `except` block, so that the CancelledErrors thrown in get
                     # no misleading `__context__`.
-                    return False, self._final_error(exception_group)
+                    outcome = self._final_error(exception_group)
+                    return False, outcome
         except GeneratorExit:
             # The driver stopped early (see `runtime`): clean up, then let it go.
             self._cancel_all(CancelledError("The loop driving these coroutines was stopped."))
             raise
         finally:
-            _stop_rescuing_ctrl_c_for(self)
             self._owner = None
             self._running = False
-            self._call_stop_callbacks()
+            try:
+                self._call_stop_callbacks()
+            finally:
+                if self._guarded:
+                    self._guarded = False
+                    # A Ctrl-C recorded after the last safe point: the run raises it.
+                    if _ctrl_c.unguard(self) and not _is_ctrl_c(outcome):
+                        interrupt = KeyboardInterrupt()
+                        interrupt.__context__ = outcome
+                        raise interrupt
 
     def _post(self, wait: Wait) -> None:
         """From a thread that does not own the loop: hand it a `Wait` to resume."""
         self._from_threads.put(wait)
         self._notify()
 
+    def _ring(self) -> None:
+        """For tinyio's SIGINT handler: make the loop reach a safe point soon (it drains
+        `_from_threads`, and raises the recorded Ctrl-C there), waking it if it sleeps."""
+        self._thread_wakeups = True
+        bell = self._bell
+        if bell.locked():
+            with contextlib.suppress(RuntimeError):  # rung by a waker at the same moment
+                bell.release()
+
     def _notify(self) -> None:
-        """Make the loop drain `_from_threads` (and `_dropped_ctrl_c`) soon, waking it if it
-        sleeps. Safe from any thread."""
+        """Make the loop drain `_from_threads` soon, waking it if it sleeps. Safe from any
+        thread."""
         self._thread_wakeups = True
         bell = self._bell
         if bell.locked():
@@ -1400,11 +1378,14 @@ class Loop:
                 break
             if wait is not None:
                 self._resume(wait, True)
-        dropped = self._dropped_ctrl_c
-        if dropped is not None:
-            self._dropped_ctrl_c = None
-            if self._crash is None:  # else the loop is stopping already
-                raise dropped
+        if (
+            self._guarded
+            and _ctrl_c.interrupt_pending()
+            and self._crash is None  # else it is stopping already: see `_final_error`
+            and not self._cancelling_all
+        ):
+            _ctrl_c.take_pending()
+            raise KeyboardInterrupt
 
     # ------------------------------------------------------------------ crashing
 
@@ -1522,6 +1503,25 @@ class Loop:
         self._crashed_task = None
         self._crashed_name = ""
         self._cycles.clear()
+        for note in self._outcome_notes:
+            error.add_note(note)
+        self._outcome_notes.clear()
+        final = self._final_group(error, others, cancelled, exception_group)
+        if self._guarded and _ctrl_c.take_pending() and not _is_ctrl_c(final):
+            # Ctrl-C while the loop was stopping for another error: the run ends as a Ctrl-C
+            # does, with that error as its context.
+            interrupt = KeyboardInterrupt()
+            interrupt.__context__ = final
+            return interrupt
+        return final
+
+    @staticmethod
+    def _final_group(
+        error: BaseException,
+        others: list[BaseException],
+        cancelled: list[BaseException],
+        exception_group: bool | None,
+    ) -> BaseException:
         if exception_group is False or (exception_group is None and not others):
             return error
         members = [error, *others]
@@ -1696,6 +1696,13 @@ class _Runtime(contextlib.AbstractContextManager[Generator[Callable[[], None] | 
             raise
 
 
+def _is_ctrl_c(error: BaseException | None) -> bool:
+    """Whether a run's outcome is a Ctrl-C (alone, or leading an exception group)."""
+    if isinstance(error, BaseExceptionGroup):
+        return isinstance(error.exceptions[0], KeyboardInterrupt)  # pyright: ignore[reportUnknownMemberType]
+    return isinstance(error, KeyboardInterrupt)
+
+
 class _Rejected(Exception):
     """Internal: a yielded value was rejected and an error already thrown into the task."""
 
@@ -1719,3 +1726,7 @@ def _describe_run_argument(value: object) -> str:
         "function with no `yield` in its body is not a generator function: calling it ran "
         "it to the end and gave this value.)"
     )
+
+
+# For the SIGINT handler: a user frame that these call directly is a coroutine's step.
+_ctrl_c.STEPPERS.update({Loop._run_ready.__code__, Loop._start_at_once.__code__})  # pyright: ignore[reportPrivateUsage]

@@ -17,16 +17,14 @@ lock), and a worker drops any that arrives too late before it takes another job.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import ctypes
 import queue
-import signal
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from types import FrameType
 from typing import Any, Final, ParamSpec, TypeVar
 
 from ._core import (
@@ -39,8 +37,10 @@ from ._core import (
     at_stop,
     cancellation_warning,
     cancelling_everything,
+    ctrl_c_presses,
     failed_on_its_own,
     is_library_code,
+    note_on_outcome,
     waking_from_outside,
 )
 from ._event import Event
@@ -54,6 +54,8 @@ _P = ParamSpec("_P")
 
 # How long an idle worker waits for another job before its thread ends.
 _IDLE_SECONDS: Final = 5.0
+# How often a coroutine waiting for a cancelled call to end looks for a Ctrl-C.
+_CANCEL_POLL_SECONDS: Final = 0.05
 
 _PENDING: Final = 0
 _RUNNING: Final = 1
@@ -94,47 +96,6 @@ def _flush_late_cancel(ident: int) -> None:
             _noop()
     except _Flush:
         pass
-
-
-class _ctrl_c_deferred(contextlib.AbstractContextManager[None]):
-    """Hold back a Ctrl-C that arrives in the main thread inside the block until it ends.
-
-    `Thread.start()` is Python code: a `KeyboardInterrupt` raised inside it can leave the
-    thread started but not recorded, or never started and yet listed by `threading.enumerate()`
-    for ever -- and `join` on it raises `RuntimeError`. So while a worker is started (and
-    recorded), a SIGINT only sets a flag, and the handler that was in place runs when the
-    block ends: a Ctrl-C is delayed by microseconds, never lost. Only the main thread runs
-    Python signal handlers; elsewhere, and under a handler that is not Python code, this does
-    nothing.
-    """
-
-    __slots__ = ("_arrived", "_previous")
-
-    def __init__(self) -> None:
-        self._previous: Any = None
-        self._arrived: tuple[int, FrameType | None] | None = None
-
-    def __enter__(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        previous = signal.getsignal(signal.SIGINT)
-        if callable(previous):
-            signal.signal(signal.SIGINT, self._hold)
-            self._previous = previous
-
-    def _hold(self, signum: int, frame: FrameType | None) -> None:
-        self._arrived = (signum, frame)
-
-    def __exit__(self, *exc_info: object) -> None:
-        previous = self._previous
-        if previous is None:
-            return
-        self._previous = None
-        signal.signal(signal.SIGINT, previous)
-        arrived = self._arrived
-        if arrived is not None:
-            self._arrived = None
-            previous(*arrived)
 
 
 class _Job:
@@ -195,6 +156,8 @@ class _Workers:
         self._threads: list[threading.Thread] = []
         self._running: set[_Job] = set()  # jobs whose function is running
         self._cancelled = False  # the loop is cancelling everything: start no more jobs
+        self._abandoned: list[_Job] = []  # left running at a second Ctrl-C
+        self._told_stuck = False  # said on stderr which threads a Ctrl-C waits for
         self.threads_started = 0  # for the benchmarks
 
     def submit(self, job: _Job) -> None:
@@ -206,12 +169,13 @@ class _Workers:
     def _start_worker_if_needed(self) -> None:
         # Called with the lock held.
         if self._waiting > self._idle and not self._starting and not self._stopped:
-            with _ctrl_c_deferred():
-                thread = threading.Thread(target=self._serve, name="tinyio worker")
-                thread.start()
-                self._threads.append(thread)
-                self._starting = True
-                self.threads_started += 1
+            # A daemon thread: one abandoned at Ctrl-C (see `wait_for_cancelled`) must not
+            # keep the interpreter from exiting. Every other worker is joined by `stop`.
+            thread = threading.Thread(target=self._serve, name="tinyio worker", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+            self._starting = True
+            self.threads_started += 1
 
     def cancel(self, job: _Job) -> bool:
         """Stop `job`: True if its function is running (then wait on `job.ended`)."""
@@ -245,15 +209,67 @@ class _Workers:
         job.ended = threading.Event()
         _raise_in_thread(job.thread, CancelledError)
 
+    def wait_for_cancelled(self, job: _Job, loop: Loop) -> bool:
+        """Wait for the function of `job`, cancelled while it ran, to end: True when it has.
+
+        After a Ctrl-C the wait is not silent: if threads are still running a second later,
+        stderr says which, once. A second Ctrl-C abandons every running job (False): they
+        are left to end in the background, and the run's error names them.
+        """
+        assert job.ended is not None
+        while not job.ended.wait(_CANCEL_POLL_SECONDS):
+            if job in self._abandoned:
+                return False
+            count, first = ctrl_c_presses(loop)
+            if count >= 2:
+                self._abandon_running(loop)
+                return False
+            if count == 1 and not self._told_stuck and time.monotonic() - first >= 1.0:
+                self._told_stuck = True
+                self._tell_stuck()
+        return True
+
+    def _tell_stuck(self) -> None:
+        with self._lock:
+            running = sorted(self._running, key=lambda job: job.started)
+        if not running:
+            return
+        threads = "1 thread is" if len(running) == 1 else f"{len(running)} threads are"
+        calls = "".join(f"\n  {job!r}" for job in running)
+        print(
+            f"tinyio: Ctrl-C: the loop is stopping, but {threads} still running a call that "
+            f"has not responded to cancellation yet:{calls}\n"
+            "Press Ctrl-C again to abandon them: loop.run then raises KeyboardInterrupt at "
+            "once, and they go on in the background until they return or the program exits.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def _abandon_running(self, loop: Loop) -> None:
+        with self._lock:
+            abandoned = [job for job in self._running if job not in self._abandoned]
+            self._abandoned.extend(abandoned)
+        if abandoned:
+            threads = "1 thread" if len(abandoned) == 1 else f"{len(abandoned)} threads"
+            calls = "".join(f"\n  {job!r}" for job in abandoned)
+            note_on_outcome(
+                loop,
+                f"tinyio: a second Ctrl-C abandoned {threads} still running (daemon threads, "
+                f"ending when their call returns or the program exits):{calls}",
+            )
+
     def stop(self) -> None:
-        """End every worker thread (all idle: the run is over) and wait for them."""
+        """End every worker thread (all idle: the run is over, or abandoned) and wait for
+        the idle ones."""
         with self._lock:
             self._stopped = True
             threads = list(self._threads)
             for _ in threads:
                 self._jobs.put(None)
+            busy = {job.thread for job in self._abandoned if job.state == _RUNNING}
         for thread in threads:
-            thread.join()
+            if thread.ident not in busy:
+                thread.join()
 
     def _serve(self) -> None:
         ident = threading.get_ident()
@@ -328,8 +344,7 @@ def _workers_of(loop: Loop) -> _Workers:
             _workers_by_loop.pop(loop, None)
             workers.stop()
 
-        # The stop callback first: a Ctrl-C between the two lines must not leave workers
-        # that no one stops (nor the loop in this dict).
+        # The stop callback first, so that no workers are left that no one stops.
         at_stop(loop, stop)
         _workers_by_loop[loop] = workers
     return workers
@@ -412,8 +427,8 @@ def _run_in_thread(
             yield {_reap(loop, job, None if slot is None else slot._hand_over())}  # pyright: ignore[reportPrivateUsage]
             raise
         if sent:
-            assert job.ended is not None
-            job.ended.wait()  # the thread stops at its next bytecode
+            if not workers.wait_for_cancelled(job, loop):
+                raise  # abandoned (a second Ctrl-C): the run's error names it
             _check_answer(job)
         if job.error is None:
             raise
