@@ -665,15 +665,15 @@ def test_a_cancellation_sent_as_the_function_returns_does_not_hang_the_loop(monk
     # only then does Python raise the CancelledError in it. The loop must still be told that
     # the job has ended.
     sending = threading.Event()
-    raise_in_thread = tinyio._thread._raise_in_thread
+    raise_in_threads = tinyio._thread._raise_in_threads
 
-    def slow_send(ident, exception):
-        if exception is not None:  # called by the loop, holding the workers' lock
-            sending.set()
-            time.sleep(0.2)  # the function returns meanwhile; its worker waits for the lock
-        raise_in_thread(ident, exception)
+    def slow_send(idents, exception):
+        # Called by the loop, holding the workers' lock, to cancel every running call.
+        sending.set()
+        time.sleep(0.2)  # the function returns meanwhile; its worker waits for the lock
+        raise_in_threads(idents, exception)
 
-    monkeypatch.setattr(tinyio._thread, "_raise_in_thread", slow_send)
+    monkeypatch.setattr(tinyio._thread, "_raise_in_threads", slow_send)
     started = tinyio.Event()
 
     def work():

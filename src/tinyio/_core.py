@@ -27,7 +27,9 @@ What a feature may ask of, or tell, a `Loop` it runs in:
 - `with waking_from_outside(loop): yield wait` around a wait that work outside the loop (a
   thread call) is to wake, so that a virtual clock does not jump meanwhile;
   `waits_on_outside(loop)` says whether any such wait is pending;
-- `clock_of(loop)`: the `Clock` a loop was given (None: the system's), for a nested loop.
+- `clock_of(loop)`: the `Clock` a loop was given (None: the system's), for a nested loop;
+- `ctrl_c_presses(loop)`: how many Ctrl-Cs came during the run, and when the first did;
+- `note_on_outcome(loop, note)`: a note for the error that the stopping run will raise.
 
 And the shared vocabulary: `Coro`, `CancelledError`, `Loop`, `Idle` (what a driven loop yields
 when it has nothing to do), `duration_problem` (what is wrong with a number of seconds a user gave, for the public function to raise), `cancellation_warning` (the message of the warning for a coroutine or thread that mishandled its cancellation),
@@ -49,8 +51,10 @@ from ._loop import (
     cancelling_everything,
     clock_of,
     duration_problem,
+    ctrl_c_presses,
     failed_on_its_own,
     has_run,
+    note_on_outcome,
     starts_at_once,
     waiters_of,
     waits_on_outside,
@@ -73,9 +77,11 @@ __all__ = [
     "cancelling_everything",
     "clock_of",
     "duration_problem",
+    "ctrl_c_presses",
     "failed_on_its_own",
     "has_run",
     "is_library_code",
+    "note_on_outcome",
     "starts_at_once",
     "waiters_of",
     "waits_on_outside",

@@ -61,7 +61,10 @@ class _State:
     __slots__ = ("first_press", "installed", "loops", "pending", "presses")
 
     def __init__(self) -> None:
-        self.loops: list[_Ringable] = []
+        # A dict used as an ordered set: nested loops may end in any order (`isolate` regions
+        # side by side end first-started first), and with a list, ending each of N such loops
+        # cost O(N).
+        self.loops: dict[_Ringable, None] = {}
         self.installed = False  # our handler replaced Python's default
         self.presses = 0  # SIGINTs during the outermost guarded run
         self.first_press = 0.0  # time.monotonic() of the first of them
@@ -117,13 +120,13 @@ def guard(loop: _Ringable) -> bool:
     state = _STATE
     current = _getsignal(_SIGINT)
     if current is _on_sigint and state.installed:
-        state.loops.append(loop)  # a nested loop
+        state.loops[loop] = None  # a nested loop
         return True
     if current is not signal.default_int_handler or state.loops:
         return False  # someone else's handler (asyncio's, trio's, the program's): theirs
     state.presses = 0
     state.pending = False
-    state.loops.append(loop)
+    state.loops[loop] = None
     _setsignal(_SIGINT, _on_sigint)
     state.installed = True
     return True
@@ -134,11 +137,7 @@ def unguard(loop: _Ringable) -> bool:
     to be raised (it is then taken: raise `KeyboardInterrupt`)."""
     state = _STATE
     loops = state.loops
-    # Nested loops may end in any order (two `isolate` regions side by side).
-    for index in range(len(loops) - 1, -1, -1):
-        if loops[index] is loop:
-            del loops[index]
-            break
+    loops.pop(loop, None)
     pending = state.pending
     state.pending = False
     if not loops and state.installed:

@@ -789,6 +789,7 @@ class Loop:
         self._crashed_task = None
         self._cycles.clear()
         outcome: BaseException | None = None  # the error the run ends with
+        self._outcome_notes.clear()
         try:
             self._running = True
             self._guarded = _ctrl_c.guard(self)
