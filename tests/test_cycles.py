@@ -257,4 +257,6 @@ def test_a_cycle_closed_by_yielding_a_list_is_detected_at_that_yield():
     with pytest.raises(tinyio.CancelledError, match="Cycle detected"):
         tinyio.Loop().run(coros["upper"])
     assert len(log) == 1
-    assert re.search(r"Cycle detected: \S*lower\(\) -> \S*upper\(\) -> \S*lower\(\)", log[0])
+    assert re.search(
+        r"Cycle detected in `tinyio` loop: \S*lower\(\) -> \S*upper\(\) -> \S*lower\(\)", log[0]
+    )

@@ -100,13 +100,20 @@ def _in_user_code(frame: types.FrameType | None) -> bool:
 
 def _on_sigint(signum: int, frame: types.FrameType | None) -> None:
     state = _STATE
-    if not state.loops:  # a stale copy of this handler, installed by someone after a run
-        raise KeyboardInterrupt
-    state.presses += 1
-    if state.presses == 1:
-        state.first_press = time.monotonic()
-    if state.presses >= 3 or _in_user_code(frame):
-        raise KeyboardInterrupt
+    if state.loops:
+        state.presses += 1
+        if state.presses == 1:
+            state.first_press = time.monotonic()
+    # No loop (a stale copy of this handler, installed by someone after a run), a third press,
+    # or user code: raise it right there.
+    if not state.loops or state.presses >= 3 or _in_user_code(frame):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            # A bare `raise` inside `except` adds no entry for this frame: the traceback ends
+            # in the code that was interrupted, as with Python's own handler.
+            interrupt.__traceback__ = None
+            raise
     state.pending = True
     for loop in state.loops:
         loop._ring()  # pyright: ignore[reportPrivateUsage]

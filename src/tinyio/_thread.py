@@ -17,6 +17,7 @@ lock), and a worker drops any that arrives too late before it takes another job.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import ctypes
 import queue
