@@ -123,7 +123,7 @@ def test_the_marker_on_a_module_or_class_covers_its_coroutine_tests_and_parametr
                 assert isinstance(self, TestGroup)
 
         def test_plain_tests_run_as_usual():
-            assert True
+            assert tinyio.Loop().run(tinyio.sleep(0)) is None  # runs its own loop, untouched
         """,
     )
     result.assert_outcomes(passed=5)
