@@ -9,6 +9,9 @@ forgotten.
 
 import functools
 import inspect
+import os
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -160,26 +163,64 @@ def start_a_worker():
     yield from tinyio.run_in_thread(lambda: None)
 
 
+# Run in a fresh interpreter without coverage.py's tracer (`pytest --cov` measures the tests'
+# subprocesses through COVERAGE_PROCESS_CONFIG): on CPython 3.11, while a CancelledError sent to
+# a thread stuck in one C call is pending, every Python call of a traced thread waits for its
+# delivery, so under a tracer the timeout could only return once the thread does (see the
+# threads page, "Under a debugger or a tracer").
+STUCK_PROGRAM = """
+import sys
+import threading
+
+import tinyio
+
+pool = tinyio.ThreadPool(max_threads=2)
+THREAD_CALLS = {
+    "run_in_thread": lambda fn: tinyio.run_in_thread(fn),
+    "ThreadPool.run_in_thread": lambda fn: pool.run_in_thread(fn),
+    "ThreadPool.map": lambda fn: pool.map(lambda _: fn(), [0]),
+}
+release = threading.Event()
+log = []
+
+
+def stuck():
+    log.append("thread started")
+    try:
+        release.wait(30)  # one blocking C call: a CancelledError lands once it returns
+    finally:
+        log.append("thread ended")
+
+
+def main():
+    # A worker thread waits for the next call once this one ends: the call under test starts
+    # at once, well within its timeout, even on a busy machine.
+    yield from tinyio.run_in_thread(lambda: None)
+    result = yield from tinyio.timeout(THREAD_CALLS[sys.argv[1]](stuck), 0.2)
+    log.append(("timeout gave", result))
+    release.set()
+
+
+tinyio.Loop().run(main())
+print(log)
+"""
+UNTRACED = {name: value for name, value in os.environ.items() if name != "COVERAGE_PROCESS_CONFIG"}
+
+
 @pytest.mark.parametrize("name", sorted(THREAD_CALLS))
 def test_a_timeout_returns_on_time_while_the_thread_is_stuck_and_run_waits_for_it(name):
-    release = threading.Event()
-    log = []
-
-    def stuck():
-        log.append("thread started")
-        try:
-            release.wait(30)  # one blocking C call: a CancelledError lands once it returns
-        finally:
-            log.append("thread ended")
-
-    def main():
-        yield from start_a_worker()
-        result = yield from tinyio.timeout(THREAD_CALLS[name](stuck), 0.2)
-        log.append(("timeout gave", result))
-        release.set()
-
-    tinyio.Loop().run(main())
-    assert log == ["thread started", ("timeout gave", (None, False)), "thread ended"]
+    assert set(THREAD_CALLS) == {"run_in_thread", "ThreadPool.run_in_thread", "ThreadPool.map"}
+    completed = subprocess.run(
+        [sys.executable, "-c", STUCK_PROGRAM, name],
+        capture_output=True,
+        text=True,
+        timeout=25,  # under the thread's 30 s: a timeout that waited for the thread fails here
+        check=False,
+        env=UNTRACED,
+    )
+    assert completed.returncode == 0, completed.stderr
+    expected = ["thread started", ("timeout gave", (None, False)), "thread ended"]
+    assert completed.stdout == f"{expected}\n", completed.stderr
 
 
 @pytest.mark.parametrize("name", sorted(THREAD_CALLS))

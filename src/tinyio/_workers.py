@@ -1,0 +1,370 @@
+"""The worker threads behind `run_in_thread`: jobs, reuse, and cancellation inside a thread.
+
+A call is a `Job`. The coroutine hands it to the `Workers` of the current run of the loop and
+yields the job's `Wait`, which the worker wakes (from its thread) when the function has
+returned or raised.
+
+Workers are reused: a worker that finishes a job waits a little for the next one before it
+retires, and when the run ends, the idle workers are stopped and joined, so that no thread
+outlives `loop.run`. Any number of calls may run at once: a job that finds no idle worker
+gets a new one.
+
+Cancellation raises `CancelledError` inside the thread (CPython's asynchronous exceptions).
+That raise is only ever aimed at the job it was meant for: it is sent only while the job's
+function is running (checked under the workers' lock), and a worker drops any that arrives
+too late before it takes another job.
+
+**The lock rule.** The workers' lock is held only across plain attribute and container
+operations and calls of C functions: never across `Thread.start()`, a `join()`, an `Event`, or
+any call of Python code (a comprehension and a method of ours count). On CPython 3.11, while
+an asynchronous exception is pending anywhere, a thread under a tracer (pdb, coverage.py, an
+IDE debugger) spins at the entry of every Python function until that exception has been
+delivered, and the thread it is meant for may be blocked on this very lock: so a holder that
+entered Python code would never let go (docs/devdocs/threads.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import ctypes
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from ._core import CancelledError, Loop, Wait, at_stop, ctrl_c_presses, note_on_outcome
+
+__all__ = ["FINISHED", "PENDING", "RUNNING", "Job", "Workers", "describe", "workers_of"]
+
+# How long an idle worker waits for another job before its thread ends.
+_IDLE_SECONDS: Final = 5.0
+# How often a coroutine waiting for a cancelled call to end looks for a Ctrl-C.
+_CANCEL_POLL_SECONDS: Final = 0.05
+
+PENDING: Final = 0
+RUNNING: Final = 1
+FINISHED: Final = 2
+
+# Raises an exception in a thread at its next bytecode. Called only with an exception, never
+# with None to clear a pending one: on CPython 3.11 (not 3.12 or 3.13) that call sets the
+# interpreter's "asynchronous exception pending" flag with no exception for it to deliver, so
+# nothing ever resets it, and from then on every traced call in every thread spins for ever. A
+# raise that is delivered resets the flag, so a late one is dropped by `_flush_late_cancel`.
+_set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+_CANCELLED: Final = ctypes.py_object(CancelledError)
+
+
+class _Flush(BaseException):
+    """Raised by a worker in its own thread to take the place of a late `CancelledError`."""
+
+
+def _noop() -> None:
+    pass
+
+
+def _flush_late_cancel(ident: int) -> None:
+    """Drop a `CancelledError` sent to this thread (`ident`) that has not arrived yet.
+
+    It is replaced by a `_Flush` raised in this same thread, which arrives at the next
+    bytecode that checks for one (a Python call does) and is caught here. Delivering it, rather
+    than clearing the pending one, is what keeps the interpreter's flag right on 3.11.
+    """
+    try:
+        _set_async_exc(ctypes.c_ulong(ident), ctypes.py_object(_Flush))
+        for _ in range(1_000):  # one call is enough; the rest only guard against a surprise
+            _noop()
+    except _Flush:
+        pass
+
+
+def describe(fn: Callable[..., Any]) -> str:
+    """How a function is named in messages: its qualified name, else its repr."""
+    return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+class Job:
+    __slots__ = (
+        "args",
+        "context",
+        "ended",
+        "error",
+        "fn",
+        "kwargs",
+        "result",
+        "started",
+        "state",
+        "thread",
+        "wait",
+    )
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        # The calling coroutine's context variables, which the call sees (in a copy, so that
+        # what it sets stays in the thread), as with `asyncio.to_thread`.
+        self.context = contextvars.copy_context()
+        self.state = PENDING  # changed under the workers' lock
+        self.thread = 0  # the ident of the thread running it, once RUNNING
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.wait = Wait()  # woken when the job has finished
+        # Set under the lock when a CancelledError is sent (made before the lock is taken:
+        # the lock rule), and set when the function has ended.
+        self.ended: threading.Event | None = None
+        self.started = 0.0  # time.monotonic() when its function started (for diagnostics)
+
+    def __repr__(self) -> str:
+        call = f"{describe(self.fn)}()"
+        if self.state == PENDING:
+            return f"<thread call {call}, waiting for a worker>"
+        if self.state == RUNNING:
+            return f"<thread call {call}, running for {time.monotonic() - self.started:.3f} s>"
+        return f"<thread call {call}, finished>"
+
+
+class Workers:
+    """The worker threads of one run of one loop, taking jobs from one queue.
+
+    A new thread is started when a job arrives and no worker is idle. To keep a burst of
+    short jobs from starting a thread each, at most one thread is starting at a time; a
+    worker that takes a job and still sees jobs waiting with no idle worker starts the next.
+    So threads are added as fast as they can start while there is a backlog, and no faster.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._waiting = 0  # jobs in `_jobs`
+        self._idle = 0  # workers blocked on `_jobs`
+        self._starting = False  # a worker thread is being started and has not taken a job
+        self._stopped = False  # the run is over: start no more threads
+        self._threads: list[threading.Thread] = []
+        self._running: set[Job] = set()  # jobs whose function is running
+        self._cancelled = False  # the loop is cancelling everything: start no more jobs
+        self._abandoned: list[Job] = []  # left running at a second Ctrl-C
+        self._told_stuck = False  # said on stderr which threads a Ctrl-C waits for
+        self.threads_started = 0  # for the benchmarks
+
+    def submit(self, job: Job) -> None:
+        with self._lock:
+            self._jobs.put(job)
+            self._waiting += 1
+            # The thread is started once the lock is released (the lock rule), and at most
+            # one at a time (`_starting`), however many jobs are waiting.
+            start = self._waiting > self._idle and not self._starting and not self._stopped
+            if start:
+                self._starting = True
+        if start:
+            self._start_worker()
+
+    def _start_worker(self) -> None:
+        # A daemon thread: one abandoned at Ctrl-C (see `wait_for_cancelled`) must not keep
+        # the interpreter from exiting. Every other worker is joined by `stop`.
+        thread = threading.Thread(target=self._serve, name="tinyio worker", daemon=True)
+        with self._lock:
+            if self._stopped:
+                self._starting = False
+                return
+            self._threads.append(thread)
+            self.threads_started += 1
+        try:
+            thread.start()
+        except BaseException:  # no thread could be started: a later job may start one
+            with self._lock:
+                self._starting = False
+                self._threads.remove(thread)
+            raise
+
+    def cancel(self, job: Job) -> bool:
+        """Stop `job`: True if its function is running (then wait on `job.ended`)."""
+        ended = threading.Event()
+        with self._lock:
+            if job.ended is not None:  # `cancel_all` got there first
+                return True
+            if job.state == PENDING:
+                job.state = FINISHED  # its worker will skip it
+                return False
+            if job.state == RUNNING:
+                job.ended = ended
+                _set_async_exc(ctypes.c_ulong(job.thread), _CANCELLED)
+                return True
+            return False
+
+    def cancel_all(self) -> None:
+        """For a loop that cancels everything: raise CancelledError in every running job's
+        thread, and let no waiting job start. The threads then stop side by side, and each
+        job's coroutine, cancelled in turn, waits only for what is left of its own (see
+        `cancel`). Once is enough: later calls do nothing."""
+        with self._lock:
+            if self._cancelled:
+                return
+            self._cancelled = True  # from now on no job starts, so `running` can only shrink
+            running = list(self._running)
+        events = [threading.Event() for _ in running]
+        with self._lock:
+            for job, ended in zip(running, events, strict=True):
+                if job.state == RUNNING and job.ended is None:
+                    job.ended = ended
+                    _set_async_exc(ctypes.c_ulong(job.thread), _CANCELLED)
+
+    def wait_for_cancelled(self, job: Job, loop: Loop) -> bool:
+        """Wait for the function of `job`, cancelled while it ran, to end: True when it has.
+
+        After a Ctrl-C the wait is not silent: if threads are still running a second later,
+        stderr says which, once. A second Ctrl-C abandons every running job (False): they
+        are left to end in the background, and the run's error names them.
+        """
+        assert job.ended is not None
+        while not job.ended.wait(_CANCEL_POLL_SECONDS):
+            if job in self._abandoned:
+                return False
+            count, first = ctrl_c_presses(loop)
+            if count >= 2:
+                self._abandon_running(loop)
+                return False
+            if count == 1 and not self._told_stuck and time.monotonic() - first >= 1.0:
+                self._told_stuck = True
+                self._tell_stuck()
+        return True
+
+    def _tell_stuck(self) -> None:
+        with self._lock:
+            running = list(self._running)
+        if not running:
+            return
+        running.sort(key=lambda job: job.started)
+        threads = "1 thread is" if len(running) == 1 else f"{len(running)} threads are"
+        calls = "".join(f"\n  {job!r}" for job in running)
+        print(
+            f"tinyio: Ctrl-C: the loop is stopping, but {threads} still running a call that "
+            f"has not responded to cancellation yet:{calls}\n"
+            "Press Ctrl-C again to abandon them: loop.run then raises KeyboardInterrupt at "
+            "once, and they go on in the background until they return or the program exits.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def _abandon_running(self, loop: Loop) -> None:
+        abandoned: list[Job] = []
+        with self._lock:
+            for job in self._running:
+                if job not in self._abandoned:
+                    abandoned.append(job)
+            self._abandoned.extend(abandoned)
+        if abandoned:
+            threads = "1 thread" if len(abandoned) == 1 else f"{len(abandoned)} threads"
+            calls = "".join(f"\n  {job!r}" for job in abandoned)
+            note_on_outcome(
+                loop,
+                f"tinyio: a second Ctrl-C abandoned {threads} still running (daemon threads, "
+                f"ending when their call returns or the program exits):{calls}",
+            )
+
+    def stop(self) -> None:
+        """End every worker thread (all idle: the run is over, or abandoned) and wait for
+        the idle ones."""
+        busy: set[int] = set()
+        with self._lock:
+            self._stopped = True
+            threads = list(self._threads)
+            for _ in threads:
+                self._jobs.put(None)
+            for job in self._abandoned:
+                if job.state == RUNNING:
+                    busy.add(job.thread)
+        for thread in threads:
+            if thread.ident not in busy:
+                thread.join()
+
+    def _serve(self) -> None:
+        ident = threading.get_ident()
+        me = threading.current_thread()
+        with self._lock:
+            self._starting = False
+        while True:
+            with self._lock:
+                self._idle += 1
+            try:
+                job = self._jobs.get(timeout=_IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    self._idle -= 1
+                    if self._waiting == 0:  # else a job came just now: go and take it
+                        self._threads.remove(me)
+                        return
+                continue
+            with self._lock:
+                self._idle -= 1
+                if job is None:
+                    return
+                self._waiting -= 1
+                start = self._waiting > self._idle and not self._starting and not self._stopped
+                if start:
+                    self._starting = True
+            if start:
+                # On "can't start new thread", this worker runs the job all the same.
+                with contextlib.suppress(RuntimeError):
+                    self._start_worker()
+            self._execute(ident, job)
+            job.wait.wake()
+
+    def _execute(self, ident: int, job: Job) -> None:
+        # A CancelledError sent to this thread (only while the job is RUNNING) may arrive at
+        # any bytecode from `state = RUNNING` until the flush below -- not only inside `fn`.
+        # So all of that is inside the `try`, and if it arrives outside `fn` the loop goes
+        # round again without running `fn`, keeping it as the job's outcome. After the flush
+        # none can arrive: `cancel` sends none once the job is FINISHED, and `ended` (set with
+        # the lock held before sending) says whether one was sent at all.
+        ran = False
+        while True:
+            try:
+                if not ran:
+                    with self._lock:
+                        if job.state == FINISHED or self._cancelled:
+                            job.state = FINISHED  # cancelled before it started
+                            return
+                        job.state = RUNNING
+                        job.thread = ident
+                        job.started = time.monotonic()
+                        self._running.add(job)
+                    ran = True
+                    try:
+                        job.result = job.context.run(job.fn, *job.args, **job.kwargs)
+                    except BaseException as error:
+                        job.error = error
+                with self._lock:
+                    job.state = FINISHED
+                    self._running.discard(job)
+                if job.ended is not None:  # a CancelledError was sent: it may not have come
+                    _flush_late_cancel(ident)
+                break
+            except CancelledError as late:
+                ran = True
+                if job.error is None:
+                    job.error = late
+        if job.ended is not None:
+            job.ended.set()
+
+
+def workers_of(loop: Loop) -> Workers:
+    """The `Workers` of the current run of `loop`, made on first use and stopped (joined) when
+    the run ends."""
+    workers = _workers_by_loop.get(loop)
+    if workers is None:
+        workers = Workers()
+
+        def stop() -> None:
+            _workers_by_loop.pop(loop, None)
+            workers.stop()
+
+        # The stop callback first, so that no workers are left that no one stops.
+        at_stop(loop, stop)
+        _workers_by_loop[loop] = workers
+    return workers
+
+
+_workers_by_loop: dict[Loop, Workers] = {}
