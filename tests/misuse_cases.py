@@ -73,6 +73,13 @@ def run(coro, **kwargs):
     return tinyio.Loop().run(coro, **kwargs)
 
 
+def runs_a_coroutine_finished_by_another_loop():
+    coro = job()
+    first = tinyio.Loop()
+    first.run(coro)  # a coroutine runs once; only this loop remembers its result
+    return tinyio.Loop().run(coro)
+
+
 def failing():
     yield
     raise ValueError("the original error")
@@ -807,6 +814,12 @@ CASES: list[Misuse] = [
         "@tinyio.testing.fixture def settings(): return {}",
         lambda: tinyio.testing.fixture(plain_settings),  # pyright: ignore[reportArgumentType]
         TypeError,
+    ),
+    Misuse(
+        "Run, in a new loop, a coroutine that another loop has finished",
+        "loop.run(coro); tinyio.Loop().run(coro)",
+        runs_a_coroutine_finished_by_another_loop,
+        ValueError,
     ),
 ]
 

@@ -1,5 +1,6 @@
 """Every ```python block in README.md, docs/ and the public docstrings (which mkdocstrings
-renders into the API reference) is a program that runs and prints what it says.
+renders into the API reference) is a program that runs and prints what it says; every ```text
+block shows what a real run prints.
 
 The convention (see docs/devdocs/docs-examples.md):
 
@@ -11,13 +12,24 @@ The convention (see docs/devdocs/docs-examples.md):
 - A block with the line `<!-- fragment -->` among the HTML comments right above its fence is
   a fragment of syntax (it may use `...`, a `yield` outside a function, undefined names): it
   is only compiled, never run.
+- A ```text block is the output -- stdout and stderr together, as a terminal shows them -- of
+  the program in the fenced block before it: a ```python block (then with no trailing `#`
+  lines, and it may fail: a traceback is output too), or a ```bash block of one `python ...`
+  command. In it, `...` stands for any text (as doctest's ELLIPSIS); before comparing, the
+  temporary directory is cut from paths (`example.py`), tinyio's own files read
+  `.../tinyio/<file>.py` with `...` for their line numbers, and traceback lines of only `^`
+  and `~` are dropped (they differ between Python versions). A ```text block that is not
+  output (a diagram) has `<!-- not-output -->` above it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
+import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +41,7 @@ import tinyio.testing
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAGMENT_MARKER = "<!-- fragment -->"
+NOT_OUTPUT_MARKER = "<!-- not-output -->"
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\s]*)[^`]*$")
 _TIMEOUT_SECONDS = 60
 
@@ -39,28 +52,45 @@ class Example:
     line: int  # of the opening fence, 1-based
     source: str
     fragment: bool
+    language: str = "python"  # or "bash": a command, taken only when its output is shown
+    output: str | None = None  # the ```text block that shows what running it prints
+    output_line: int | None = None
 
     @property
     def id(self) -> str:
         return f"{self.path}:{self.line}"
 
 
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """A ```text block that cannot be checked: the block before it does not run."""
+
+    where: str
+    message: str
+
+
 def extract_examples(text: str, path: str) -> list[Example]:
-    """The ```python blocks of a Markdown text, dedented to their fence's indentation.
+    """The ```python blocks of a Markdown text, dedented to their fence's indentation, each with
+    the ```text block that shows its output, if any; and the ```bash commands that have one.
 
     Other fenced blocks are skipped whole, so a ```python line shown inside a ````markdown
     block (as in the devdocs) is not taken for an example.
     """
+    return _extract(text, path)[0]
+
+
+def _extract(text: str, path: str) -> tuple[list[Example], list[Problem]]:
     lines = text.splitlines()
     examples: list[Example] = []
+    problems: list[Problem] = []
+    previous: Example | None = None  # the fenced block before this one, if it may have output
     index = 0
     while index < len(lines):
         match = _FENCE.match(lines[index])
         if match is None:
             index += 1
             continue
-        indent, fence = match["indent"], match["fence"]
-        is_example = fence == "```" and match["info"] == "python"
+        indent, fence, info = match["indent"], match["fence"], match["info"]
         comments_above = _comments_above(lines, index)
         start = index
         body: list[str] = []
@@ -71,16 +101,51 @@ def extract_examples(text: str, path: str) -> list[Example]:
         if index == len(lines):
             raise ValueError(f"{path}:{start + 1}: a fenced block is never closed")
         index += 1
-        if is_example:
-            examples.append(
-                Example(
-                    path=path,
-                    line=start + 1,
-                    source="\n".join(body) + "\n",
-                    fragment=FRAGMENT_MARKER in comments_above,
-                )
-            )
-    return examples
+        source = "\n".join(body) + "\n"
+        block = None
+        if fence == "```" and info == "python":
+            block = Example(path, start + 1, source, fragment=FRAGMENT_MARKER in comments_above)
+            examples.append(block)
+        elif fence == "```" and info == "bash":
+            block = Example(path, start + 1, source, fragment=False, language="bash")
+        elif fence == "```" and info == "text" and NOT_OUTPUT_MARKER not in comments_above:
+            problem = _output_problem(previous)
+            if problem is not None:
+                problems.append(Problem(f"{path}:{start + 1}", problem))
+            else:
+                assert previous is not None
+                shown = dataclasses.replace(previous, output=source, output_line=start + 1)
+                if previous.language == "python":
+                    examples[-1] = shown
+                else:
+                    examples.append(shown)
+        previous = block
+    return examples, problems
+
+
+def _output_problem(previous: Example | None) -> str | None:
+    """Why a ```text block after `previous` cannot be checked as its output, or None."""
+    mark = f"(if it is not the output of a run, put {NOT_OUTPUT_MARKER} above it)"
+    if previous is None:
+        return (
+            f"a ```text block must follow the ```python or ```bash block it is the output of {mark}"
+        )
+    if previous.output is not None:
+        return f"the block at line {previous.line} already has its output shown {mark}"
+    if previous.language == "bash":
+        if len(previous.source.strip().splitlines()) != 1 or not previous.source.startswith(
+            "python "
+        ):
+            return f"the ```bash block before it is not one `python ...` command {mark}"
+        return None
+    if previous.fragment:
+        return f"the ```python block before it is a fragment, which does not run {mark}"
+    if expected_output(previous.source):
+        return (
+            "the ```python block before it also ends in `# ...` output lines: show its output "
+            "in one place"
+        )
+    return None
 
 
 def _comments_above(lines: list[str], index: int) -> list[str]:
@@ -115,12 +180,15 @@ def _markdown_files() -> list[Path]:
     return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
-def _all_examples() -> list[Example]:
+def _all_examples() -> tuple[list[Example], list[Problem]]:
     examples: list[Example] = []
+    problems: list[Problem] = []
     for file in _markdown_files():
         relative = file.relative_to(ROOT).as_posix()
-        examples += extract_examples(file.read_text(encoding="utf-8"), relative)
-    return examples
+        found, wrong = _extract(file.read_text(encoding="utf-8"), relative)
+        examples += found
+        problems += wrong
+    return examples, problems
 
 
 def _public_objects() -> list[tuple[str, object]]:
@@ -138,8 +206,9 @@ def _public_objects() -> list[tuple[str, object]]:
     return objects
 
 
-def _docstring_examples() -> list[Example]:
+def _docstring_examples() -> tuple[list[Example], list[Problem]]:
     examples: list[Example] = []
+    problems: list[Problem] = []
     for name, obj in _public_objects():
         if isinstance(obj, property):
             obj = obj.fget
@@ -148,14 +217,21 @@ def _docstring_examples() -> list[Example]:
             "tinyio"
         ):
             continue  # e.g. `tinyio.Coro`, an alias whose __doc__ is typing's
-        examples += extract_examples(inspect.cleandoc(docstring), f"{name} docstring")
-    return examples
+        found, wrong = _extract(inspect.cleandoc(docstring), f"{name} docstring")
+        examples += found
+        problems += wrong
+    return examples, problems
 
 
-EXAMPLES = _all_examples() + _docstring_examples()
+_IN_PAGES, _PAGE_PROBLEMS = _all_examples()
+_IN_DOCSTRINGS, _DOCSTRING_PROBLEMS = _docstring_examples()
+EXAMPLES = _IN_PAGES + _IN_DOCSTRINGS
+OUTPUT_PROBLEMS = _PAGE_PROBLEMS + _DOCSTRING_PROBLEMS
 
 
-@pytest.mark.parametrize("example", [e for e in EXAMPLES if not e.fragment], ids=lambda e: e.id)
+@pytest.mark.parametrize(
+    "example", [e for e in EXAMPLES if not e.fragment and e.output is None], ids=lambda e: e.id
+)
 def test_example_runs_and_prints_its_documented_output(example: Example, tmp_path: Path) -> None:
     script = tmp_path / "example.py"
     script.write_text(example.source, encoding="utf-8")
@@ -175,6 +251,64 @@ def test_example_runs_and_prints_its_documented_output(example: Example, tmp_pat
     assert completed.stdout == expected_output(example.source), (
         f"{where} printed something other than its trailing `# ...` comment lines"
     )
+
+
+@pytest.mark.parametrize(
+    "example", [e for e in EXAMPLES if e.output is not None], ids=lambda e: e.id
+)
+def test_shown_output_is_what_a_run_prints(example: Example, tmp_path: Path) -> None:
+    assert example.output is not None
+    if example.language == "python":
+        (tmp_path / "example.py").write_text(example.source, encoding="utf-8")
+        command = [sys.executable, "example.py"]
+    else:
+        command = [sys.executable, *shlex.split(example.source)[1:]]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TINYIO_")}
+    # Unbuffered, so that stdout and stderr interleave as in a terminal; no colours.
+    environment.update(PYTHONUNBUFFERED="1", PYTHON_COLORS="0", NO_COLOR="1")
+    completed = subprocess.run(
+        command,
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=_TIMEOUT_SECONDS,
+        check=False,
+    )
+    actual = normalise_output(completed.stdout, tmp_path)
+    expected = normalise_output(example.output)
+    assert output_matches(expected, actual), (
+        f"the output shown at {example.path}:{example.output_line} is not what the block at "
+        f"{example.id} prints (- shown, + printed; `...` in the shown text matches anything):\n"
+        + "\n".join(difflib.unified_diff(expected.splitlines(), actual.splitlines(), lineterm=""))
+    )
+
+
+def test_every_text_block_is_the_output_of_the_block_before_it() -> None:
+    assert OUTPUT_PROBLEMS == []
+
+
+_PACKAGE = Path(tinyio.__file__).resolve().parent
+_LIBRARY_LINE = re.compile(r'(\.\.\./tinyio/[\w/]+\.py)(", line |:)\d+')
+_CARETS = re.compile(r"^[ \t]*[\^~]+[ \t]*$")
+
+
+def normalise_output(text: str, directory: Path | None = None) -> str:
+    """`text` with what differs from run to run and from Python to Python taken out."""
+    if directory is not None:
+        for prefix in {str(directory), str(directory.resolve())}:
+            text = text.replace(prefix + os.sep, "")
+        text = text.replace(str(_PACKAGE), ".../tinyio")
+        text = _LIBRARY_LINE.sub(r"\1\2...", text)
+    lines = [line.rstrip() for line in text.splitlines() if not _CARETS.match(line)]
+    return "\n".join(lines).strip("\n")
+
+
+def output_matches(expected: str, actual: str) -> bool:
+    """Whether `actual` is `expected`, where each `...` in `expected` stands for any text."""
+    pattern = ".*?".join(re.escape(part) for part in expected.split("..."))
+    return re.fullmatch(pattern, actual, flags=re.DOTALL) is not None
 
 
 @pytest.mark.parametrize("example", [e for e in EXAMPLES if e.fragment], ids=lambda e: e.id)
@@ -242,3 +376,101 @@ def test_blocks_are_extracted_with_their_line_and_fragment_marker() -> None:
     ]
     assert examples[0].source == "print(1)\n# 1\n"
     assert examples[2].source == "print(2)\n"
+
+
+def test_a_text_block_is_the_output_of_the_program_or_command_before_it() -> None:
+    text = "\n".join(
+        [
+            "```python",  # 1
+            "raise SystemExit('bye')",
+            "```",
+            "Some prose between them.",
+            "```text",  # 5
+            "bye",
+            "```",
+            "```bash",  # 8
+            "python -m tinyio --demo-deadlock",
+            "```",
+            "```text",  # 11
+            "Running ...",
+            "```",
+            "<!-- not-output -->",
+            "```text",  # 15: a diagram
+            "a -> b",
+            "```",
+        ]
+    )
+    examples, problems = _extract(text, "page.md")
+    assert problems == []
+    assert [(e.line, e.language, e.output, e.output_line) for e in examples] == [
+        (1, "python", "bye\n", 5),
+        (8, "bash", "Running ...\n", 11),
+    ]
+
+
+def test_a_text_block_that_cannot_be_checked_is_a_problem() -> None:
+    text = "\n".join(
+        [
+            "```text",  # 1: nothing before it
+            "out",
+            "```",
+            "<!-- fragment -->",
+            "```python",
+            "yield x",
+            "```",
+            "```text",  # 8: after a fragment
+            "out",
+            "```",
+            "```python",
+            "print(1)",
+            "# 1",
+            "```",
+            "```text",  # 15: the program's output is in its comments already
+            "1",
+            "```",
+            "```bash",
+            "pip install tinyio",
+            "```",
+            "```text",  # 21: not a python command
+            "Successfully installed",
+            "```",
+        ]
+    )
+    _, problems = _extract(text, "page.md")
+    assert [problem.where for problem in problems] == [
+        "page.md:1",
+        "page.md:8",
+        "page.md:15",
+        "page.md:21",
+    ]
+
+
+def test_output_is_compared_strictly_but_for_ellipses_paths_and_carets(tmp_path: Path) -> None:
+    printed = "\n".join(
+        [
+            "Traceback (most recent call last):",
+            f'  File "{tmp_path / "example.py"}", line 12, in <module>',
+            "    tinyio.Loop().run(main())",
+            "    ^^^^^^^^^^^^^^^^^^^^^^^^^",
+            f'  File "{_PACKAGE / "_thread.py"}", line 345, in run_in_thread',
+            f"ValueError: at 0x7f0012345678 in {_PACKAGE / '__main__.py'}:99   ",
+            "",
+        ]
+    )
+    actual = normalise_output(printed, tmp_path)
+    assert actual == "\n".join(
+        [
+            "Traceback (most recent call last):",
+            '  File "example.py", line 12, in <module>',
+            "    tinyio.Loop().run(main())",
+            '  File ".../tinyio/_thread.py", line ..., in run_in_thread',
+            "ValueError: at 0x7f0012345678 in .../tinyio/__main__.py:...",
+        ]
+    )
+    shown = actual.replace("0x7f0012345678", "0x...")
+    assert output_matches(normalise_output(shown), actual)
+    assert output_matches("Traceback ...\nValueError: ...", actual)
+    # A line number of the program itself, or any other word, must be right.
+    assert not output_matches(shown.replace("line 12", "line 13"), actual)
+    assert not output_matches(shown.replace("ValueError", "KeyError"), actual)
+    assert not output_matches(shown + "\nmore", actual)

@@ -6,6 +6,7 @@ import time
 import pytest
 
 import tinyio
+from tinyio.testing import VirtualClock
 
 
 def test_an_event_starts_unset():
@@ -173,14 +174,14 @@ def test_wait_with_a_timeout_returns_early_when_the_event_is_set():
         event.set()
 
     def main():
-        start = time.monotonic()
         yield {setter()}
         result = yield event.wait(10)
-        return result, time.monotonic() - start
+        return result, loop.time()
 
-    result, elapsed = tinyio.Loop().run(main())
+    loop = tinyio.Loop(clock=VirtualClock())  # virtual time: the moment is exact
+    result, woken_at = loop.run(main())
     assert result is None
-    assert elapsed < 2
+    assert woken_at == 0.02  # when it was set, not at the timeout
 
 
 def test_wait_zero_on_an_unset_event_does_not_block():
@@ -239,23 +240,22 @@ def test_a_timed_out_waiter_is_not_woken_again_by_a_later_set():
 
     def waiter():
         yield event.wait(0.01)
-        log.append("timed out")
-        start = time.monotonic()
+        log.append(("timed out", loop.time()))
         yield tinyio.sleep(0.1)
-        log.append("after sleep")
-        return time.monotonic() - start
+        log.append(("after sleep", loop.time()))
 
     def setter():
         yield tinyio.sleep(0.05)
         event.set()
-        log.append("set")
+        log.append(("set", loop.time()))
 
     def main():
-        return (yield [waiter(), setter()])
+        yield [waiter(), setter()]
 
-    slept, _ = tinyio.Loop().run(main())
-    assert log == ["timed out", "set", "after sleep"]
-    assert slept >= 0.099
+    loop = tinyio.Loop(clock=VirtualClock())  # virtual time: the moments are exact
+    loop.run(main())
+    # The set at 0.05 does not cut the waiter's sleep short: it sleeps its whole 0.1 s.
+    assert log == [("timed out", 0.01), ("set", 0.05), ("after sleep", pytest.approx(0.11))]
 
 
 def test_one_event_can_be_waited_on_again_and_again():

@@ -217,15 +217,122 @@ def test_the_virtual_clock_makes_long_waits_instant_and_exact(pytester: pytest.P
     result.assert_outcomes(passed=1)
 
 
-def test_an_unmarked_generator_test_is_left_to_pytest(pytester: pytest.Pytester) -> None:
-    source = """
-        def test_not_ours():
-            yield
+def test_an_unmarked_generator_test_fails_naming_the_marker_and_the_auto_mode(
+    pytester: pytest.Pytester,
+) -> None:
+    result = _run(
+        pytester,
         """
-    with_plugin = _run(pytester, source)
-    without_plugin = _run(pytester, source, "-p", "no:tinyio")
-    assert with_plugin.parseoutcomes() == without_plugin.parseoutcomes()
-    assert with_plugin.ret == without_plugin.ret
+        def test_not_marked():
+            yield
+
+        def test_plain():
+            pass
+        """,
+    )
+    # One failure for that test, not a collection error for the whole module.
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_not_marked _*",
+            "test_not_marked is a generator function: to run it as a tinyio coroutine, mark it "
+            "with @pytest.mark.tinyio *, or set `tinyio_mode = auto` in the pytest ini options *",
+            "*= short test summary info =*",
+            "FAILED test_subject.py::test_not_marked - *",
+        ]
+    )
+    assert "'yield' keyword is allowed" not in result.stdout.str()
+
+
+def test_without_the_plugin_pytest_refuses_a_generator_test_as_ever(
+    pytester: pytest.Pytester,
+) -> None:
+    result = _run(pytester, "def test_not_marked():\n    yield\n", "-p", "no:tinyio")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*'yield' keyword is allowed in fixtures, but not in tests*"])
+
+
+def test_a_generator_test_that_another_plugin_collects_is_left_to_it(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import inspect
+        import pytest
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_pycollect_makeitem(collector, name, obj):
+            if name.startswith("test_other") and inspect.isgeneratorfunction(obj):
+                def drive():
+                    assert list(obj()) == ["other library"]
+                return pytest.Function.from_parent(collector, name=name, callobj=drive)
+        """
+    )
+    result = _run(
+        pytester,
+        """
+        def test_other_library():
+            yield "other library"
+        """,
+    )
+    result.assert_outcomes(passed=1)
+
+
+_AUTO_MODE_TESTS = """
+    import pytest
+    import tinyio
+
+    def double(x):
+        yield tinyio.sleep(0.001)
+        return 2 * x
+
+    def test_unmarked(tinyio_loop):
+        assert (yield double(21)) == 42
+        assert isinstance(tinyio_loop, tinyio.Loop)
+
+    @pytest.mark.tinyio
+    def test_marked_as_well():
+        yield
+
+    @pytest.mark.parametrize("n", [1, 2])
+    def test_parametrized(n, tinyio_clock):
+        yield tinyio.sleep(3600)
+        assert tinyio_clock.time() == 3600
+
+    class TestGroup:
+        def test_method(self):
+            assert (yield double(1)) == 2
+
+    @pytest.fixture
+    def resource():  # a generator fixture keeps pytest's meaning: set up, yield, tear down
+        yield "resource"
+
+    def test_plain(resource):
+        assert resource == "resource"
+
+    def test_failing():
+        assert (yield double(1)) == 3
+    """
+
+
+def test_auto_mode_runs_every_generator_test_on_a_loop(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ntinyio_mode = auto\n")
+    result = _run(pytester, _AUTO_MODE_TESTS)
+    result.assert_outcomes(passed=6, failed=1)
+    result.stdout.fnmatch_lines(["E*assert 2 == 3"])
+
+
+def test_auto_mode_can_be_set_in_pyproject_toml(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.pytest.ini_options]\ntinyio_mode = "auto"\n')
+    result = _run(pytester, "def test_unmarked():\n    yield\n")
+    result.assert_outcomes(passed=1)
+
+
+def test_an_unknown_mode_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ntinyio_mode = automatic\n")
+    result = _run(pytester, "def test_plain():\n    pass\n")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*tinyio_mode must be 'strict' or 'auto'*'automatic'*"])
 
 
 def test_a_coroutine_fixture_must_be_a_generator_function() -> None:

@@ -13,6 +13,7 @@ import warnings
 import pytest
 
 import tinyio
+from tinyio.testing import VirtualClock
 
 # How long the coroutines that are timed out wait: what they wait on is not cancelled, so
 # loop.run waits for it (keep it short).
@@ -32,6 +33,12 @@ def plain_function(value):
     if False:
         yield
     return value
+
+
+def virtual_loop():
+    """A loop on virtual time: for tests of the order and the moments of events, exact and
+    instant (the tests of the real clock's accuracy keep a real loop)."""
+    return tinyio.Loop(clock=VirtualClock())
 
 
 # --- In time --------------------------------------------------------------------------------
@@ -215,14 +222,14 @@ def test_the_clean_up_may_itself_wait_and_the_timeout_waits_for_it():
             log.append("cleaned up")
 
     def main():
-        start = time.monotonic()
         result = yield tinyio.timeout(slow(), 0.01)
         log.append(result)
-        return time.monotonic() - start
+        return loop.time()
 
-    elapsed = tinyio.Loop().run(main())
+    loop = virtual_loop()
+    # The deadline, then the clean-up's own wait.
+    assert loop.run(main()) == pytest.approx(0.01 + 0.05)
     assert log == ["cleaned up", (None, False)]
-    assert elapsed >= 0.05
 
 
 def test_a_coroutine_that_swallows_the_timeout_and_returns_still_gives_none_and_false():
@@ -251,14 +258,14 @@ def test_a_coroutine_that_swallows_the_timeout_and_waits_on_is_waited_for():
         return "late result"
 
     def main():
-        start = time.monotonic()
         result = yield tinyio.timeout(stubborn(), 0.01)
-        return result, time.monotonic() - start
+        return result, loop.time()
 
-    result, elapsed = tinyio.Loop().run(main())
+    loop = virtual_loop()
+    result, finished_at = loop.run(main())
     assert result == (None, False)
     assert log == ["timed out", "finished anyway"]
-    assert elapsed >= 0.05
+    assert finished_at == pytest.approx(0.01 + 0.05)
 
 
 def test_a_coroutine_raising_another_error_on_timeout_crashes_the_loop_with_it():
@@ -291,26 +298,30 @@ def test_many_timeouts_run_concurrently_each_with_its_own_deadline():
             yield [tinyio.timeout(returns(i, 0.05), 0.2 if i % 2 else 0.005) for i in range(20)]
         )
 
-    results = tinyio.Loop().run(main())
+    loop = virtual_loop()
+    results = loop.run(main())
     assert results == [(i, True) if i % 2 else (None, False) for i in range(20)]
+    assert loop.time() == pytest.approx(0.05)  # the timed-out sleeps ended with their timeouts
 
 
 def test_nested_timeouts_the_inner_one_expiring_first():
     def main():
         return (yield tinyio.timeout(tinyio.timeout(tinyio.sleep(10), 0.01), 5))
 
-    assert tinyio.Loop().run(main()) == ((None, False), True)
+    loop = virtual_loop()
+    assert loop.run(main()) == ((None, False), True)
+    assert loop.time() == pytest.approx(0.01)
 
 
 def test_nested_timeouts_the_outer_one_expiring_first():
     def main():
-        start = time.monotonic()
         result = yield tinyio.timeout(tinyio.timeout(tinyio.sleep(LONG), 5), 0.01)
-        return result, time.monotonic() - start
+        return result, loop.time()
 
-    result, elapsed = tinyio.Loop().run(main())
+    loop = virtual_loop()
+    result, given_at = loop.run(main())
     assert result == (None, False)
-    assert elapsed < LONG
+    assert given_at == pytest.approx(0.01)
 
 
 # --- What the coroutine waited on is not cancelled -------------------------------------------
@@ -327,14 +338,13 @@ def test_what_the_coroutine_waited_on_runs_to_its_end_and_run_waits_for_it():
         yield child()
 
     def main():
-        start = time.monotonic()
         result = yield tinyio.timeout(parent(), 0.01)
-        log.append(("timeout gave", result, time.monotonic() - start < 0.08))
+        log.append(("timeout gave", result, loop.time()))
 
-    start = time.monotonic()
-    tinyio.Loop().run(main())
-    assert log == [("timeout gave", (None, False), True), "child finished"]
-    assert time.monotonic() - start >= 0.1
+    loop = virtual_loop()
+    loop.run(main())
+    assert log == [("timeout gave", (None, False), pytest.approx(0.01)), "child finished"]
+    assert loop.time() == pytest.approx(0.1)  # loop.run waited for the child
 
 
 def test_another_coroutine_sharing_what_it_waited_on_still_gets_the_result():
@@ -353,7 +363,9 @@ def test_another_coroutine_sharing_what_it_waited_on_still_gets_the_result():
     def main():
         return (yield [tinyio.timeout(impatient(), 0.01), patient()])
 
-    assert tinyio.Loop().run(main()) == [(None, False), "shared result"]
+    loop = virtual_loop()
+    assert loop.run(main()) == [(None, False), "shared result"]
+    assert loop.time() == pytest.approx(0.05)
 
 
 def test_a_thread_that_the_coroutine_waited_on_is_not_cancelled():

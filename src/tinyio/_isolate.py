@@ -9,7 +9,7 @@ timeout, and woken by the inner loop's wake-ups -- so neither loop spins or bloc
 from __future__ import annotations
 
 import types
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeAlias, TypeGuard, TypeVar, overload
 
 from ._core import (
     CURRENT_LOOP,
@@ -29,10 +29,27 @@ __all__ = ["copy", "isolate"]
 
 _T = TypeVar("_T")
 
+# What `isolate` gives back when something inside failed: it catches an `Exception`, or a group
+# whose original error (its first member) is one. With `exception_group=True` that is always a
+# group, which holds `CancelledError`s (`BaseException`s); with `False`, never a group.
+_Failure: TypeAlias = Exception | BaseExceptionGroup[BaseException]
 
+
+@overload
+def isolate(
+    coro: Coro[_T], exception_group: Literal[False]
+) -> Coro[tuple[_T, Literal[True]] | tuple[Exception, Literal[False]]]: ...
+@overload
+def isolate(
+    coro: Coro[_T], exception_group: Literal[True]
+) -> Coro[tuple[_T, Literal[True]] | tuple[BaseExceptionGroup[BaseException], Literal[False]]]: ...
+@overload
 def isolate(
     coro: Coro[_T], exception_group: bool | None = None
-) -> Coro[tuple[_T, Literal[True]] | tuple[BaseException, Literal[False]]]:
+) -> Coro[tuple[_T, Literal[True]] | tuple[_Failure, Literal[False]]]: ...
+def isolate(
+    coro: Coro[_T], exception_group: bool | None = None
+) -> Coro[tuple[_T, Literal[True]] | tuple[_Failure, Literal[False]]]:
     """Run `coro` so that if it (or anything it starts) fails, only it is cancelled.
 
     ```python
@@ -69,7 +86,10 @@ def isolate(
         A coroutine giving `(result, True)` if `coro` finished, or `(error, False)` if an
         `Exception` was raised inside -- then everything inside has been cancelled, and the
         outer loop runs on. A `BaseException` that is not an `Exception` (such as
-        `KeyboardInterrupt`) propagates. If the outer loop cancels the isolating coroutine,
+        `KeyboardInterrupt`) propagates. The `error` is typed as what it can be: an
+        `Exception` with `exception_group=False`; a `BaseExceptionGroup` (whose first member
+        is the `Exception` that was raised; the others may be `CancelledError`s) with `True`;
+        either with `None`. If the outer loop cancels the isolating coroutine,
         everything inside is cancelled too.
 
     Raises:
@@ -84,7 +104,7 @@ def isolate(
 
 def _isolate(
     coro: Coro[_T], exception_group: bool | None
-) -> Coro[tuple[_T, Literal[True]] | tuple[BaseException, Literal[False]]]:
+) -> Coro[tuple[_T, Literal[True]] | tuple[_Failure, Literal[False]]]:
     outer: Loop = yield CURRENT_LOOP
     inner = Loop(clock=clock_of(outer))  # one clock: a virtual one jumps for both loops
     with inner.runtime(coro, exception_group) as steps:
@@ -111,7 +131,7 @@ def _isolate(
                         yield wake
 
 
-def _is_ordinary(error: BaseException) -> bool:
+def _is_ordinary(error: BaseException) -> TypeGuard[_Failure]:
     """An `Exception`, or a group whose original error (its first member) is one."""
     if isinstance(error, BaseExceptionGroup):
         return _is_ordinary(error.exceptions[0])  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]

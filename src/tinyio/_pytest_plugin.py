@@ -1,11 +1,14 @@
 """The pytest plugin: tests that are tinyio coroutines, each run in a fresh loop.
 
 pytest finds it through the `pytest11` entry point, so it is active wherever tinyio is
-installed; it acts only on generator test functions that carry the `tinyio` marker (on the
-function, its class or its module's `pytestmark`), and leaves every other test alone. Why a
-marker and not every generator test: docs/devdocs/pytest-plugin.md.
+installed. By default it runs only generator test functions that carry the `tinyio` marker (on
+the function, its class or its module's `pytestmark`); with `tinyio_mode = auto` in the ini
+options, every generator test function. An unmarked generator test in the default mode, which
+no other plugin took, fails with a message naming the marker and the option (instead of
+pytest's own refusal, which fails the collection of the whole module). Why a marker by
+default: docs/devdocs/testing-support.md.
 
-Collection: pytest refuses a generator test function, so for a marked one we hand pytest a
+Collection: pytest refuses a generator test function, so for one of ours we hand pytest a
 plain function in its place (same signature, same marks), and pytest does the rest as usual --
 parametrizing, fixtures. At call time pytest gives us the item again, whose `obj` is the
 generator function: we run it in the loop of the `tinyio_loop` fixture.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Generator
 from typing import Any, cast
 
 import pytest
@@ -23,6 +27,18 @@ from ._core import Loop
 from .testing import VirtualClock
 
 MARKER = "tinyio"
+MODE_OPTION = "tinyio_mode"
+_MODES = ("strict", "auto")
+_auto_mode = pytest.StashKey[bool]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        MODE_OPTION,
+        "strict (the default): run only generator tests marked @pytest.mark.tinyio on a "
+        "tinyio loop; auto: run every generator test on one",
+        default="strict",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,6 +47,14 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MARKER}: run this test, a tinyio coroutine (a generator function), in a fresh "
         "tinyio.Loop (see tinyio.testing)",
     )
+    mode = str(config.getini(MODE_OPTION)).strip()
+    if mode not in _MODES:
+        raise pytest.UsageError(
+            f"{MODE_OPTION} must be 'strict' or 'auto' (in the pytest ini options), got {mode!r}."
+        )
+    config.stash[_auto_mode] = mode == "auto"
+    if mode == "strict":
+        config.pluginmanager.register(_UnmarkedGeneratorTests(), "tinyio-unmarked-tests")
 
 
 def _is_marked(collector: pytest.Collector, function: object) -> bool:
@@ -42,7 +66,10 @@ def _is_marked(collector: pytest.Collector, function: object) -> bool:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Any:
-    if not (inspect.isgeneratorfunction(obj) and _is_marked(collector, obj)):
+    if not inspect.isgeneratorfunction(obj):
+        return None
+    auto = collector.config.stash[_auto_mode]
+    if not (auto or _is_marked(collector, obj)):
         return None
     if not (isinstance(collector, pytest.Module | pytest.Class) and collector.funcnamefilter(name)):
         return None
@@ -61,10 +88,50 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     return collector.ihook.pytest_pycollect_makeitem(collector=collector, name=name, obj=stand_in)
 
 
+def unmarked_message(name: str) -> str:
+    return (
+        f"{name} is a generator function: to run it as a tinyio coroutine, mark it with "
+        f"@pytest.mark.tinyio (or its class, or its module with "
+        f"`pytestmark = pytest.mark.tinyio`), or set `{MODE_OPTION} = auto` in the pytest ini "
+        f"options to run every generator test on a tinyio loop. (pytest itself does not run "
+        f"generator tests.)"
+    )
+
+
+class _UnmarkedGeneratorTests:
+    """An unmarked generator test that pytest itself refuses becomes a test that fails saying
+    how to run it -- rather than pytest's own error, which names neither the marker nor the
+    mode, and fails the collection of its whole module. A wrapper, so that it acts only where
+    pytest's refusal is the outcome: a test that another plugin collects is left to it."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_pycollect_makeitem(
+        self, collector: pytest.Collector, name: str, obj: object
+    ) -> Generator[None, Any, Any]:
+        try:
+            return (yield)
+        except pytest.fail.Exception:
+            if not (
+                inspect.isgeneratorfunction(obj)
+                and isinstance(collector, pytest.Module | pytest.Class)
+                and collector.istestfunction(obj, name)
+            ):
+                raise
+        message = unmarked_message(name)
+
+        def refuse() -> None:
+            pytest.fail(message, pytrace=False)
+
+        # `callobj`: pytest calls this function rather than fetching the generator again.
+        return pytest.Function.from_parent(collector, name=name, callobj=refuse)  # pyright: ignore[reportUnknownMemberType]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     function = pyfuncitem.obj
-    if not inspect.isgeneratorfunction(function) or pyfuncitem.get_closest_marker(MARKER) is None:
+    if not inspect.isgeneratorfunction(function):
+        return None
+    if not (pyfuncitem.config.stash[_auto_mode] or pyfuncitem.get_closest_marker(MARKER)):
         return None
     funcargs = pyfuncitem.funcargs
     loop = cast(Loop, funcargs["tinyio_loop"])

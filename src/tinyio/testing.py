@@ -4,7 +4,8 @@
   while coroutines run, then jumps straight to the next timer whenever the loop would otherwise
   wait. A test of a 30-second retry loop finishes in milliseconds, the same way every run.
 - With pytest, a test function that is a tinyio coroutine and carries the `tinyio` marker runs
-  in a fresh loop (the pytest plugin that does this is installed with tinyio); `fixture` makes a
+  in a fresh loop (the pytest plugin that does this is installed with tinyio); with
+  `tinyio_mode = auto` in the pytest ini options, every generator test does. `fixture` makes a
   coroutine fixture that runs in the same loop as the test. See the "Testing" docs page.
 
 Importing this module does not import pytest: the clock works without it.
