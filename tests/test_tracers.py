@@ -78,18 +78,86 @@ INSTALLS = {
 }
 
 
-@pytest.mark.parametrize("install", sorted(INSTALLS))
-def test_thread_calls_and_their_cancellation_never_hang_under_a_tracer(install):
-    program = textwrap.dedent(TRACED_PROGRAM).replace("INSTALL", INSTALLS[install])
+# Bursts of calls with deadlines spread around their own length (so cancellations land before,
+# during and just after the call, and workers are started while others are being cancelled),
+# then busy calls cancelled almost at once. Under `threading.settrace` this hung every time
+# while a worker held the workers' lock across `Thread.start()`.
+BURST_PROGRAM = """
+import random
+import sys
+import threading
+import time
+
+import tinyio
+
+
+def tracer(frame, event, arg):
+    return None
+
+
+INSTALL
+
+def busy(seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pass
+    return seconds
+
+
+def main(rng):
+    for _ in range(5):
+        calls = []
+        for _ in range(16):
+            length = rng.uniform(0.0005, 0.005)
+            call = tinyio.run_in_thread(busy, length)
+            calls.append(tinyio.timeout(call, length * rng.uniform(0.5, 1.5)))
+        yield calls
+    for _ in range(40):
+        _, finished = yield tinyio.timeout(tinyio.run_in_thread(busy, 2.0), 0.001)
+        assert not finished, "the busy call was not interrupted"
+
+
+tinyio.Loop().run(main(random.Random(int(sys.argv[1]))))
+assert threading.active_count() == 1, threading.enumerate()
+sys.settrace(None)
+threading.settrace(None)  # type: ignore[arg-type]
+print("done")
+"""
+
+
+def run_traced(template, install, *arguments, seconds=60):
+    program = textwrap.dedent(template).replace("INSTALL", INSTALLS[install])
     try:
-        completed = subprocess.run(
-            [sys.executable, "-c", program],
+        return subprocess.run(
+            [sys.executable, "-c", program, *arguments],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=seconds,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        pytest.fail(f"thread calls under {install} did not finish within 60 s: they hang")
+        pytest.fail(f"thread calls under {install} did not finish within {seconds} s: they hang")
+
+
+@pytest.mark.parametrize("install", sorted(INSTALLS))
+def test_thread_calls_and_their_cancellation_never_hang_under_a_tracer(install):
+    completed = run_traced(TRACED_PROGRAM, install)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout == "calls traced: yes\n", completed.stderr
+
+
+@pytest.mark.parametrize("install", sorted(INSTALLS))
+def test_bursts_of_timed_out_thread_calls_never_hang_under_a_tracer(install):
+    completed = run_traced(BURST_PROGRAM, install, "0")
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == "done\n", completed.stderr
+
+
+@pytest.mark.stress
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("install", sorted(INSTALLS))
+def test_many_bursts_of_timed_out_thread_calls_never_hang_under_a_tracer(install):
+    for seed in range(100):
+        completed = run_traced(BURST_PROGRAM, install, str(seed))
+        assert completed.returncode == 0, f"seed {seed}: {completed.stderr}"
+        assert completed.stdout == "done\n", f"seed {seed}: {completed.stderr}"
