@@ -1065,3 +1065,27 @@ def test_a_ctrl_c_while_a_worker_thread_starts_stops_the_run_and_leaves_no_threa
     # The thread that was being started when the Ctrl-C came did start, and has ended.
     assert interrupted[0].ident is not None
     assert not interrupted[0].is_alive()
+
+
+def test_a_worker_that_cannot_be_started_fails_its_call_at_once_and_the_next_call_works(
+    monkeypatch,
+):
+    start = threading.Thread.start
+    refused = []
+    ran = []
+
+    def refuse_the_first_worker(thread):
+        if thread.name == "tinyio worker" and not refused:
+            refused.append(thread)
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse_the_first_worker)
+
+    def main():
+        with pytest.raises(RuntimeError, match="can't start new thread"):
+            yield from tinyio.run_in_thread(ran.append, "first")
+        return (yield tinyio.run_in_thread(ran.append, "second"))
+
+    assert run_with_deadline(main(), seconds=10) == ("returned", None)
+    assert ran == ["second"], "the call that failed to start never runs"

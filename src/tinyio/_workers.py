@@ -159,7 +159,12 @@ class Workers:
             if start:
                 self._starting = True
         if start:
-            self._start_worker()
+            try:
+                self._start_worker()
+            except BaseException:  # the call fails at once, and its job never runs
+                with self._lock:
+                    job.state = FINISHED
+                raise
 
     def _start_worker(self) -> None:
         # A daemon thread: one abandoned at Ctrl-C (see `wait_for_cancelled`) must not keep
