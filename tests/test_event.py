@@ -473,7 +473,7 @@ def test_the_timeouts_of_waits_woken_early_are_dropped_and_the_other_timers_stil
     def setter():
         yield  # every waiter has yielded its wait by now
         event.set()
-        timers_after_the_set.append(len(loop._timers))
+        timers_after_the_set.append(len(loop._timers.heap))
 
     def main():
         return (yield [*[waiter() for _ in range(1000)], napper(0.02), napper(0.05), setter()])
