@@ -54,6 +54,7 @@ from .loop import Loop
 from .messages import cancellation_warning, duration_problem
 from .timers import Clock
 from .tracebacks import is_library_code, without_library_frames
+from .waitline import WaitLine
 from .waits import CURRENT_LOOP, CancelledError, Coro, Interrupt, Wait, starts_at_once
 from .wakeups import Idle
 
@@ -66,6 +67,7 @@ __all__ = [
     "Interrupt",
     "Loop",
     "Wait",
+    "WaitLine",
     "at_stop",
     "cancellation_warning",
     "cancelling_everything",

@@ -34,8 +34,8 @@ _MAIN_THREAD_ID: Final = threading.main_thread().ident
 class Wakeups:
     """One loop's wake-ups from other threads, and how it blocks while idle."""
 
-    # No `__slots__`: pyright would then not see `resume`, a callable held as data, as one
-    # that `Wait.wake` may call as the `Waker` protocol says.
+    # No `__slots__`: with them, pyright takes `resume` (a callable held as data) for a method,
+    # and this class would not match the `Waker` protocol that `Wait.wake` calls.
 
     def __init__(self, resume: Callable[[Wait, bool], None]) -> None:
         self.resume: Callable[[Wait, bool], None] = resume  # the scheduler's `_resume`
