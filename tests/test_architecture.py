@@ -1,9 +1,11 @@
 """The package's layering holds (docs: devdocs/architecture.md): no module imports itself back
-through others, the loop core imports none of the features built on it, and the features use the
-core only through the names `_core.py` declares.
+through others, the loop core (`tinyio/_core/`) imports none of the features built on it, the
+features use the core only through its declared interface (`_core/__init__.py`), and the rooms
+of the core do not import the scheduler they are parts of.
 
-Read from the source with `ast`, so that an import hidden in a function body counts too. Imports
-under `if TYPE_CHECKING:` do not: they are never executed, they only name types.
+Read from the source with `ast`, so that an import hidden in a function body counts too, and so
+does one under `if TYPE_CHECKING:`: an import made only for annotations still ties two modules
+together for a reader, so it may not close a cycle either.
 """
 
 from __future__ import annotations
@@ -15,61 +17,74 @@ from pathlib import Path
 import tinyio
 
 PACKAGE_DIR = Path(tinyio.__file__).parent
-
-# The scheduling core and the modules it is made of: what `_loop` may import.
-CORE = {"_loop", "_tasks", "_tracebacks", "_diagnostics", "_cycles", "_ctrl_c"}
-
-
-def _is_type_checking_block(node: ast.AST) -> bool:
-    return isinstance(node, ast.If) and (
-        (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
-        or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING")
-    )
+CORE = "_core"
+INTERFACE = CORE  # the core's `__init__.py`
+SCHEDULER = f"{CORE}.scheduler"
+# The public `Loop`: the scheduler, with the driver that enters, steps and leaves it. It is the
+# floor above the scheduler, so the one module of the core that imports it.
+LOOP = f"{CORE}.loop"
 
 
-def _imported_modules(tree: ast.AST, package_modules: set[str]) -> set[str]:
-    """The package's own modules that `tree` imports at run time."""
+def _module_names() -> dict[str, Path]:
+    """Every module of the package, by dotted name below `tinyio` (`_event`, `_core.tasks`)."""
+    names: dict[str, Path] = {}
+    for path in PACKAGE_DIR.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE_DIR).with_suffix("").parts)
+        if parts[-1] == "__init__" and len(parts) > 1:
+            parts.pop()
+        names[".".join(parts)] = path
+    return names
+
+
+def _package_of(name: str, path: Path) -> list[str]:
+    """The dotted parts of the package that `name`'s relative imports start from."""
+    parts = name.split(".") if name != "__init__" else []
+    return parts if path.name == "__init__.py" else parts[:-1]
+
+
+def _imported_modules(name: str, path: Path, modules: set[str]) -> set[str]:
+    """The package's own modules that module `name` imports, anywhere in it."""
+    package = _package_of(name, path)
     found: set[str] = set()
-    stack: list[ast.AST] = [tree]
-    while stack:
-        node = stack.pop()
-        if _is_type_checking_block(node):
-            continue
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module is None:  # from . import _x
-                found.update(alias.name for alias in node.names)
-            elif node.level == 1 and node.module is not None:  # from ._x import y
-                found.add(node.module.split(".")[0])
-            elif node.level == 0 and node.module is not None and node.module.startswith("tinyio"):
-                parts = node.module.split(".")
-                if len(parts) > 1:
-                    found.add(parts[1])
-                else:  # from tinyio import _x (or a public name, which is __init__)
-                    found.update(
-                        a.name if a.name in package_modules else "__init__" for a in node.names
-                    )
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+            elif node.module is not None and node.module.split(".")[0] == "tinyio":
+                base = ["tinyio"]
+            else:
+                continue
+            parts = [*base, *(node.module or "").split(".")]
+            module = ".".join(p for p in parts if p and p != "tinyio") or "__init__"
+            for alias in node.names:
+                # `from . import ctrl_c` imports the module `_core.ctrl_c`; `from ._core import
+                # Loop` a name of the module `_core`.
+                submodule = alias.name if module == "__init__" else f"{module}.{alias.name}"
+                found.add(submodule if submodule in modules else module)
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 parts = alias.name.split(".")
                 if parts[0] == "tinyio":
-                    found.add(parts[1] if len(parts) > 1 else "__init__")
-        stack.extend(ast.iter_child_nodes(node))
-    return found & package_modules
+                    found.add(".".join(parts[1:]) or "__init__")
+    return found & modules - {name}
 
 
 def _import_graph() -> dict[str, set[str]]:
-    files = {path.stem: path for path in PACKAGE_DIR.glob("*.py")}
+    files = _module_names()
     modules = set(files)
-    return {
-        name: _imported_modules(ast.parse(path.read_text(encoding="utf-8")), modules) - {name}
-        for name, path in files.items()
-    }
+    return {name: _imported_modules(name, path, modules) for name, path in files.items()}
+
+
+def _in_core(name: str) -> bool:
+    return name == CORE or name.startswith(CORE + ".")
 
 
 def test_the_graph_reader_sees_the_package_imports():
     graph = _import_graph()
-    assert "_core" in graph["_event"]
-    assert "_tasks" in graph["_loop"]
+    assert INTERFACE in graph["_event"]
+    assert f"{CORE}.tasks" in graph[SCHEDULER]
+    assert f"{CORE}.ctrl_c" in graph[SCHEDULER]  # `from . import ctrl_c`
+    assert SCHEDULER in graph[LOOP]
     assert "_event" in graph["__init__"]
 
 
@@ -84,18 +99,25 @@ def test_no_module_of_the_package_imports_itself_back_through_others():
 
 def test_the_loop_core_imports_none_of_the_features():
     graph = _import_graph()
-    reached: set[str] = set()
-    stack = ["_loop"]
-    while stack:
-        module = stack.pop()
-        if module not in reached:
-            reached.add(module)
-            stack.extend(graph[module])
-    assert reached <= CORE, f"the core imports features: {sorted(reached - CORE)}"
+    outside = {
+        name: sorted(i for i in imported if not _in_core(i)) for name, imported in graph.items()
+    }
+    assert {name: found for name, found in outside.items() if _in_core(name) and found} == {}
 
 
 def test_features_use_the_core_only_through_its_declared_interface():
     graph = _import_graph()
-    outside = {name: imported & CORE for name, imported in graph.items() if name not in CORE}
-    outside.pop("_core")  # the interface itself
-    assert {name: found for name, found in outside.items() if found} == {}
+    reaching_in = {
+        name: sorted(i for i in imported if _in_core(i) and i != INTERFACE)
+        for name, imported in graph.items()
+        if not _in_core(name)
+    }
+    assert {name: found for name, found in reaching_in.items() if found} == {}
+
+
+def test_no_room_of_the_core_imports_the_scheduler():
+    graph = _import_graph()
+    importers = {name for name, imported in graph.items() if SCHEDULER in imported}
+    assert importers == {LOOP}
+    # And the interface reaches the scheduler only through the public `Loop`.
+    assert SCHEDULER not in graph[INTERFACE]

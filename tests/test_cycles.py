@@ -217,8 +217,8 @@ def test_the_cycle_search_gives_the_path_from_a_target_down_to_the_waiter():
     # x about to wait on a closes x -> a -> b -> d -> x; waiting on c closes nothing.
     import contextvars
 
-    from tinyio._cycles import find_cycle
-    from tinyio._tasks import Gather, Task
+    from tinyio._core.cycles import find_cycle
+    from tinyio._core.tasks import Gather, Task
 
     def body():
         yield

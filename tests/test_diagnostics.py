@@ -24,7 +24,7 @@ import traceback
 import pytest
 
 import tinyio
-import tinyio._diagnostics as diagnostics
+import tinyio._core.diagnostics as diagnostics
 
 HEADING_CRASHED = "tinyio: the loop crashed; what its other coroutines were doing then:"
 
@@ -273,7 +273,7 @@ def main_thread_blocks_in_the_loop():
     """Whether the main thread is inside the loop's blocking wait (for a timer or a thread)."""
     frame = sys._current_frames().get(threading.main_thread().ident)
     while frame is not None:
-        if frame.f_code.co_name == "_block" and frame.f_code.co_filename.endswith("_loop.py"):
+        if frame.f_code.co_name == "block" and frame.f_code.co_filename.endswith("wakeups.py"):
             return True
         frame = frame.f_back
     return False

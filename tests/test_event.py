@@ -473,7 +473,7 @@ def test_the_timeouts_of_waits_woken_early_are_dropped_and_the_other_timers_stil
     def setter():
         yield  # every waiter has yielded its wait by now
         event.set()
-        timers_after_the_set.append(len(loop._timers))
+        timers_after_the_set.append(len(loop._timers.heap))
 
     def main():
         return (yield [*[waiter() for _ in range(1000)], napper(0.02), napper(0.05), setter()])
@@ -482,3 +482,20 @@ def test_the_timeouts_of_waits_woken_early_are_dropped_and_the_other_timers_stil
     assert results == ["woken"] * 1000 + [0.02, 0.05, None]
     # Of 1,002 timers, the 1,000 of the woken waits were all dropped but a few.
     assert timers_after_the_set[0] < 300
+
+
+def test_waits_that_time_out_or_are_cancelled_leave_the_line():
+    event = tinyio.Event()
+    seen = []
+
+    def waiter():
+        yield event.wait()
+
+    def main():
+        yield event.wait(0.01)  # times out
+        yield tinyio.timeout(waiter(), 0.01)  # cancelled by its timeout
+        seen.append(repr(event))
+        event.set()
+
+    tinyio.Loop().run(main())
+    assert seen == ["<tinyio.Event unset, 0 waiting>"]

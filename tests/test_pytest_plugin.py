@@ -62,7 +62,7 @@ def test_a_failing_assertion_is_rewritten_and_no_library_frame_is_shown(
         ]
     )
     output = result.stdout.str()
-    assert "_loop.py" not in output
+    assert "_core" not in output  # the loop core's frames
     assert "_pytest_plugin.py" not in output
 
 
@@ -98,7 +98,7 @@ def test_an_error_deep_in_awaited_coroutines_shows_the_chain_of_callers(
             "*KeyError: 'missing'",
         ]
     )
-    assert "_loop.py" not in result.stdout.str()
+    assert "_core" not in result.stdout.str()  # the loop core's frames
 
 
 def test_the_marker_on_a_module_or_class_covers_its_coroutine_tests_and_parametrize_works(

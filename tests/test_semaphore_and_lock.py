@@ -584,3 +584,27 @@ def test_a_coroutine_interrupted_before_it_takes_its_slot_can_acquire_again():
         return (yield working)
 
     assert tinyio.Loop().run(main()) == "again"
+
+
+def test_a_waiter_cancelled_in_line_leaves_it_and_the_next_gets_the_slot():
+    lock = tinyio.Lock()
+    order = []
+
+    def holder():
+        with (yield lock()):
+            yield tinyio.sleep(0.02)
+
+    def waiter(name):
+        with (yield lock()):
+            order.append(name)
+
+    def main():
+        yield {holder()}
+        yield
+        _, finished = yield tinyio.timeout(waiter("cancelled"), 0.01)
+        assert not finished
+        order.append(repr(lock))
+        yield waiter("next")
+
+    tinyio.Loop().run(main())
+    assert order == ["<tinyio.Lock locked, 0 waiting>", "next"]

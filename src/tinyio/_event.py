@@ -1,7 +1,7 @@
 """Events: a flag that coroutines can wait on, settable from any thread.
 
-Built on the core's one primitive wait (`Wait`): each waiting coroutine yields its own
-`Wait`, and `set()` wakes them all. Waking is not strict (see docs/devdocs): a coroutine
+Built on the core's line of waiters (`WaitLine`): each waiting coroutine gets in line, and
+`set()` wakes the whole line. Waking is not strict (see docs/devdocs): a coroutine
 woken by `set()` runs even if `clear()` is called before its turn comes.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import NoReturn
 
-from ._core import Coro, Wait, duration_problem, starts_at_once
+from ._core import Coro, Wait, WaitLine, duration_problem, starts_at_once
 
 __all__ = ["Event"]
 
@@ -49,9 +49,10 @@ class Event:
     def __init__(self) -> None:
         self._flag = False
         self._sets = 0  # how many times it has been set: a wait misses no set() after its call
-        # The waits of the coroutines currently waiting, in arrival order (so that they are
-        # woken first-come first-served). Guarded by `_lock` against `set()` from other threads.
-        self._waiters: dict[Wait, None] = {}
+        # The coroutines currently waiting, in arrival order (so that they are woken first-come
+        # first-served). Joined under `_lock`, against a `set()` from another thread between
+        # the look at the flag and getting in line; `set()` takes the whole line.
+        self._waiters = WaitLine()
         self._lock = threading.Lock()
 
     def is_set(self) -> bool:
@@ -73,9 +74,8 @@ class Event:
             self._flag = True
             self._sets += 1
             waiters = self._waiters
-            self._waiters = {}
-        for wait in waiters:
-            wait.wake()
+            self._waiters = WaitLine()
+        waiters.wake_all()
 
     def clear(self) -> None:
         """Clear the event: coroutines that call `yield event.wait()` from now on block until it
@@ -116,12 +116,17 @@ class Event:
         with self._lock:
             if self._flag or self._sets != sets:
                 return
+            waiters = self._waiters  # this line: `set()` may start a new one meanwhile
             wait = Wait(timeout)
-            self._waiters[wait] = None
+            waiters.append(wait)
+        # `WaitLine.wait`, inline: a generator more per waiter would cost a sixth of a wait.
         try:
-            yield wait
-        finally:
-            self._waiters.pop(wait, None)
+            woken = yield wait
+        except BaseException:
+            waiters.leave(wait)
+            raise
+        if not woken:
+            waiters.leave(wait)
 
     def __bool__(self) -> NoReturn:
         raise TypeError(

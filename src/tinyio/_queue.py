@@ -7,7 +7,7 @@ import queue
 from collections import deque
 from typing import Any, Generic, TypeVar
 
-from ._core import Coro, Wait, starts_at_once
+from ._core import Coro, WaitLine, starts_at_once
 
 __all__ = ["Queue", "QueueShutDown"]
 
@@ -97,14 +97,13 @@ class Queue(Generic[_T]):
         # (`pop`, which fails when there is none), and a place is given back after an item is
         # taken. Two threads can never both take the last place. None when unbounded.
         self._places: deque[None] | None = deque([None] * maxsize) if maxsize else None
-        # Coroutines blocked in get()/put(), first come first served. A waker takes an entry
-        # out of its line before waking it.
-        self._getters: deque[Wait] = deque()
-        self._putters: deque[Wait] = deque()
+        # Coroutines blocked in get()/put(), first come first served.
+        self._getters = WaitLine()
+        self._putters = WaitLine()
         # One token per item put and not yet marked done (`task_done`), so that counting
         # needs no lock either: `append` and `pop` are atomic, `+= 1` is not.
         self._unfinished: deque[None] = deque()
-        self._joiners: deque[Wait] = deque()  # coroutines blocked in join()
+        self._joiners = WaitLine()  # coroutines blocked in join()
         # Set once, never cleared. Set before waking the lines; a waiter gets in line before
         # looking at it, so a waiter either sees it or is woken.
         self._shut_down = False
@@ -149,7 +148,7 @@ class Queue(Generic[_T]):
         self._unfinished.append(None)  # before the item: a getter may mark it done at once
         self._items.append(item)
         if self._getters:
-            _wake_first(self._getters)
+            self._getters.wake_first()
 
     def get_nowait(self) -> _T:
         """Take the oldest item without blocking.
@@ -183,7 +182,7 @@ class Queue(Generic[_T]):
                     places.pop()
                     break
                 except IndexError:
-                    yield from _wait_for(self._putters, places, self)
+                    yield from self._wait_in(self._putters, places)
                     if self._shut_down:
                         raise QueueShutDown(
                             f"Cannot put {item!r}: the queue was shut down while it waited "
@@ -192,7 +191,7 @@ class Queue(Generic[_T]):
         self._unfinished.append(None)
         self._items.append(item)
         if self._getters:
-            _wake_first(self._getters)
+            self._getters.wake_first()
 
     @starts_at_once
     def get(self) -> Coro[_T]:
@@ -210,7 +209,7 @@ class Queue(Generic[_T]):
             except IndexError:
                 if self._shut_down:
                     raise QueueShutDown("The queue is empty and has been shut down.") from None
-                yield from _wait_for(self._getters, items, self)
+                yield from self._wait_in(self._getters, items)
         self._give_place_back()
         return item
 
@@ -257,7 +256,7 @@ class Queue(Generic[_T]):
             except IndexError:
                 if self._shut_down:
                     return default
-                yield from _wait_for(self._getters, items, self)
+                yield from self._wait_in(self._getters, items)
         self._give_place_back()
         return item
 
@@ -266,7 +265,7 @@ class Queue(Generic[_T]):
         if places is not None:
             places.append(None)
             if self._putters:
-                _wake_first(self._putters)
+                self._putters.wake_first()
 
     def task_done(self) -> None:
         """Mark one item taken from the queue as dealt with (for `join`). Safe from any thread.
@@ -282,7 +281,7 @@ class Queue(Generic[_T]):
                 "task_done() was called more times than items were put into the queue."
             ) from None
         if not unfinished and self._joiners:
-            _wake_all(self._joiners)
+            self._joiners.wake_all()
 
     @starts_at_once
     def join(self) -> Coro[None]:
@@ -319,17 +318,12 @@ class Queue(Generic[_T]):
         unfinished = self._unfinished
         if not unfinished:
             return
-        wait = Wait()
-        self._joiners.append(wait)
+        joiners = self._joiners
+        wait = joiners.join()
         if not unfinished:  # all done between the look and getting in line
-            with contextlib.suppress(ValueError):
-                self._joiners.remove(wait)
+            joiners.leave(wait)
             return
-        try:
-            yield wait
-        finally:
-            with contextlib.suppress(ValueError):
-                self._joiners.remove(wait)
+        yield from joiners.wait(wait)
 
     def shutdown(self, immediate: bool = False) -> None:
         """Close the queue: no more items can be put. Safe from any thread; idempotent.
@@ -379,9 +373,24 @@ class Queue(Generic[_T]):
                 with contextlib.suppress(IndexError):
                     self._unfinished.pop()
             if not self._unfinished and self._joiners:
-                _wake_all(self._joiners)
-        _wake_all(self._getters)
-        _wake_all(self._putters)
+                self._joiners.wake_all()
+        self._getters.wake_all()
+        self._putters.wake_all()
+
+    def _wait_in(self, line: WaitLine, available: deque[Any]) -> Coro[None]:
+        """Wait in `line` until woken because `available` (items, or free places) is not
+        empty, or because the queue was shut down."""
+        wait = line.join()
+        if available or self._shut_down:
+            # It became available (or the queue was shut down) after we looked and before we
+            # got in line, and whoever did it may have seen nobody waiting: leave the line and
+            # look again. (If a waker took us out of the line first, its wake-up goes to a wait
+            # never yielded: no matter, as we are about to take what it announced.)
+            line.leave(wait)
+            return
+        # Gone (an error, a cancellation, a timeout) once a waker took us out of the line, with
+        # or without waking us yet: the line wakes the next in line instead, which looks again.
+        yield from line.wait(wait)
 
     def __repr__(self) -> str:
         bound = f"/{self._maxsize}" if self._maxsize else ""
@@ -390,52 +399,3 @@ class Queue(Generic[_T]):
             f"<tinyio.Queue {len(self._items)}{bound} items, {len(self._getters)} getting, "
             f"{len(self._putters)} putting{closed}>"
         )
-
-
-def _wake_first(waiters: deque[Wait]) -> None:
-    """Take the first of `waiters` out of the line and wake it (skipping any already awake)."""
-    while True:
-        try:
-            wait = waiters.popleft()
-        except IndexError:
-            return
-        if not wait.woken:
-            wait.wake()
-            return
-
-
-def _wake_all(waiters: deque[Wait]) -> None:
-    """Take every waiter out of the line and wake it."""
-    while True:
-        try:
-            wait = waiters.popleft()
-        except IndexError:
-            return
-        wait.wake()
-
-
-def _wait_for(waiters: deque[Wait], available: deque[Any], owner: Queue[Any]) -> Coro[None]:
-    """Wait in line until woken because `available` (items, or free places) is not empty, or
-    because `owner` was shut down."""
-    wait = Wait()
-    waiters.append(wait)
-    if available or owner._shut_down:  # pyright: ignore[reportPrivateUsage]
-        # It became available (or the queue was shut down) after we looked and before we got
-        # in line, and whoever did it may have seen nobody waiting: leave the line and look
-        # again. (If a waker took us out of the line first, its wake-up goes to a wait never yielded: no matter, as we
-        # are about to take what it announced.)
-        with contextlib.suppress(ValueError):
-            waiters.remove(wait)
-        return
-    try:
-        yield wait
-    except BaseException:
-        # Gone (an error, a cancellation, a timeout) before using what we were woken for, if
-        # we were: pass it on. Either we are still in line, and leave it; or a waker took us
-        # out of it, and we cannot tell whether it has woken us yet. Waking the next in line
-        # whenever there is something for them is right in both cases (at worst, spurious).
-        with contextlib.suppress(ValueError):
-            waiters.remove(wait)
-        if available and waiters:
-            _wake_first(waiters)
-        raise

@@ -1,10 +1,10 @@
 """Synchronisation: Semaphore, Lock, Condition and Barrier.
 
-All of them are ordinary coroutine code on top of the core's primitive `Wait`: a coroutine
-that must block appends a `Wait` to a FIFO queue and yields it; whoever frees the resource
-wakes the first one. Slots are *handed over* to the next waiter rather than put back for
-anyone to grab, so there is no barging: waiters get in first-come first-served, and a
-coroutine that keeps re-acquiring cannot starve the others.
+All of them are ordinary coroutine code on top of the core's line of waiters (`WaitLine`): a
+coroutine that must block gets in line and waits; whoever frees the resource hands it to the
+first in line. Slots are *handed over* to the next waiter rather than put back for anyone to
+grab, so there is no barging: waiters get in first-come first-served, and a coroutine that
+keeps re-acquiring cannot starve the others.
 
 These objects belong to coroutines of one loop at a time; they are not meant to be shared
 with other threads (use `Event` or `Queue.put_nowait` for that).
@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections import deque
 from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ._core import Coro, Wait, starts_at_once
+from ._core import Coro, Wait, WaitLine, starts_at_once
 from ._event import Event
 
-__all__ = ["Barrier", "Condition", "Lock", "Semaphore"]
+__all__ = ["Barrier", "Condition", "Lock", "Semaphore", "Slot", "count_problem"]
 
 _T = TypeVar("_T")
 
@@ -39,17 +38,17 @@ def count_problem(value: object, name: str) -> Exception | None:
     return None
 
 
-class _Slot(contextlib.AbstractContextManager[None]):
+class Slot(contextlib.AbstractContextManager[None]):
     """One acquired slot of a semaphore: enter it once with `with`, and it is released on exit."""
 
-    __slots__ = ("_entered", "_held", "_semaphore")
+    __slots__ = ("_entered", "_give_back", "held")
 
-    def __init__(self, semaphore: Semaphore) -> None:
-        self._semaphore = semaphore
+    def __init__(self, give_back: Callable[[], None]) -> None:
+        self._give_back = give_back  # the semaphore's: hands the slot on, or puts it back
         self._entered = False
-        # True from when `Semaphore._take` gets the slot until it is released (and False
-        # again while a Condition.wait has handed the lock back).
-        self._held = False
+        # True from when the slot is taken until it is released (and False again while a
+        # Condition.wait has handed the lock back).
+        self.held = False
 
     def __enter__(self) -> None:
         if self._entered:
@@ -66,23 +65,24 @@ class _Slot(contextlib.AbstractContextManager[None]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._release()
+        self.release()
 
-    def _release(self) -> None:
-        if self._held:
-            self._held = False
-            self._semaphore._release()  # pyright: ignore[reportPrivateUsage]
+    def release(self) -> None:
+        """Give the slot back (once: later calls do nothing)."""
+        if self.held:
+            self.held = False
+            self._give_back()
 
-    def _hand_over(self) -> _Slot:
+    def hand_over(self) -> Slot:
         """Move what this slot holds to a new slot, to enter with its own `with`, which
         releases it: for a thread call that outlives the `with` block of its coroutine."""
-        slot = _Slot(self._semaphore)
-        slot._held = self._held
-        self._held = False
+        slot = Slot(self._give_back)
+        slot.held = self.held
+        self.held = False
         return slot
 
 
-class _UnenteredSlot(_Slot):
+class _UnenteredSlot(Slot):
     """A slot that `yield semaphore()` has acquired but whose `with` block has not begun.
 
     `yield semaphore()` runs the acquisition as part of the yielding coroutine (see
@@ -93,21 +93,72 @@ class _UnenteredSlot(_Slot):
     slot object is dropped: at once by reference counting, or -- when a crashed loop's
     records of its coroutines are in a reference cycle -- at the next garbage collection.
 
-    `__enter__` turns the object into a plain `_Slot`, so that deallocating an entered slot
+    `__enter__` turns the object into a plain `Slot`, so that deallocating an entered slot
     runs no Python code: a Ctrl-C arriving inside `__del__` would be printed and lost.
     """
 
     __slots__ = ()
 
     def __enter__(self) -> None:
-        self.__class__ = _Slot  # pyright: ignore[reportAttributeAccessIssue]
-        _Slot.__enter__(self)
+        self.__class__ = Slot  # pyright: ignore[reportAttributeAccessIssue]
+        Slot.__enter__(self)
 
     def __del__(self) -> None:
-        self._release()
+        self.release()
 
 
-class Semaphore:
+class _SlotPool:
+    """The slots of a semaphore (or lock), and the line of coroutines waiting for one."""
+
+    __slots__ = ("available", "give_back", "holder", "initial", "waiters")
+
+    def __init__(self, value: int) -> None:
+        self.give_back = self.release  # bound once: each acquired slot holds it
+        self.initial = value
+        self.available = value
+        # Coroutines blocked in `take`, first come first served: a waiter leaves the line
+        # exactly when it is handed a slot (or gives up waiting).
+        self.waiters = WaitLine()
+        # For a lock, the slot of its last acquisition, for Condition. Weak, so that a slot
+        # whose waiter never got it is still dropped and released (see `_UnenteredSlot`).
+        self.holder: weakref.ref[Slot] | None = None
+
+    def take(self, slot: Slot) -> Generator[Any, Any, None]:
+        """Wait for a slot (unless one is free and nobody waits), and give it to `slot`."""
+        if self.available > 0 and not self.waiters:
+            self.available -= 1
+        else:
+            # `WaitLine.wait`, inline: on this path a generator more would cost 5% of a lock.
+            waiters = self.waiters
+            wait = Wait()
+            waiters.append(wait)
+            try:
+                yield wait
+            except BaseException:
+                if waiters.leave(wait):
+                    self.release()  # handed a slot, but gone before using it: pass it on
+                raise
+        slot.held = True
+
+    def release(self) -> None:
+        waiters = self.waiters
+        if waiters:
+            waiters.popleft().wake()  # hand the slot straight over (`wake_first`, inline)
+        else:
+            self.available += 1
+
+
+class _PoolUser:
+    """What a Semaphore, a Lock and the Conditions that share a lock have in common: a pool of
+    slots (a Condition's is its lock's, which it reaches through the lock)."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: _SlotPool) -> None:
+        self._pool = pool
+
+
+class Semaphore(_PoolUser):
     """Limits coroutines so that at most `value` of them can access a resource concurrently.
 
     ```python
@@ -138,7 +189,7 @@ class Semaphore:
     just as it got the slot) releases the slot when it is dropped.
     """
 
-    __slots__ = ("_available", "_initial", "_waiters")
+    __slots__ = ()
 
     def __init__(self, value: int) -> None:
         """A semaphore with `value` free slots.
@@ -153,61 +204,36 @@ class Semaphore:
         problem = count_problem(value, "`tinyio.Semaphore(value=...)`")
         if problem is not None:
             raise problem
-        self._initial: int = value
-        self._available = self._initial
-        # Coroutines blocked in `__call__`, first come first served. A wait is removed from
-        # here exactly when it is handed a slot (or gives up waiting).
-        self._waiters: deque[Wait] = deque()
+        super().__init__(_SlotPool(value))
 
     @property
     def value(self) -> int:
         """How many more coroutines could acquire the semaphore right now."""
-        return self._available
+        return self._pool.available
 
     def locked(self) -> bool:
         """Whether acquiring now would block (every slot is held)."""
-        return self._available == 0
+        return self._pool.available == 0
 
     def __call__(self) -> Coro[contextlib.AbstractContextManager[None]]:
         """Block until the semaphore can be entered: `with (yield semaphore()):`."""
         return self._acquire()
 
     @starts_at_once
-    def _acquire(self) -> Generator[Any, Any, _Slot]:
-        slot = _UnenteredSlot(self)
-        yield from self._take(slot)
+    def _acquire(self) -> Generator[Any, Any, Slot]:
+        pool = self._pool
+        slot = _UnenteredSlot(pool.give_back)
+        yield from pool.take(slot)
         return slot
-
-    def _take(self, slot: _Slot) -> Generator[Any, Any, None]:
-        if self._available > 0 and not self._waiters:
-            self._available -= 1
-        else:
-            wait = Wait()
-            self._waiters.append(wait)
-            try:
-                yield wait
-            except BaseException:
-                if wait.woken:
-                    self._release()  # handed a slot, but gone before using it: pass it on
-                else:
-                    self._waiters.remove(wait)
-                raise
-        slot._held = True  # pyright: ignore[reportPrivateUsage]
-
-    def _release(self) -> None:
-        if self._waiters:
-            self._waiters.popleft().wake()  # hand the slot straight over
-        else:
-            self._available += 1
 
     def __repr__(self) -> str:
         return (
-            f"<tinyio.Semaphore {self._available}/{self._initial} free, "
-            f"{len(self._waiters)} waiting>"
+            f"<tinyio.Semaphore {self._pool.available}/{self._pool.initial} free, "
+            f"{len(self._pool.waiters)} waiting>"
         )
 
 
-class Lock:
+class Lock(_PoolUser):
     """Prevents multiple coroutines from accessing a single resource at the same time.
 
     ```python
@@ -233,34 +259,33 @@ class Lock:
     This is `tinyio.Semaphore(1)` with a name that says what it is for.
     """
 
-    __slots__ = ("_holder", "_semaphore")
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._semaphore = Semaphore(1)
-        # The slot of the last acquisition, for Condition. Weak, so that a slot whose waiter
-        # never got it is still dropped and released (see `_UnenteredSlot`).
-        self._holder: weakref.ref[_Slot] | None = None
+        super().__init__(_SlotPool(1))
 
     def locked(self) -> bool:
         """Whether the lock is held."""
-        return self._semaphore.locked()
+        return self._pool.available == 0
 
     def __call__(self) -> Coro[contextlib.AbstractContextManager[None]]:
         """Block until the lock can be entered: `with (yield lock()):`."""
         return self._acquire()
 
     @starts_at_once
-    def _acquire(self) -> Generator[Any, Any, _Slot]:
-        slot = yield from self._semaphore._acquire()  # pyright: ignore[reportPrivateUsage]
-        self._holder = weakref.ref(slot)
+    def _acquire(self) -> Generator[Any, Any, Slot]:
+        pool = self._pool
+        slot = _UnenteredSlot(pool.give_back)
+        yield from pool.take(slot)
+        pool.holder = weakref.ref(slot)
         return slot
 
     def __repr__(self) -> str:
         state = "locked" if self.locked() else "unlocked"
-        return f"<tinyio.Lock {state}, {len(self._semaphore._waiters)} waiting>"  # pyright: ignore[reportPrivateUsage]
+        return f"<tinyio.Lock {state}, {len(self._pool.waiters)} waiting>"
 
 
-class Condition:
+class Condition(_PoolUser):
     """Lets coroutines wait until notified, while sharing a lock.
 
     ```python
@@ -304,8 +329,9 @@ class Condition:
             lock = Lock()
         elif not isinstance(lock, Lock):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"Condition needs a tinyio.Lock, got {lock!r}.")
+        super().__init__(lock._pool)
         self._lock = lock
-        self._waiters: deque[Wait] = deque()
+        self._waiters = WaitLine()  # the coroutines in `wait()`, to notify first come first
 
     def __call__(self) -> Coro[contextlib.AbstractContextManager[None]]:
         """Acquire the underlying lock: `with (yield condition()):`."""
@@ -323,33 +349,28 @@ class Condition:
         """
         return self._wait(self._held_slot("wait"))
 
-    def _held_slot(self, method: str) -> _Slot:
+    def _held_slot(self, method: str) -> Slot:
         # Like asyncio's, a tinyio lock is not owned by a coroutine: this checks that the lock
         # is held, not by whom (see the docs).
-        reference = self._lock._holder  # pyright: ignore[reportPrivateUsage]
+        reference = self._pool.holder
         holder = None if reference is None else reference()
-        if holder is None or not holder._held:  # pyright: ignore[reportPrivateUsage]
+        if holder is None or not holder.held:
             raise RuntimeError(
                 f"condition.{method}() needs the condition's lock: call it inside "
                 "`with (yield condition()):`."
             )
         return holder
 
-    def _wait(self, holder: _Slot) -> Coro[None]:
-        wait = Wait()
-        self._waiters.append(wait)
-        holder._release()  # pyright: ignore[reportPrivateUsage]
-        try:
-            yield wait
-        except BaseException:
-            if wait.woken:
-                self.notify(1)  # notified, but gone before acting on it: pass it on
-            else:
-                self._waiters.remove(wait)
-            raise
+    def _wait(self, holder: Slot) -> Coro[None]:
+        waiters = self._waiters
+        wait = waiters.join()
+        holder.release()
+        # Notified, but gone before acting on it: the notification goes to the next in line.
+        yield from waiters.wait(wait)
         # Re-acquire into the same slot, so that the `with` block releases it as usual.
-        yield from self._lock._semaphore._take(holder)  # pyright: ignore[reportPrivateUsage]
-        self._lock._holder = weakref.ref(holder)  # pyright: ignore[reportPrivateUsage]
+        pool = self._pool
+        yield from pool.take(holder)
+        pool.holder = weakref.ref(holder)
 
     def wait_for(self, predicate: Callable[[], _T]) -> Coro[_T]:
         """Wait until `predicate()` is true: `yield condition.wait_for(lambda: ...)`.
@@ -374,7 +395,7 @@ class Condition:
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ValueError(f"notify needs a non-negative int, got {n!r}.")
         for _ in range(min(n, len(self._waiters))):
-            self._waiters.popleft().wake()
+            self._waiters.wake_first()
 
     def notify_all(self) -> None:
         """Wake every coroutine waiting in `wait()`."""

@@ -28,7 +28,7 @@ from ._core import (
     waking_from_outside,
 )
 from ._event import Event
-from ._sync import Semaphore, _Slot, count_problem  # pyright: ignore[reportPrivateUsage]
+from ._sync import Semaphore, Slot, count_problem
 from ._workers import Job, describe, workers_of
 
 __all__ = ["ThreadPool", "run_in_thread"]
@@ -89,7 +89,7 @@ def _run_in_thread(
     fn: Callable[..., _R],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    slot: _Slot | None = None,
+    slot: Slot | None = None,
 ) -> Coro[_R]:
     """The coroutine of a thread call. `slot`: the pool's place it holds (see `ThreadPool`),
     handed to the call's reaper if the call outlives this coroutine."""
@@ -109,7 +109,7 @@ def _run_in_thread(
             # Interrupted (a timeout): go on at once, even if the thread is stuck in a long C
             # call. The call ends in the background, where a reaper waits for it, so that
             # `loop.run` still ends only after the thread has.
-            yield {_reap(loop, job, None if slot is None else slot._hand_over())}  # pyright: ignore[reportPrivateUsage]
+            yield {_reap(loop, job, None if slot is None else slot.hand_over())}
             raise
         if sent:
             if not workers.wait_for_cancelled(job, loop):
@@ -127,7 +127,7 @@ def _run_in_thread(
     return job.result
 
 
-def _reap(loop: Loop, job: Job, slot: _Slot | None) -> Coro[None]:
+def _reap(loop: Loop, job: Job, slot: Slot | None) -> Coro[None]:
     """The end of a thread call that was sent CancelledError and whose coroutine did not wait
     for it: wait for the thread, check how its function answered, then free the pool's place.
     An error other than the CancelledError is raised here, as any coroutine's error is."""
@@ -247,7 +247,7 @@ class ThreadPool:
     def _limited(
         self, fn: Callable[..., _R], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Coro[_R]:
-        slot: _Slot = yield self._semaphore()
+        slot: Slot = yield self._semaphore()
         with slot:
             # Run inline (`yield from`), so that its error is the caller's to catch.
             return (yield from _run_in_thread(fn, args, kwargs, slot))

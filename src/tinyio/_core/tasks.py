@@ -1,9 +1,9 @@
 """The loop's records: one `Task` per coroutine, one `Gather` per yielded list.
 
-They are plain slotted objects with no behaviour: the scheduler (`_loop.py`) reads and writes
-their fields on its hot path, and the diagnostics (`_diagnostics.py`) read them, from any
-thread, to describe what every coroutine is doing. Keeping them here lets both use them
-without importing each other.
+They are plain slotted objects: the scheduler reads and writes their fields on its hot path,
+and the other rooms read them -- the crash to cancel every task, the cycle search and the
+tracebacks to walk who waits on whom, the diagnostics (from any thread) to describe what every
+coroutine is doing. Keeping them here lets all of these use them without importing each other.
 """
 
 from __future__ import annotations
@@ -11,12 +11,21 @@ from __future__ import annotations
 import contextvars
 import types
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, cast
 
-if TYPE_CHECKING:
-    from ._loop import Wait  # for annotations only: never imported at run time
-
-__all__ = ["DONE", "FAILED", "INTERRUPTED", "NO_GENERATOR", "RUNNING", "Gather", "Gen", "Task"]
+__all__ = [
+    "DONE",
+    "FAILED",
+    "INTERRUPTED",
+    "NO_GENERATOR",
+    "RUNNING",
+    "Gather",
+    "Gen",
+    "Suspension",
+    "Task",
+    "is_fresh",
+    "task_of",
+]
 
 if TYPE_CHECKING:
     Gen: TypeAlias = types.GeneratorType[Any, Any, Any]
@@ -39,15 +48,26 @@ FAILED: Final = 2  # raised, or was cancelled
 INTERRUPTED: Final = 3  # let an `Interrupt`'s error propagate: its waiters get that error
 
 
+class Suspension(Protocol):
+    """What a task may wait on besides another task or a gather: a primitive wait
+    (`waits.Wait`, which names `Task`; named here by shape, so that this module imports none)."""
+
+    @property
+    def deadline(self) -> float | None:
+        """When its timer fires, on the loop's clock (None: it has none)."""
+        ...
+
+
 class Task:
     """The loop's record of one coroutine."""
 
     __slots__ = (
         "at_once",
         "context",
-        "error",
         "gen",
+        "instead",
         "interrupted_by",
+        "raised",
         "result",
         "state",
         "value",
@@ -61,17 +81,19 @@ class Task:
         self.context = context
         self.state: int = RUNNING
         self.value: Any = None  # sent at the next step
-        # Thrown at the next step instead, if set. Or a coroutine this task yielded that
-        # `starts_at_once`: its first step is taken at this task's next step.
-        self.error: BaseException | Gen | None = None
+        # What the next step does instead of sending `value`, if set: throw this error, or
+        # take the first step of this operation, which the task yielded and which
+        # `starts_at_once`. One slot for both, so that an ordinary step checks one field.
+        self.instead: BaseException | Gen | None = None
         self.at_once = False  # started at once (see `starts_at_once`): only its yielder waits
-        self.result: Any = None  # the return value; or, if INTERRUPTED, the error
+        self.result: Any = None  # the return value, once DONE
+        self.raised: BaseException | None = None  # the error it let propagate, if INTERRUPTED
         self.interrupted_by: BaseException | None = None  # see `Interrupt`
         # Whoever waits on this task: other tasks, or gathers. Created on first need.
         self.waiters: list[Task | Gather] | None = None
         # What this task is suspended on: None when ready (or running), else a task, a
         # gather or a Wait. Waking checks this, which makes every wake-up idempotent.
-        self.waiting_on: Task | Gather | Wait | None = None
+        self.waiting_on: Task | Gather | Suspension | None = None
 
 
 class Gather:
@@ -83,3 +105,13 @@ class Gather:
         self.parent = parent
         self.tasks = tasks
         self.pending = pending
+
+
+def task_of(waiter: Task | Gather) -> Task:
+    """The task behind a waiter: itself, or the one that yielded the gather."""
+    return waiter if isinstance(waiter, Task) else waiter.parent
+
+
+def is_fresh(gen: Gen) -> bool:
+    """Whether `gen` has not started yet (so the loop may run it and know its result)."""
+    return gen.gi_frame is not None and not gen.gi_suspended and not gen.gi_running

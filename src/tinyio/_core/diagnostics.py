@@ -17,8 +17,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ._tasks import NO_GENERATOR, RUNNING, Gather, Task
-from ._tracebacks import is_library_code
+from .tasks import NO_GENERATOR, RUNNING, Gather, Task
+from .tracebacks import is_library_code
 
 __all__ = ["format_snapshot", "take_snapshot"]
 
@@ -129,7 +129,7 @@ def _snapshot(tasks: Mapping[Any, Task], now: float) -> list[dict[str, Any]]:
             if len(task.waiters or ()) > 1:
                 node["waited_on_by"] = len(task.waiters or ())
             siblings.append(node)
-            pending = task.error  # a library operation it yielded, to start at its turn
+            pending = task.instead  # a library operation it yielded, to start at its turn
             if isinstance(pending, types.GeneratorType):
                 node["children"].append(_describe_pending(pending, len(ids) + 1))
                 ids[pending] = len(ids) + 1

@@ -1,11 +1,10 @@
-"""What the features may use of the loop core: this module, and nothing else of it.
+"""The loop core, and what the features may use of it: this module, and nothing else of it.
 
-The core (`_loop.py` and the records, tracebacks and diagnostics it is made of) knows how
-coroutines are scheduled. Everything else -- events, sleeping, timeouts, locks, queues,
-threads, the bridges to other event loops -- is ordinary coroutine code built on the names
-below, imported from here. `tests/test_architecture.py` checks that no feature imports the
-core's modules directly, so a name missing here is a change to this interface, made on
-purpose.
+The core (the modules of this package) knows how coroutines are scheduled. Everything else --
+events, sleeping, timeouts, locks, queues, threads, the bridges to other event loops -- is
+ordinary coroutine code built on the names below, imported from here. `tests/test_architecture.py`
+checks that no feature imports the core's modules directly, so a name missing here is a change
+to this interface, made on purpose. How the core is laid out: docs/devdocs/architecture.md.
 
 What a feature's coroutine may yield, besides what any coroutine may (`None`, a coroutine,
 a list or a set of them):
@@ -15,9 +14,10 @@ a list or a set of them):
 - `CURRENT_LOOP`: the `Loop` running the yielder, sent back at once;
 
 and `starts_at_once` marks a library generator function whose coroutines run as part of
-their yielder, as with `yield from`.
+their yielder, as with `yield from`. `WaitLine` is the FIFO line of waits that the features
+which make coroutines queue (locks, queues, conditions, events) build on.
 
-What a feature may ask of, or tell, a `Loop` it runs in:
+What a feature may ask of, or tell, a `Loop` it runs in (while it runs):
 
 - `at_stop(loop, callback)`: call back once when the current run ends;
 - `cancelling_everything(loop)`: whether the loop is cancelling all that is unfinished;
@@ -32,36 +32,31 @@ What a feature may ask of, or tell, a `Loop` it runs in:
 - `note_on_outcome(loop, note)`: a note for the error that the stopping run will raise.
 
 And the shared vocabulary: `Coro`, `CancelledError`, `Loop`, `Idle` (what a driven loop yields
-when it has nothing to do), `duration_problem` (what is wrong with a number of seconds a user gave, for the public function to raise), `cancellation_warning` (the message of the warning for a coroutine or thread that mishandled its cancellation),
-`without_library_frames` and `is_library_code` (tinyio's own frames are left out of what a
-user reads).
+when it has nothing to do), `duration_problem` (what is wrong with a number of seconds a user
+gave, for the public function to raise), `cancellation_warning` (the message of the warning
+for a coroutine or thread that mishandled its cancellation), `without_library_frames` and
+`is_library_code` (tinyio's own frames are left out of what a user reads).
 """
 
-from ._loop import (
-    CURRENT_LOOP,
-    CancelledError,
-    Clock,
-    Coro,
-    Idle,
-    Interrupt,
-    Loop,
-    Wait,
+from .hooks import (
     at_stop,
-    cancellation_warning,
     cancelling_everything,
     clock_of,
     ctrl_c_presses,
-    duration_problem,
     failed_on_its_own,
     has_run,
     note_on_outcome,
-    starts_at_once,
     waiters_of,
     waits_on_outside,
     waking_from_outside,
-    without_library_frames,
 )
-from ._tracebacks import is_library_code
+from .loop import Loop
+from .messages import cancellation_warning, duration_problem
+from .timers import Clock
+from .tracebacks import is_library_code, without_library_frames
+from .waitline import WaitLine
+from .waits import CURRENT_LOOP, CancelledError, Coro, Interrupt, Wait, starts_at_once
+from .wakeups import Idle
 
 __all__ = [
     "CURRENT_LOOP",
@@ -72,6 +67,7 @@ __all__ = [
     "Interrupt",
     "Loop",
     "Wait",
+    "WaitLine",
     "at_stop",
     "cancellation_warning",
     "cancelling_everything",

@@ -29,9 +29,16 @@ import types
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
-from ._tracebacks import is_library_code
+from .tracebacks import is_library_code
 
-__all__ = ["STEPPERS", "guard", "interrupt_pending", "presses", "take_pending", "unguard"]
+__all__ = [
+    "STEPPERS",
+    "Ringable",
+    "guard",
+    "presses",
+    "take_pending",
+    "unguard",
+]
 
 _MAIN_THREAD_ID: Final = threading.main_thread().ident
 _CO_GENERATOR: Final = 0x20  # `inspect.CO_GENERATOR`, without importing inspect
@@ -51,8 +58,12 @@ _getsignal, _setsignal = _raw_signal_functions()
 _SIGINT: Final = int(signal.SIGINT)
 
 
-class _Ringable(Protocol):
-    def _ring(self) -> None: ...
+class Ringable(Protocol):
+    """What a guarded loop gives the handler to ring: its wake-ups (`wakeups.Wakeups`)."""
+
+    def ring(self) -> None:
+        """Make the loop reach a safe point soon, waking it if it sleeps."""
+        ...
 
 
 class _State:
@@ -64,7 +75,7 @@ class _State:
         # A dict used as an ordered set: nested loops may end in any order (`isolate` regions
         # side by side end first-started first), and with a list, ending each of N such loops
         # cost O(N).
-        self.loops: dict[_Ringable, None] = {}
+        self.loops: dict[Ringable, None] = {}
         self.installed = False  # our handler replaced Python's default
         self.presses = 0  # SIGINTs during the outermost guarded run
         self.first_press = 0.0  # time.monotonic() of the first of them
@@ -74,7 +85,7 @@ class _State:
 _STATE: Final = _State()
 
 # The code of the loop's functions that step a coroutine (`gen.send`/`gen.throw`): a user frame
-# called directly from one of them is a coroutine's step. Filled in by `_loop.py`.
+# called directly from one of them is a coroutine's step. Filled in by the scheduler.
 STEPPERS: Final[set[types.CodeType]] = set()
 
 
@@ -116,10 +127,10 @@ def _on_sigint(signum: int, frame: types.FrameType | None) -> None:
             raise
     state.pending = True
     for loop in state.loops:
-        loop._ring()  # pyright: ignore[reportPrivateUsage]
+        loop.ring()
 
 
-def guard(loop: _Ringable) -> bool:
+def guard(loop: Ringable) -> bool:
     """Called as a run of `loop` starts: whether its Ctrl-Cs are ours to handle (then call
     `unguard` when the run ends)."""
     if threading.get_ident() != _MAIN_THREAD_ID:
@@ -139,7 +150,7 @@ def guard(loop: _Ringable) -> bool:
     return True
 
 
-def unguard(loop: _Ringable) -> bool:
+def unguard(loop: Ringable) -> bool:
     """Called as a guarded run of `loop` ends: whether a Ctrl-C recorded during it is still
     to be raised (it is then taken: raise `KeyboardInterrupt`)."""
     state = _STATE
@@ -153,11 +164,6 @@ def unguard(loop: _Ringable) -> bool:
         if _getsignal(_SIGINT) is _on_sigint:
             _setsignal(_SIGINT, signal.default_int_handler)
     return pending
-
-
-def interrupt_pending() -> bool:
-    """Whether a Ctrl-C is recorded, waiting for a guarded loop's next safe point."""
-    return _STATE.pending
 
 
 def take_pending() -> bool:

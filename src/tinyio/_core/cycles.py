@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
 
-from ._tasks import RUNNING, Gather, Task
+from .tasks import RUNNING, Gather, Task, task_of
 
 __all__ = ["find_cycle"]
 
@@ -56,7 +56,7 @@ def _waited_on(task: Task) -> Iterator[Task]:
 
 def _waiting(task: Task) -> Iterator[Task]:
     """The coroutines waiting on `task`."""
-    return (w if isinstance(w, Task) else w.parent for w in task.waiters or ())
+    return (task_of(w) for w in task.waiters or ())
 
 
 def _search(

@@ -1,0 +1,187 @@
+"""The words of every misuse error, hint and warning the loop core gives.
+
+They are long on purpose: each says what went wrong and what to write instead (see
+docs/misuse.md). Kept apart so that the code that raises them reads as code. Nothing here has a
+side effect, but `describe_yield` and `describe_run_argument`, which close an `async def`
+coroutine given by mistake (so that Python does not also warn that it was never awaited).
+"""
+
+from __future__ import annotations
+
+import math
+import types
+from typing import Final
+
+from .waits import CancelledError
+
+__all__ = [
+    "ALREADY_RUNNING",
+    "REPORT_PREFIX",
+    "cancel_message",
+    "cancellation_warning",
+    "cycle_found",
+    "describe_run_argument",
+    "describe_yield",
+    "duration_problem",
+    "failed_earlier",
+    "hint_for",
+    "invalid_member",
+    "name",
+    "started_elsewhere",
+]
+
+# The start of the note of what every coroutine was doing (added once per error).
+REPORT_PREFIX: Final = "tinyio: the loop"
+
+ALREADY_RUNNING: Final = (
+    "Cannot call `loop.run` (or `loop.runtime`) whilst the loop is currently running. To run "
+    "coroutines from inside a coroutine, yield them; to block on separate work, create a new "
+    "`tinyio.Loop()`."
+)
+
+
+def name(gen: object) -> str:
+    """How a coroutine is named in messages: `f()`, by its function's qualified name."""
+    code = getattr(gen, "gi_code", None)
+    if isinstance(code, types.CodeType):
+        return f"{code.co_qualname}()"
+    return repr(gen)
+
+
+def duration_problem(value: object, name: str) -> Exception | None:
+    """What is wrong with a number of seconds given by a user, if anything.
+
+    The public function raises it itself, so that the traceback ends where the mistake was
+    made, in the function the user called, not in this helper.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return TypeError(f"{name} must be a number of seconds (an int or float), got {value!r}.")
+    if math.isnan(value) or value < 0:
+        return ValueError(f"{name} must be a non-negative number of seconds, got {value!r}.")
+    return None
+
+
+def failed_earlier(gen: object, doing: str) -> str:
+    """`doing` ("run", "wait on") a coroutine that failed in an earlier run of the loop."""
+    prefix = f"The coroutine {name(gen)}" if doing == "run" else f"Cannot wait on {name(gen)}: it"
+    return f"{prefix} failed or was cancelled in an earlier run of this loop, so it has no result."
+
+
+def started_elsewhere(gen: object, doing: str) -> str:
+    """`doing` ("run", "wait on") a generator already started outside the loop."""
+    return (
+        f"Cannot {doing} {gen!r}, which is a generator that has already started (or has "
+        "finished) outside this loop, so the loop cannot know its result."
+    )
+
+
+def cycle_found(gens: list[object]) -> str:
+    """Coroutines each waiting on the next, and the last on the first."""
+    names = " -> ".join(name(gen) for gen in gens)
+    return (
+        f"Cycle detected in `tinyio` loop: {names}. Each of these coroutines waits on the next, "
+        "so none of them could ever finish."
+    )
+
+
+def describe_yield(value: object) -> str:
+    """Why a coroutine may not yield `value`, and what to yield instead."""
+    if isinstance(value, tuple):
+        return (
+            f"yielded the tuple {value!r}. To wait on several coroutines at once, yield a "
+            "list of them (`yield [a, b]`), not a tuple (`yield a, b`)."
+        )
+    if isinstance(value, types.CoroutineType):
+        value.close()
+        return (
+            f"yielded {value!r}, an `async def` coroutine. tinyio coroutines are generators; "
+            "to run async code from tinyio use `tinyio.from_asyncio`."
+        )
+    hint = " Did you forget to call it?" if callable(value) else ""
+    return (
+        f"yielded {value!r}, which tinyio cannot wait on.{hint} A coroutine may yield nothing, "
+        "a coroutine (a generator), a list of coroutines (wait for all), a set of coroutines "
+        "(start in the background), or a tinyio object such as `event.wait()`."
+    )
+
+
+def invalid_member(gen: object, kind: str, item: object) -> str:
+    """A yielded list or set (`kind`) holding something that is not a coroutine."""
+    return (
+        f"Invalid yield: {name(gen)} yielded a {kind} containing {item!r}, which is not a "
+        f"coroutine (a generator). Every member of a yielded {kind} must be one."
+    )
+
+
+def describe_run_argument(value: object) -> str:
+    """Why `Loop.run` cannot run `value`, which is not a generator."""
+    if isinstance(value, types.CoroutineType):
+        value.close()
+        return (
+            f"Loop.run expects a tinyio coroutine (a generator), got {value!r}, an `async def` "
+            "coroutine, which is not a coroutine tinyio can run. To run async code, use "
+            "asyncio, or `tinyio.from_asyncio` inside tinyio."
+        )
+    if callable(value):
+        return (
+            f"Loop.run expects a tinyio coroutine (a generator object), got {value!r}, which "
+            "is not a coroutine. Did you forget to call it?"
+        )
+    return (
+        f"Loop.run expects a tinyio coroutine (a generator object), got {value!r}, which is "
+        "not a coroutine. (A "
+        "function with no `yield` in its body is not a generator function: calling it ran "
+        "it to the end and gave this value.)"
+    )
+
+
+def cancellation_warning(who: str, problem: str) -> str:
+    """The message of the RuntimeWarning for `who` (say "Coroutine f()"), which answered a
+    `CancelledError` by doing `problem` ("returned `1`") instead of letting it propagate."""
+    return (
+        f"{who} did not respond properly to cancellation: on receiving tinyio.CancelledError it "
+        f"should clean up and let the CancelledError propagate. Instead, the coroutine {problem}. "
+        "Resources it holds may not have been released."
+    )
+
+
+def cancel_message(reason: BaseException, failed: str | None, waits_on_failed: bool) -> str:
+    """Why a coroutine is cancelled: `reason` was raised by the coroutine named `failed` (None:
+    the loop was interrupted or stopped). For one that was waiting on it, what to write
+    instead to handle that error."""
+    what = type(reason).__name__ + (f": {reason}" if str(reason) else "")
+    if failed is None:
+        if isinstance(reason, CancelledError) and str(reason):
+            return str(reason)
+        return f"Cancelled because the loop was interrupted by {what}."
+    if not waits_on_failed:
+        return f"Cancelled because another coroutine, {failed}, raised {what}."
+    return (
+        f"Cancelled because {failed}, which this coroutine was waiting on, raised {what}. "
+        f"A `try`/`except` around `yield {failed}` cannot catch that error (other coroutines "
+        "may be waiting on it too, so the whole loop stops). To handle the error here, run "
+        f"it as part of this coroutine: `yield from {failed}` inside the `try`. To let a "
+        "part of the program fail without stopping the rest, run that part in "
+        "`tinyio.isolate`."
+    )
+
+
+def hint_for(error: BaseException) -> str | None:
+    """A hint for two mistakes that Python reports in its own words, far from tinyio."""
+    if isinstance(error, AttributeError) and error.name == "send":
+        iterator = type(error.obj).__name__  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+        if iterator in ("list_iterator", "tuple_iterator", "set_iterator"):
+            return (
+                "tinyio hint: `yield from [a, b]` does not wait on a list of coroutines (it "
+                "iterates over the list). To run them at the same time and wait for all, write "
+                "`yield [a, b]`; to run one as part of this coroutine, `yield from a`."
+            )
+    if isinstance(error, TypeError) and "context manager protocol" in str(error):
+        kind = str(error).split("'")[1] if str(error).count("'") >= 2 else ""
+        if kind in ("generator", "Lock", "Semaphore", "Condition"):
+            return (
+                "tinyio hint: a tinyio lock, semaphore or condition is acquired with `yield`, "
+                "which waits for it: write `with (yield lock()):`, not `with lock():` or "
+                "`with lock:`."
+            )
+    return None
