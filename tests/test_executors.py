@@ -428,7 +428,7 @@ def fails_on_a_dask_worker(x):
 def dask_client():
     dask_task_may_finish.clear()
     cluster = distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"
     )
     client = distributed.Client(cluster)
     try:
