@@ -472,3 +472,53 @@ def test_a_second_ctrl_c_abandons_a_stuck_thread_and_exits_at_once_with_a_plain_
     assert "tinyio: the loop was interrupted; what its coroutines were doing then:" in stderr
     assert "tinyio: a second Ctrl-C abandoned 1 thread still running" in stderr
     assert stderr.count("<thread call blocked(), running for") >= 2
+
+
+def test_a_thread_that_ignores_its_cancellation_is_named_then_abandoned_at_a_second_ctrl_c(
+    capfd,
+):
+    # In this process (the programs above run in their own): a thread running Python code that
+    # swallows every CancelledError keeps the loop waiting after a Ctrl-C; after a second it is
+    # named on stderr, and a second Ctrl-C abandons it, running on until it is let go.
+    let_go = threading.Event()
+    running = threading.Event()
+    ended = threading.Event()
+
+    def stubborn():
+        try:
+            while True:
+                try:
+                    running.set()
+                    while not let_go.is_set():
+                        time.sleep(0.001)
+                    return
+                except tinyio.CancelledError:
+                    continue  # swallowed: the call goes on
+        finally:
+            ended.set()
+
+    def press_ctrl_c_twice():
+        running.wait(10)
+        signal.raise_signal(signal.SIGINT)
+        deadline = time.monotonic() + 10
+        while "Press Ctrl-C again" not in capfd.readouterr().err:
+            assert time.monotonic() < deadline, "the stuck thread was never named"
+            time.sleep(0.05)
+        signal.raise_signal(signal.SIGINT)
+
+    def main():
+        yield tinyio.run_in_thread(stubborn)
+
+    presser = threading.Thread(target=press_ctrl_c_twice)
+    presser.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as raised:
+            tinyio.Loop().run(main())
+        notes = "\n".join(getattr(raised.value, "__notes__", []))
+        assert "a second Ctrl-C abandoned 1 thread still running" in notes
+        assert "stubborn()" in notes
+        assert not ended.is_set(), "the abandoned call runs on"
+    finally:
+        let_go.set()
+        presser.join()
+    assert ended.wait(10)

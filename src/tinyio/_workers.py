@@ -61,6 +61,9 @@ class _Flush(BaseException):
     """Raised by a worker in its own thread to take the place of a late `CancelledError`."""
 
 
+_FLUSH: Final = ctypes.py_object(_Flush)
+
+
 def _noop() -> None:
     pass
 
@@ -72,12 +75,16 @@ def _flush_late_cancel(ident: int) -> None:
     bytecode that checks for one (a Python call does) and is caught here. Delivering it, rather
     than clearing the pending one, is what keeps the interpreter's flag right on 3.11.
     """
-    try:
-        _set_async_exc(ctypes.c_ulong(ident), ctypes.py_object(_Flush))
-        for _ in range(1_000):  # one call is enough; the rest only guard against a surprise
-            _noop()
-    except _Flush:
-        pass
+    while True:
+        try:
+            _set_async_exc(ctypes.c_ulong(ident), _FLUSH)
+            # One call is enough, unless another thread, taking its own exception at that very
+            # moment, cleared the interpreter's "pending" flag (on 3.11 there is one flag for
+            # all threads): then a new raise sets it again.
+            for _ in range(100):
+                _noop()
+        except _Flush:
+            return
 
 
 def describe(fn: Callable[..., Any]) -> str:
