@@ -827,3 +827,32 @@ def test_from_future_of_run_coroutine_threadsafe_waits_on_work_of_the_host_loop(
         return await tinyio.to_asyncio(tinyio_main(asyncio.get_running_loop()))
 
     assert asyncio.run(main()) == 42
+
+
+@pytest.mark.timeout(30)
+def test_a_timed_out_call_whose_task_cleans_up_slowly_does_not_block_the_tinyio_loop():
+    # The asyncio task's clean-up can only end once a tinyio coroutine has run meanwhile (it
+    # gives up after 5 s otherwise): so it ends in time only if the tinyio loop is not blocked.
+    cleaning = threading.Event()
+    released = threading.Event()
+    log = []
+
+    async def slow_cleanup():
+        try:
+            await asyncio.sleep(10)
+        finally:
+            cleaning.set()
+            await asyncio.to_thread(released.wait, 5)
+            log.append("released by tinyio" if released.is_set() else "tinyio was blocked")
+
+    def releaser():
+        yield tinyio.run_in_thread(cleaning.wait, 5)
+        released.set()
+
+    def main():
+        yield {releaser()}
+        return (yield tinyio.timeout(tinyio.from_asyncio(slow_cleanup()), 0.05))
+
+    assert run_tinyio(main()) == (None, False)
+    assert log == ["released by tinyio"]  # the timeout waited for the clean-up, without blocking
+    assert not [t for t in threading.enumerate() if t.name == "tinyio from_asyncio"]

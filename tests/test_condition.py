@@ -452,3 +452,94 @@ def test_wait_for_outside_the_lock_crashes_the_loop_with_runtime_error():
 
     with pytest.raises(RuntimeError, match="lock"):
         tinyio.Loop().run(main())
+
+
+# --- a wait that is cancelled or timed out (issue 21) ------------------------------------
+
+
+def _held_on_the_way_out(condition, log, wait):
+    """A coroutine waiting in `wait(condition)` that notes, as its error passes, whether the
+    lock was held and what it was."""
+    with (yield condition()):
+        try:
+            yield wait(condition)
+        except BaseException as error:
+            log.append((type(error).__name__, condition.locked()))
+            raise
+
+
+@pytest.mark.parametrize(
+    "wait",
+    [lambda c: c.wait(), lambda c: c.wait_for(lambda: False)],
+    ids=["wait", "wait_for"],
+)
+def test_a_timed_out_wait_leaves_the_line_and_takes_the_lock_back_before_the_error(wait):
+    condition = tinyio.Condition()
+    log = []
+
+    def main():
+        result = yield tinyio.timeout(_held_on_the_way_out(condition, log, wait), 0.01)
+        log.append(repr(condition))
+        with (yield condition()):
+            condition.notify()  # nobody waits any more: nothing is handed to the stale wait
+        with (yield condition()):
+            log.append("the lock is free")
+        return result
+
+    assert tinyio.Loop().run(main()) == (None, False)
+    assert log == [
+        ("TimeoutError", True),
+        "<tinyio.Condition 0 waiting, <tinyio.Lock unlocked, 0 waiting>>",
+        "the lock is free",
+    ]
+
+
+@pytest.mark.parametrize(
+    "wait",
+    [lambda c: c.wait(), lambda c: c.wait_for(lambda: False)],
+    ids=["wait", "wait_for"],
+)
+def test_a_cancelled_wait_waits_for_the_lock_held_by_another_before_the_error(wait):
+    condition = tinyio.Condition()
+    log = []
+
+    def main():
+        waiting = _held_on_the_way_out(condition, log, wait)
+        yield {waiting}
+        yield from steps(3)
+        with (yield condition()):
+            cancelling = tinyio.cancel(waiting)
+            yield {cancelling}
+            yield from steps(5)
+            log.append("holder leaves")  # the cancelled wait cannot have the lock before this
+        yield cancelling
+        log.append(repr(condition))
+
+    tinyio.Loop().run(main())
+    assert log == [
+        "holder leaves",
+        ("CancelledError", True),
+        "<tinyio.Condition 0 waiting, <tinyio.Lock unlocked, 0 waiting>>",
+    ]
+
+
+def test_a_notification_handed_to_a_wait_that_is_then_cancelled_goes_to_the_next_waiter():
+    condition = tinyio.Condition()
+    log = []
+
+    def main():
+        first = _held_on_the_way_out(condition, log, lambda c: c.wait())
+        yield {first}
+        yield from steps(2)
+        second = waiter(condition, "second", log)
+        yield {second}
+        yield from steps(2)
+        with (yield condition()):
+            condition.notify()  # handed to `first`, which is cancelled before it acts on it
+            cancelling = tinyio.cancel(first)
+            yield {cancelling}
+            yield from steps(3)
+        yield [cancelling, second]
+
+    tinyio.Loop().run(main())
+    assert log == ["second waits", ("CancelledError", True), "second woke"]

@@ -488,3 +488,47 @@ def test_a_dask_future_is_cancelled_on_timeout(dask_client):
 
     assert tinyio.Loop().run(main()) == (None, False)
     assert future.status == "cancelled"
+
+
+@pytest.mark.timeout(30)
+def test_a_running_executor_call_whose_coroutine_was_cancelled_is_waited_for_by_run():
+    started = threading.Event()
+    release = threading.Event()
+    log = []
+
+    def work():
+        started.set()
+        release.wait(5)
+        time.sleep(0.2)  # run must not return during this
+        log.append("work ended")
+
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)  # not shut down in run
+
+    def main():
+        call = tinyio.run_in_executor(executor, work)
+        yield {call}
+        yield tinyio.run_in_thread(started.wait, 5)
+        yield tinyio.cancel(call)  # the coroutine goes on at once
+        log.append("cancelled")
+        release.set()
+
+    tinyio.Loop().run(main())
+    assert log == ["cancelled", "work ended"]
+    executor.shutdown()
+
+
+@pytest.mark.timeout(30)
+def test_an_executor_call_that_never_started_is_cancelled_and_never_runs():
+    release = threading.Event()
+    ran = []
+
+    def main():
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
+            blocker = executor.submit(release.wait, 5)
+            result = yield tinyio.timeout(tinyio.run_in_executor(executor, ran.append, 1), 0.01)
+            release.set()
+            yield tinyio.from_future(blocker)
+        return result
+
+    assert tinyio.Loop().run(main()) == (None, False)
+    assert ran == []

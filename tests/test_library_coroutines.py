@@ -66,6 +66,7 @@ FAILING = {
     "from_future": failing_future,
     "from_asyncio": lambda: tinyio.from_asyncio(failing_async()),
     "timeout": lambda: tinyio.timeout(failing_coroutine(), 10),
+    "race": lambda: tinyio.race([failing_coroutine(), tinyio.sleep(10)]),
 }
 
 # Public coroutines whose failure is another coroutine's (they pass it on as the loop does),
@@ -87,7 +88,6 @@ OTHER_COROUTINES = {
     "copy",
     "settle",
     "cancel",
-    "race",
     "from_trio",
     "gather",
     "wait",

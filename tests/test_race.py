@@ -1,11 +1,13 @@
 """`tinyio.race`: the first coroutine to finish wins, the others are cancelled and clean up
 (docs: background-coroutines.md)."""
 
+import traceback
 import warnings
 
 import pytest
 
 import tinyio
+from tinyio.testing import VirtualClock
 
 
 class Boom(Exception):
@@ -100,6 +102,43 @@ def test_an_error_in_the_first_to_finish_propagates_and_the_others_clean_up():
     with pytest.raises(Boom, match="first to finish"):
         tinyio.Loop().run(main())
     assert log == ["other cleaned up"]
+
+
+def test_the_error_of_the_first_to_finish_is_catchable_around_yield_from_after_the_clean_up():
+    log = []
+
+    def failing():
+        yield
+        raise Boom("first to finish")
+
+    def main():
+        try:
+            yield from tinyio.race([runner("other", 100, log), failing()])
+        except Boom as error:
+            log.append(f"caught {error}")
+        return "still running"
+
+    loop = tinyio.Loop(clock=VirtualClock())
+    assert loop.run(main()) == "still running"
+    assert log == ["other cleaned up", "caught first to finish"]
+    assert loop.time() == 0
+
+
+def test_the_error_of_the_first_to_finish_has_the_callers_frame_in_its_traceback():
+    def failing():
+        yield
+        raise Boom("first to finish")
+
+    def caller():
+        yield from tinyio.race([failing(), tinyio.sleep(10)])
+
+    def main():
+        yield caller()
+
+    with pytest.raises(Boom) as info:
+        tinyio.Loop().run(main())
+    names = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
+    assert names[-3:] == ["main", "caller", "failing"]
 
 
 def test_an_error_raised_by_a_loser_while_it_cleans_up_crashes_the_loop():

@@ -586,3 +586,140 @@ def test_a_coroutine_waiting_on_a_list_is_interrupted_and_the_list_runs_on():
 
     assert tinyio.Loop().run(main()) == ((None, False), ["quick", "slow"])
     assert log == ["quick finished", "gathering interrupted", "timeout gave up", "slow finished"]
+
+
+# --- a timeout that is itself stopped (issue 21, item 2) ---------------------------------
+
+
+def cleans_up(log, name="c"):
+    try:
+        yield tinyio.sleep(10)
+    finally:
+        log.append(f"{name} cleaned up")
+
+
+def test_cancelling_a_timeout_cancels_the_coroutine_it_runs():
+    log = []
+
+    def main():
+        timed = tinyio.timeout(cleans_up(log), 10)
+        yield {timed}
+        yield
+        yield tinyio.cancel(timed)
+        log.append("cancelled")
+
+    loop = tinyio.Loop(clock=VirtualClock())
+    loop.run(main())
+    assert log == ["c cleaned up", "cancelled"]
+    assert loop.time() == 0  # no timer of 10 s was waited out
+
+
+def test_a_timeout_around_a_timeout_stops_the_coroutine_the_inner_one_runs():
+    log = []
+
+    def main():
+        return (yield tinyio.timeout(tinyio.timeout(cleans_up(log), 10), 0.05))
+
+    loop = tinyio.Loop(clock=VirtualClock())
+    assert loop.run(main()) == (None, False)
+    assert log == ["c cleaned up"]
+    assert loop.time() == 0.05
+
+
+def test_a_timeout_that_loses_a_race_stops_the_coroutine_it_runs():
+    log = []
+
+    def main():
+        return (yield tinyio.race([tinyio.timeout(cleans_up(log), 10), tinyio.sleep(0.05)]))
+
+    loop = tinyio.Loop(clock=VirtualClock())
+    assert loop.run(main()) == (1, None)
+    assert log == ["c cleaned up"]
+    assert loop.time() == 0.05
+
+
+@pytest.mark.parametrize("steps_after_the_deadline", range(6))
+@pytest.mark.parametrize(
+    "cancel_first", [True, False], ids=["cancel-timer-first", "deadline-first"]
+)
+@pytest.mark.parametrize("early", [0.001, 0.0], ids=["a-millisecond-before", "at-the-deadline"])
+def test_a_cancel_landing_at_the_deadline_still_stops_the_coroutine(
+    steps_after_the_deadline, cancel_first, early
+):
+    # The cancel's timer is due a millisecond before the deadline, or at the same virtual
+    # instant; the cancel then lands at each of the steps the timeout takes around it (its
+    # wait, its interrupt, its wait for the clean-up, ...).
+    log = []
+
+    def main():
+        timed = tinyio.timeout(cleans_up(log), 0.05)
+        if cancel_first:
+            canceller = cancel_at_the_deadline(timed)
+            yield {canceller}
+            yield {timed}
+        else:
+            yield {timed}
+            yield
+            canceller = cancel_at_the_deadline(timed)
+            yield {canceller}
+        yield canceller
+
+    def cancel_at_the_deadline(timed):
+        yield tinyio.sleep(0.05 - early)
+        for _ in range(steps_after_the_deadline):
+            yield
+        yield tinyio.cancel(timed)
+        log.append("cancel returned")
+
+    loop = tinyio.Loop(clock=VirtualClock())
+    loop.run(main())
+    assert log == ["c cleaned up", "cancel returned"]
+    assert loop.time() == pytest.approx(0.05 - early)
+
+
+# --- a zero timeout (issue 21, item 8) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("yields", range(6))
+def test_a_zero_timeout_fires_at_the_first_yield_as_in_asyncio_and_trio(yields):
+    reached = []
+
+    def counts(n):
+        for i in range(n):
+            yield
+            reached.append(i)
+        return n
+
+    def main():
+        return (yield tinyio.timeout(counts(yields), 0))
+
+    expected = (0, True) if yields == 0 else (None, False)
+    assert tinyio.Loop().run(main()) == expected
+    assert reached == []
+
+
+def test_a_zero_timeout_takes_what_is_there_without_waiting_and_gives_up_otherwise():
+    queue = tinyio.Queue()
+    queue.put_nowait("there")
+
+    def main():
+        got = yield tinyio.timeout(queue.get(), 0)
+        missed = yield tinyio.timeout(queue.get(), 0)
+        return got, missed, queue.qsize()
+
+    assert tinyio.Loop().run(main()) == (("there", True), (None, False), 0)
+
+
+def test_a_zero_timeout_of_a_coroutine_already_running_interrupts_it_at_once():
+    log = []
+
+    def main():
+        running = cleans_up(log)
+        yield {running}
+        yield
+        return (yield tinyio.timeout(running, 0))
+
+    loop = tinyio.Loop(clock=VirtualClock())
+    assert loop.run(main()) == (None, False)
+    assert log == ["c cleaned up"]
+    assert loop.time() == 0

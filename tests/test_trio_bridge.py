@@ -757,3 +757,36 @@ def test_tinyio_imports_and_runs_without_trio():
     )
     assert output.stdout == "ok ok\n"
     assert output.stderr == ""
+
+
+@pytest.mark.timeout(30)
+def test_a_timed_out_call_whose_task_cleans_up_slowly_does_not_block_the_tinyio_loop():
+    # The trio code's clean-up can only end once a tinyio coroutine has run meanwhile (it
+    # gives up after 5 s otherwise): so it ends in time only if the tinyio loop is not blocked.
+    cleaning = threading.Event()
+    release = []  # what the tinyio side calls, from its thread, to end the clean-up
+    log = []
+
+    async def slow_cleanup():
+        try:
+            await trio.sleep(10)
+        finally:
+            released = trio.Event()
+            token = trio.lowlevel.current_trio_token()
+            release.append(lambda: token.run_sync_soon(released.set))
+            cleaning.set()
+            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                await released.wait()
+            log.append("released by tinyio" if released.is_set() else "tinyio was blocked")
+
+    def releaser():
+        yield tinyio.run_in_thread(cleaning.wait, 5)
+        release[0]()
+
+    def main():
+        yield {releaser()}
+        return (yield tinyio.timeout(tinyio.from_trio(slow_cleanup()), 0.05))
+
+    assert tinyio.Loop().run(main()) == (None, False)
+    assert log == ["released by tinyio"]  # the timeout waited for the clean-up, without blocking
+    assert not [t for t in threading.enumerate() if t.name == "tinyio from_trio"]

@@ -212,9 +212,12 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
     They start together, in no particular order (as with `yield {...}`), so of two that
     finish in the same turn either may win. The others are cancelled as with `tinyio.cancel` -- `tinyio.CancelledError` is thrown in
     at their current `yield` -- and have finished cleaning up before the race returns. If the
-    first to finish raised, its error propagates, as `yield coro` would: it crashes the loop
-    (so do errors of the others, while they run or clean up). If the race itself is
-    cancelled or timed out, all of them are cancelled.
+    first to finish raised, the others are cancelled all the same, and then the race raises
+    its error, like every library coroutine: catchable around `yield from tinyio.race(...)`,
+    with the caller's frame in its traceback (`yield tinyio.race(...)` crashes the loop with
+    it, as for any coroutine). An error of another, raised while it runs on or cleans up,
+    crashes the loop. If the race itself is cancelled or timed out, all of them are
+    cancelled, and have cleaned up, before the error goes on.
 
     Arguments:
         coros: the coroutines to race (at least one). They must be new -- not started, and not
@@ -260,12 +263,23 @@ def cancel_all_of(loop: Loop, coros: list[Coro[Any]], reason: str) -> list[Coro[
 def _race(coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
     loop: Loop = yield CURRENT_LOOP
     first_done = Event()
+    # The first to finish: (index, what it returned, True) or (index, what it raised, False);
+    # or (None, None, False) once the race itself was stopped, so that no other may win.
     winner: list[Any] = []
 
     def watch(index: int, coro: Coro[_T]) -> Coro[None]:
-        result = yield from coro
+        try:
+            result = yield from coro
+        except BaseException as error:
+            # The first to finish may finish by raising: the race raises that, for its caller
+            # to catch. A loser being cancelled, or a crash, lets the error propagate.
+            if winner or cancelling_everything(loop):
+                raise
+            winner.extend((index, error, False))
+            first_done.set()
+            return
         if not winner:
-            winner.extend((index, result))
+            winner.extend((index, result, True))
             first_done.set()
 
     watchers = [watch(index, coro) for index, coro in enumerate(coros)]
@@ -273,14 +287,18 @@ def _race(coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
     try:
         yield first_done.wait()
     except BaseException:
+        if not winner:
+            winner.extend((None, None, False))
         stopping = cancel_all_of(loop, watchers, "cancelled because the tinyio.race was cancelled")
         if stopping:
             yield stopping
         raise
-    index, result = winner
+    index, value, returned = winner
     yield [
         _cancel(w, "cancelled by tinyio.race: another coroutine finished first")
         for i, w in enumerate(watchers)
         if i != index
     ]
-    return index, result
+    if not returned:
+        raise value  # outside any `except` block: it keeps its own context
+    return index, value

@@ -7,13 +7,26 @@ wakes it.
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, Final, ParamSpec, Protocol, TypeVar
 
-from ._core import CURRENT_LOOP, Coro, Loop, Wait, waking_from_outside
+from ._core import (
+    CURRENT_LOOP,
+    Coro,
+    Loop,
+    Wait,
+    cancelling_everything,
+    ctrl_c_presses,
+    note_on_outcome,
+    waking_from_outside,
+)
 
 __all__ = ["from_future", "run_in_executor"]
+
+# How often a loop that is stopping, waiting for a running executor call, looks for a Ctrl-C.
+_POLL_SECONDS: Final = 0.05
 
 _R = TypeVar("_R")
 _R_co = TypeVar("_R_co", covariant=True)
@@ -50,8 +63,10 @@ def from_future(future: FutureLike[_R]) -> Coro[_R]:
 
     Returns:
         A coroutine giving the future's result, or raising its exception. If the coroutine
-        is cancelled, `future.cancel()` is called. (A future that is already running may not
-        be cancellable: a process pool, for one, lets it finish in the background.)
+        is cancelled or timed out, `future.cancel()` is called: a call that has not started
+        never runs. One that is already running cannot be stopped (a process pool lets it
+        finish): the coroutine goes on at once all the same, and `loop.run` returns only
+        once the call has ended -- as for a thread, a second Ctrl-C abandons it.
 
     Raises:
         TypeError: `future` lacks one of those methods (at the call).
@@ -66,16 +81,62 @@ def from_future(future: FutureLike[_R]) -> Coro[_R]:
 
 
 def _from_future(future: FutureLike[_R]) -> Coro[_R]:
-    wait = Wait()
-    future.add_done_callback(lambda _: wait.wake())
+    ended = threading.Event()
+    # The wait the coroutine (or the reaper) yields now; the done-callback, which may run in
+    # any thread, sets `ended` before it wakes it, the waiter puts a new one here before it
+    # looks at `ended`, so at least one of them sees the other.
+    waits = [Wait()]
+
+    def done(_: object) -> None:
+        ended.set()
+        waits[0].wake()
+
+    future.add_done_callback(done)
+    loop: Loop | None = None
     try:
-        loop: Loop = yield CURRENT_LOOP  # inside the `try`: cancelled here, it cancels the future
+        loop = yield CURRENT_LOOP  # inside the `try`: cancelled here, it cancels the future
         with waking_from_outside(loop):
-            yield wait
+            yield waits[0]
     except BaseException:
-        future.cancel()
+        future.cancel()  # a call that has not started never will
+        if loop is not None and not ended.is_set():
+            # It runs: `loop.run` must not return before it has ended.
+            if cancelling_everything(loop):
+                _wait_blocking(loop, ended, future)
+            else:
+                # Interrupted (a timeout): go on at once, while a reaper waits for the call in
+                # the background, as for a thread call.
+                yield {_reap(loop, ended, waits, future)}
         raise
     return future.result()
+
+
+def _reap(loop: Loop, ended: threading.Event, waits: list[Wait], future: object) -> Coro[None]:
+    """Wait, without blocking the loop, for an executor call whose coroutine was stopped while
+    the call ran (a running future cannot be cancelled), so that `loop.run` ends after it."""
+    try:
+        while True:
+            waits[0] = Wait()
+            if ended.is_set():
+                return
+            with waking_from_outside(loop):
+                yield waits[0]
+    except BaseException:
+        _wait_blocking(loop, ended, future)  # the loop is stopping: nothing may wait
+        raise
+
+
+def _wait_blocking(loop: Loop, ended: threading.Event, future: object) -> None:
+    """For a loop that cancels everything: block until the running call has ended -- unless
+    Ctrl-C is pressed twice, which abandons it, as for a thread call (the run's error says so)."""
+    while not ended.wait(_POLL_SECONDS):
+        count, _ = ctrl_c_presses(loop)
+        if count >= 2:
+            note_on_outcome(
+                loop,
+                f"tinyio: a second Ctrl-C abandoned an executor call still running: {future!r}",
+            )
+            return
 
 
 def run_in_executor(

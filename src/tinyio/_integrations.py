@@ -7,7 +7,8 @@ or until the tinyio loop is woken (`Idle.notify_on_wakeup`, called from any thre
 
 `from_asyncio` / `from_trio` run async code in a thread of its own with its own host loop, so
 that the tinyio loop is never blocked. Cancelling the tinyio coroutine cancels the async task
-(through the host loop's thread-safe entry point) and waits for it to finish.
+(through the host loop's thread-safe entry point) and waits for it to finish -- without
+blocking, on a `Wait` that the thread wakes, unless the loop is cancelling everything.
 
 trio is optional: it is imported only when `to_trio` or `from_trio` is called.
 """
@@ -33,6 +34,7 @@ from ._core import (
     Idle,
     Loop,
     Wait,
+    cancelling_everything,
     failed_on_its_own,
     waking_from_outside,
 )
@@ -199,7 +201,8 @@ def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:
     Returns:
         A coroutine giving what `coro` returns, or raising what it raises. Cancelling the
         tinyio coroutine cancels the asyncio task -- it gets `asyncio.CancelledError` and may
-        clean up -- and waits for it to finish.
+        clean up -- and waits for it to finish, without blocking the tinyio loop meanwhile
+        (its other coroutines run on); `loop.run` returns only once the thread has ended.
 
     Raises:
         TypeError: `coro` is not awaitable (at the call).
@@ -233,7 +236,7 @@ def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:
     def run(started: Callable[[Callable[[], object]], None]) -> _T:
         return asyncio.run(main(started))
 
-    return _in_own_thread(run, asyncio.CancelledError, "from_asyncio")
+    return _in_own_thread(run, asyncio.CancelledError, "from_asyncio", _closer(coro))
 
 
 def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -> Coro[_T]:
@@ -259,6 +262,7 @@ def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -
     coroutine cancels it (trio's `Cancelled` is raised inside) and waits for it to finish.
     """
     trio = _import_trio()
+    never_started: Callable[[], object] = _closer(async_fn)
     if inspect.iscoroutine(async_fn):
         coroutine = async_fn
 
@@ -282,24 +286,39 @@ def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -
     def run(started: Callable[[Callable[[], object]], None]) -> Any:
         return trio.run(main, started)
 
-    return _in_own_thread(run, trio.Cancelled, "from_trio")
+    return _in_own_thread(run, trio.Cancelled, "from_trio", never_started)
+
+
+def _closer(awaitable: object) -> Callable[[], object]:
+    """What closes `awaitable` if it is an `async def` coroutine, so that one stopped before
+    its thread started (say by `tinyio.timeout(..., 0)`) is not warned about as never awaited."""
+    close = getattr(awaitable, "close", None)
+    if inspect.iscoroutine(awaitable) and callable(close):
+        return close
+    return lambda: None
 
 
 def _in_own_thread(
     run: Callable[[Callable[[Callable[[], object]], None]], _T],
     cancelled_type: type[BaseException],
     name: str,
+    never_started: Callable[[], object],
 ) -> Coro[_T]:
     # `run(started)` runs the host loop; the host calls `started(cancel)` once running.
     outcome: list[Any] = []
     cancel: list[Callable[[], object]] = []
     running = threading.Event()
-    wait = Wait()
+    # The wait the coroutine yields now, which the thread wakes whenever something changed:
+    # the host loop started, or the call ended. The coroutine puts a new one here before it
+    # looks at what changed, the thread changes things before it wakes this one, so at least
+    # one of them sees the other (as for `Wait.wake`).
+    wait = [Wait()]
     context: list[contextvars.Context] = []  # the calling coroutine's, copied when it starts
 
     def started(cancel_task: Callable[[], object]) -> None:
         cancel.append(cancel_task)
         running.set()
+        wait[0].wake()
 
     def target() -> None:
         try:
@@ -308,37 +327,62 @@ def _in_own_thread(
             outcome.append((False, error))
         finally:
             running.set()
-            wait.wake()
+            wait[0].wake()
 
-    def coroutine() -> Coro[_T]:
-        loop: Loop = yield CURRENT_LOOP
-        context.append(contextvars.copy_context())
-        thread = threading.Thread(target=target, name=f"tinyio {name}")
-        thread.start()
-        try:
+    def until(loop: Loop, done: Callable[[], bool]) -> Coro[None]:
+        # Wait, without blocking the loop, until the thread has made `done()` true.
+        while True:
+            wait[0] = Wait()
+            if done():
+                return
             with waking_from_outside(loop):
-                yield wait
-        except BaseException:
-            running.wait()
+                yield wait[0]
+
+    def stop(loop: Loop) -> Coro[None]:
+        # Cancel the host's task, and wait for the thread to end: without blocking the loop
+        # (so that a task that takes long to clean up does not stall every other coroutine),
+        # unless the loop is cancelling everything, when nothing may wait. If something stops
+        # this wait in turn, the thread is still waited for (blocking), so that `loop.run`
+        # never returns before it has ended.
+        try:
+            if not cancelling_everything(loop):
+                yield from until(loop, running.is_set)
+        finally:
+            running.wait()  # at once, unless stopped in the wait: the host loop is starting
             if cancel and not outcome:
                 cancel[0]()
+        try:
+            if not cancelling_everything(loop):
+                yield from until(loop, lambda: bool(outcome))
+        finally:
             thread.join()
-            ok, value = outcome[0]
-            if ok:
-                warnings.warn(
-                    f"The async code run by tinyio.{name} did not respond properly to "
-                    f"cancellation: it returned {value!r} instead of letting the cancellation "
-                    "propagate.",
-                    RuntimeWarning,
-                    stacklevel=1,
-                )
-            elif not isinstance(value, cancelled_type | CancelledError):
-                raise failed_on_its_own(loop, value) from None
-            raise
-        thread.join()
+
+    try:
+        loop: Loop = yield CURRENT_LOOP
+    except BaseException:
+        never_started()  # stopped before its thread started: the async code never runs
+        raise
+    context.append(contextvars.copy_context())
+    thread = threading.Thread(target=target, name=f"tinyio {name}")
+    thread.start()
+    try:
+        yield from until(loop, lambda: bool(outcome))
+    except BaseException:
+        yield from stop(loop)
         ok, value = outcome[0]
         if ok:
-            return value
-        raise value
-
-    return coroutine()
+            warnings.warn(
+                f"The async code run by tinyio.{name} did not respond properly to "
+                f"cancellation: it returned {value!r} instead of letting the cancellation "
+                "propagate.",
+                RuntimeWarning,
+                stacklevel=1,
+            )
+        elif not isinstance(value, cancelled_type | CancelledError):
+            raise failed_on_its_own(loop, value) from None
+        raise
+    thread.join()
+    ok, value = outcome[0]
+    if ok:
+        return value
+    raise value

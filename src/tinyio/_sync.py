@@ -18,7 +18,7 @@ from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ._core import Coro, Wait, WaitLine, starts_at_once
+from ._core import CURRENT_LOOP, Coro, Loop, Wait, WaitLine, cancelling_everything, starts_at_once
 from ._event import Event
 
 __all__ = ["Barrier", "Condition", "Lock", "Semaphore", "Slot", "count_problem"]
@@ -344,6 +344,12 @@ class Condition(_PoolUser):
     def wait(self) -> Coro[None]:
         """Release the lock, wait until notified, then re-acquire it: `yield condition.wait()`.
 
+        A wait that is cancelled (`tinyio.cancel`, a lost `tinyio.race`) or timed out
+        (`tinyio.timeout`) leaves the line of waiters -- a notification it was handed goes to
+        the next in line -- and takes the lock back before the error propagates, as in asyncio
+        and trio: the code of the `with` block never runs without the lock. (When the whole
+        loop is stopping, after an error or a Ctrl-C, it does not wait for the lock.)
+
         Raises:
             RuntimeError: the lock is not held.
         """
@@ -361,32 +367,67 @@ class Condition(_PoolUser):
             )
         return holder
 
+    # Runs as part of the waiting coroutine (`starts_at_once`), so that a cancel or a timeout
+    # of that coroutine is thrown in here first: the wait leaves the line (a notification
+    # handed to it goes on to the next in line) and takes the lock back before the error
+    # propagates, as asyncio and trio do, so that the `with` block's code never runs without
+    # the lock. Not when the loop is cancelling everything: nothing may wait then.
+    @starts_at_once
     def _wait(self, holder: Slot) -> Coro[None]:
+        loop: Loop = yield CURRENT_LOOP
         waiters = self._waiters
         wait = waiters.join()
         holder.release()
-        # Notified, but gone before acting on it: the notification goes to the next in line.
-        yield from waiters.wait(wait)
-        # Re-acquire into the same slot, so that the `with` block releases it as usual.
+        try:
+            yield from waiters.wait(wait)
+        except BaseException as error:
+            if cancelling_everything(loop):
+                raise
+            stopped = error
+        else:
+            stopped = None
+        yield from self._reacquire(holder, loop, stopped)
+
+    def _reacquire(self, holder: Slot, loop: Loop, stopped: BaseException | None) -> Coro[None]:
+        """Take the lock back into the same slot, so that the `with` block releases it as
+        usual; then raise `stopped`, the error that ended the wait, if any. An error thrown in
+        meanwhile (a cancel once notified, or a second interrupt) is raised instead, once the
+        lock is back; and as the notification it was handed then goes unused, it goes to the
+        next in line (at worst a spurious wake-up, which a condition allows: asyncio does the
+        same)."""
         pool = self._pool
-        yield from pool.take(holder)
+        notified = stopped is None
+        while True:
+            try:
+                yield from pool.take(holder)
+            except BaseException as error:
+                if cancelling_everything(loop):
+                    raise
+                stopped = error
+            else:
+                break
         pool.holder = weakref.ref(holder)
+        if stopped is not None:
+            if notified:
+                self._waiters.wake_first()
+            raise stopped
 
     def wait_for(self, predicate: Callable[[], _T]) -> Coro[_T]:
         """Wait until `predicate()` is true: `yield condition.wait_for(lambda: ...)`.
 
         The predicate is checked with the lock held, first at once and then after each
-        notification. Returns its last (true) value.
+        notification. Returns its last (true) value. Cancelled or timed out, it leaves as
+        `wait` does, with the lock held again.
         """
         if not callable(predicate):
             raise TypeError(f"wait_for needs a callable predicate, got {predicate!r}.")
-        self._held_slot("wait_for")
-        return self._wait_for(predicate)
+        return self._wait_for(self._held_slot("wait_for"), predicate)
 
-    def _wait_for(self, predicate: Callable[[], _T]) -> Coro[_T]:
+    @starts_at_once
+    def _wait_for(self, holder: Slot, predicate: Callable[[], _T]) -> Coro[_T]:
         result = predicate()
         while not result:
-            yield self.wait()
+            yield from self._wait(holder)
             result = predicate()
         return result
 

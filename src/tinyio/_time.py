@@ -10,6 +10,7 @@ from __future__ import annotations
 import types
 from typing import Any, TypeVar
 
+from ._cancel import cancel_all_of
 from ._core import (
     CURRENT_LOOP,
     CancelledError,
@@ -128,6 +129,15 @@ def timeout(coro: Coro[_T], timeout_in_seconds: int | float) -> Coro[tuple[_T | 
         they run as part of `coro` and are interrupted with it -- in the example, the
         `sleep(0.2)` that `slow` waited on ends with it.)
 
+    A timeout of 0 fires at once, as in asyncio and trio: `coro` gives its result only if it
+    finishes without yielding at all; otherwise `TimeoutError` is thrown in at its first
+    `yield`. (So `timeout(queue.get(), 0)` takes an item that is there, and gives up at once
+    if there is none.)
+
+    If the timeout is itself stopped -- cancelled (`tinyio.cancel`), timed out by a timeout
+    around it, or a loser of `tinyio.race` -- it cancels `coro` (`tinyio.CancelledError` at its
+    current `yield`) and waits for it to clean up before the error goes on.
+
     Raises:
         TypeError: `coro` is not a coroutine (at the call).
         ValueError: the timeout is negative or NaN (at the call); `TypeError` if it is not
@@ -167,12 +177,25 @@ def _timeout(coro: Coro[_T], seconds: float) -> Coro[tuple[_T | None, bool]]:
 
     watcher = watch()
     yield {watcher}
-    yield ended.wait(seconds)
-    if outcome:
+    interrupted = False
+    try:
+        if seconds > 0:  # `timeout(coro, 0)` fires at once: at `coro`'s first `yield`
+            yield ended.wait(seconds)
+        if not ended.is_set():
+            interrupted = yield Interrupt(watcher if inline else coro, expired)
+            yield ended.wait()
+    except BaseException:
+        # Stopped itself -- cancelled, timed out by a timeout around it, a loser of a race --
+        # it stops what it runs (`coro` itself if inline, else its wait on `coro`) before the
+        # error goes on, as `yield from` would. The loop cancels everything itself if crashing.
+        stopping = cancel_all_of(
+            loop, [watcher], "cancelled because the tinyio.timeout running it was stopped"
+        )
+        if stopping:
+            yield stopping
+        raise
+    if outcome and not interrupted:
         return outcome[0], True
-    if not ended.is_set():
-        yield Interrupt(watcher if inline else coro, expired)
-        yield ended.wait()
     if failures:
         raise failures[0]  # outside any `except` block: it keeps its own context
     return None, False
