@@ -4,6 +4,7 @@ import pytest
 
 import tinyio
 from tinyio._core import Interrupt
+from tinyio.testing import VirtualClock
 
 
 class Boom(Exception):
@@ -606,5 +607,7 @@ def test_a_waiter_cancelled_in_line_leaves_it_and_the_next_gets_the_slot():
         order.append(repr(lock))
         yield waiter("next")
 
-    tinyio.Loop().run(main())
+    # On the virtual clock: the holder's 0.02 s always outlasts the waiter's 0.01 s timeout
+    # (on the real clock a busy machine could let the timeout come after the release).
+    tinyio.Loop(clock=VirtualClock()).run(main())
     assert order == ["<tinyio.Lock locked, 0 waiting>", "next"]
