@@ -93,6 +93,7 @@ class Job:
         "error",
         "fn",
         "kwargs",
+        "on_start",
         "result",
         "started",
         "state",
@@ -116,6 +117,9 @@ class Job:
         # the lock rule), and set when the function has ended.
         self.ended: threading.Event | None = None
         self.started = 0.0  # time.monotonic() when its function started (for diagnostics)
+        # Woken as a worker is about to start the function (`ThreadPool.call_with_timeout`
+        # times the call from then on), if set before the job is submitted.
+        self.on_start: Wait | None = None
 
     def __repr__(self) -> str:
         call = f"{describe(self.fn)}()"
@@ -325,6 +329,11 @@ class Workers:
         # none can arrive: `cancel` sends none once the job is FINISHED, and `ended` (set with
         # the lock held before sending) says whether one was sent at all.
         ran = False
+        on_start = job.on_start
+        if on_start is not None and job.state == PENDING:
+            # Before the job is RUNNING, so that no CancelledError meant for it can arrive in
+            # the middle of this wake-up; a job cancelled meanwhile is skipped below all the same.
+            on_start.wake()
         while True:
             try:
                 if not ran:
