@@ -227,6 +227,17 @@ def put_nowait_on_full():
     full.put_nowait(2)
 
 
+def waits_on_a_queue_from_a_thread_in_a_coroutine():
+    full = tinyio.Queue(maxsize=1)
+    full.put_nowait(1)
+
+    def producer():
+        yield
+        full.put_from_thread(2)
+
+    run(producer())
+
+
 def puts_into_a_shut_down_queue():
     closed = tinyio.Queue()
     closed.shutdown()
@@ -631,6 +642,12 @@ CASES: list[Misuse] = [
         "queue.put_nowait(2)  # maxsize=1, holding 1",
         put_nowait_on_full,
         queue.Full,
+    ),
+    Misuse(
+        "Wait on a Queue with a thread's method in a coroutine",
+        "queue.put_from_thread(2)  # in a coroutine",
+        waits_on_a_queue_from_a_thread_in_a_coroutine,
+        RuntimeError,
     ),
     Misuse(
         "Put into a Queue after shutting it down",

@@ -67,6 +67,7 @@ FAILING = {
     "from_asyncio": lambda: tinyio.from_asyncio(failing_async()),
     "timeout": lambda: tinyio.timeout(failing_coroutine(), 10),
     "race": lambda: tinyio.race([failing_coroutine(), tinyio.sleep(10)]),
+    "ThreadPool.call_with_timeout": lambda: pool.call_with_timeout(10, fail),
 }
 
 # Public coroutines whose failure is another coroutine's (they pass it on as the loop does),
@@ -107,6 +108,7 @@ NOT_COROUTINES = {
     "Lock.locked",
     "Semaphore.locked",
     "Semaphore.value",
+    "Lock.value",
     "Condition.locked",
     "Condition.notify",
     "Condition.notify_all",
@@ -120,6 +122,8 @@ NOT_COROUTINES = {
     "Queue.shutdown",
     "Queue.task_done",
     "Queue.is_shut_down",
+    "Queue.put_from_thread",  # blocking methods for threads, not coroutines
+    "Queue.get_from_thread",
 }
 
 

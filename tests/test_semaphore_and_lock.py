@@ -257,6 +257,39 @@ def test_a_lock_is_released_when_the_with_block_raises_and_the_next_waiter_gets_
     assert not lock.locked()
 
 
+def test_lock_value_counts_its_free_slot_as_a_semaphore_of_one_does():
+    lock = tinyio.Lock()
+    semaphore = tinyio.Semaphore(1)
+    seen = []
+
+    def holder(acquire, guard):
+        with (yield acquire()):
+            seen.append(("held", guard.value))
+            yield from steps(2)
+        seen.append(("released to a waiter", guard.value))
+
+    def waiter(acquire, guard):
+        yield
+        with (yield acquire()):
+            seen.append(("waiter in", guard.value))
+
+    def main(acquire, guard):
+        seen.append(("free", guard.value))
+        yield [holder(acquire, guard), waiter(acquire, guard)]
+        seen.append(("free again", guard.value))
+
+    for guard in (lock, semaphore):
+        seen.clear()
+        tinyio.Loop().run(main(guard, guard))
+        assert seen == [
+            ("free", 1),
+            ("held", 0),
+            ("released to a waiter", 0),  # handed straight over: never free in between
+            ("waiter in", 0),
+            ("free again", 1),
+        ], guard
+
+
 def test_an_error_inside_the_with_block_propagates_unchanged():
     lock = tinyio.Lock()
     error = Boom("mine")

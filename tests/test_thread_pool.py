@@ -342,3 +342,91 @@ def test_map_of_a_non_iterable_is_a_type_error_at_the_call():
     pool = tinyio.ThreadPool(1)
     with pytest.raises(TypeError):
         pool.map(abs, 5)
+
+
+# --- call_with_timeout: the call alone is timed -----------------------------------------------
+
+
+def test_call_with_timeout_gives_the_result_and_true_when_the_call_returns_in_time():
+    pool = tinyio.ThreadPool(2)
+
+    def main():
+        return (yield pool.call_with_timeout(5, lambda x: x * 2, 21))
+
+    assert tinyio.Loop().run(main()) == (42, True)
+
+
+def test_call_with_timeout_does_not_count_the_wait_for_a_place_in_the_pool():
+    pool = tinyio.ThreadPool(1)
+
+    def main():
+        # The place is taken for 0.3 s; the quick call waits for it, then takes no time.
+        hog = pool.run_in_thread(time.sleep, 0.3)
+        return (yield [hog, pool.call_with_timeout(0.05, lambda: "quick")])
+
+    assert tinyio.Loop().run(main()) == [None, ("quick", True)]
+
+
+def test_call_with_timeout_passes_every_keyword_to_the_function_even_one_named_timeout():
+    pool = tinyio.ThreadPool(1)
+
+    def f(fn, *, timeout, timeout_in_seconds):
+        return fn, timeout, timeout_in_seconds
+
+    def main():
+        return (yield pool.call_with_timeout(5, f, fn=1, timeout=2, timeout_in_seconds=3))
+
+    assert tinyio.Loop().run(main()) == ((1, 2, 3), True)
+
+
+def test_call_with_timeout_cancels_the_call_in_its_thread_and_keeps_its_place_until_it_ends():
+    pool = tinyio.ThreadPool(1)
+    log = []
+    never = threading.Event()
+
+    def obstinate():
+        try:
+            while not never.wait(0.001):  # short C calls: the CancelledError arrives between
+                pass
+        except tinyio.CancelledError:
+            log.append("cancelled in the thread")
+            time.sleep(0.05)  # cleaning up; the pool's place is still taken meanwhile
+            log.append("first call ended")
+            raise
+
+    def main():
+        outcome = yield pool.call_with_timeout(0.02, obstinate)
+        log.append(f"gave {outcome}")
+        yield pool.run_in_thread(log.append, "second call started")
+
+    tinyio.Loop().run(main())
+    # The coroutine goes on at once (in whichever order with the thread's first line); the
+    # next call gets the place only once the thread has ended.
+    assert sorted(log[:2]) == ["cancelled in the thread", "gave (None, False)"]
+    assert log[2:] == ["first call ended", "second call started"]
+
+
+def test_call_with_timeout_raises_the_error_of_a_call_that_fails_in_time():
+    pool = tinyio.ThreadPool(1)
+
+    def fails():
+        raise Boom("in the thread")
+
+    def main():
+        yield pool.call_with_timeout(5, fails)
+
+    with pytest.raises(Boom, match="in the thread"):
+        tinyio.Loop().run(main())
+
+
+@pytest.mark.parametrize(
+    ("seconds", "error"), [(-1, ValueError), (float("nan"), ValueError), ("1", TypeError)]
+)
+def test_call_with_timeout_of_a_bad_timeout_is_an_error_at_the_call(seconds, error):
+    with pytest.raises(error, match="timeout_in_seconds"):
+        tinyio.ThreadPool(1).call_with_timeout(seconds, print)
+
+
+def test_call_with_timeout_of_a_non_callable_is_a_type_error_at_the_call():
+    with pytest.raises(TypeError, match="needs a function"):
+        tinyio.ThreadPool(1).call_with_timeout(1, 42)  # pyright: ignore[reportArgumentType]

@@ -1,13 +1,23 @@
-"""Queue: a FIFO channel between coroutines, which other threads may feed too, and which closes."""
+"""Queue: a FIFO channel between coroutines, which other threads may feed too, and which closes.
+
+Plain threads may also wait on it (`put_from_thread`, `get_from_thread`): such a thread gets in
+the same lines as the coroutines, with a wait of its own kind (`_ThreadWait`) that wakes the
+thread instead of a coroutine, so that coroutines and threads are served in one order.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
+import sys
+import threading
+import time
 from collections import deque
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
-from ._core import Coro, WaitLine, starts_at_once
+from ._core import CancelledError, Coro, Wait, WaitLine, duration_problem, starts_at_once
+from ._workers import on_cancel
 
 __all__ = ["Queue", "QueueShutDown"]
 
@@ -24,6 +34,50 @@ class QueueShutDown(Exception):
     """
 
     __module__ = "tinyio"  # shown in tracebacks as `tinyio.QueueShutDown`; pickles by that name
+
+
+# The directory of the loop core (where `Wait` is defined): a frame of its code on the stack
+# means that a loop is taking a step in this thread (a coroutine, or code it calls, runs).
+_CORE_DIR: Final = os.path.dirname(Wait.__init__.__code__.co_filename) + os.sep
+
+
+def _in_a_loop_step() -> bool:
+    frame = sys._getframe(2)  # pyright: ignore[reportPrivateUsage]
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(_CORE_DIR):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _noop() -> None:
+    pass
+
+
+class _ThreadWait(Wait):
+    """A place in a queue's line for a plain thread: waking it wakes the thread. Never yielded."""
+
+    __slots__ = ("_event", "interrupted")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._event = threading.Event()
+        self.interrupted = False  # the thread's call (a worker's) was sent CancelledError
+
+    def wake(self) -> None:
+        self.woken = True
+        self._event.set()
+
+    def interrupt(self) -> None:
+        self.interrupted = True
+        self._event.set()
+
+    def block(self, deadline: float | None) -> None:
+        """Block until woken, interrupted, or `deadline` (`time.monotonic()`) has passed."""
+        if deadline is None:
+            self._event.wait()
+        else:
+            self._event.wait(max(0.0, deadline - time.monotonic()))
 
 
 class Queue(Generic[_T]):
@@ -165,6 +219,199 @@ class Queue(Generic[_T]):
             raise queue.Empty("The queue is empty.") from None
         self._give_place_back()
         return item
+
+    def put_from_thread(self, item: _T, timeout: int | float | None = None) -> None:
+        """Put `item` into the queue from a thread that is not running a loop, blocking that
+        thread while the queue is full, as `queue.Queue.put` does.
+
+        ```python
+        import threading
+        import tinyio
+
+        q = tinyio.Queue(maxsize=2)
+
+        def producer():  # a plain thread: it waits while the queue is full
+            for i in range(5):
+                q.put_from_thread(i)
+            q.shutdown()
+
+        def main():
+            thread = threading.Thread(target=producer)
+            thread.start()
+            total = 0
+            while (item := (yield q.get_or(None))) is not None:
+                total += item
+            print(f"total {total}")
+            thread.join()  # it has ended: no wait
+
+        tinyio.Loop().run(main())
+        # total 10
+        ```
+
+        The thread gets in line with the coroutines blocked in `put`, first come first served,
+        and a coroutine's `get` wakes it as it frees a place.
+
+        Arguments:
+            item: what to put.
+            timeout: the most seconds to wait for a free place; None (the default): no limit.
+
+        Raises:
+            queue.Full: the timeout passed with the queue still full (`timeout=0`: it is full).
+            tinyio.QueueShutDown: the queue is shut down, before or while this waits.
+            RuntimeError: called in a thread where a loop is taking a step (from a coroutine,
+                or code it calls): blocking there would stop the coroutines that are to free a
+                place. A coroutine writes `yield q.put(item)` instead.
+            tinyio.CancelledError: the thread is a tinyio thread call (`run_in_thread`, a
+                `ThreadPool`) that was cancelled while this waited: its loop crashed, or the
+                call was timed out; the wait ends at once.
+
+        What wakes a plain thread of your own: a free place, the timeout, or `shutdown()`.
+        It belongs to no loop, so when the loop using the queue ends, nothing tells it: shut
+        the queue down then (`finally: q.shutdown()`), or give a timeout. See the page on
+        synchronisation.
+        """
+        if timeout is not None:
+            problem = duration_problem(timeout, "put_from_thread's timeout")
+            if problem is not None:
+                raise problem
+        if _in_a_loop_step():
+            raise RuntimeError(
+                "q.put_from_thread() blocks its thread, and this thread is running a tinyio "
+                "loop (it was called from a coroutine, or code a coroutine calls): it would stop "
+                "the coroutines that are to free a place. In a coroutine, write "
+                "`yield q.put(item)`; `q.put_nowait(item)` does not block."
+            )
+        if self._shut_down:
+            raise QueueShutDown(f"Cannot put {item!r}: the queue has been shut down.")
+        places = self._places
+        if places is not None:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                try:
+                    places.pop()
+                    break
+                except IndexError:
+                    if not self._wait_in_thread(self._putters, places, deadline):
+                        raise queue.Full(
+                            f"The queue is still full ({self._maxsize} items) after "
+                            f"{timeout:g} seconds."
+                        ) from None
+                    if self._shut_down:
+                        raise QueueShutDown(
+                            f"Cannot put {item!r}: the queue was shut down while it waited "
+                            "for a free place."
+                        ) from None
+        self._unfinished.append(None)
+        self._items.append(item)
+        if self._getters:
+            self._getters.wake_first()
+
+    def get_from_thread(self, timeout: int | float | None = None) -> _T:
+        """Take the oldest item from a thread that is not running a loop, blocking that thread
+        while the queue is empty, as `queue.Queue.get` does.
+
+        ```python
+        import threading
+        import tinyio
+
+        q = tinyio.Queue()
+        results = []
+
+        def consumer():  # a plain thread: it waits while the queue is empty
+            try:
+                while True:
+                    results.append(q.get_from_thread() * 10)
+            except tinyio.QueueShutDown:  # shut down, and every item taken
+                pass
+
+        def main():
+            thread = threading.Thread(target=consumer)
+            thread.start()
+            for i in range(3):
+                yield q.put(i)
+            q.shutdown()
+            yield tinyio.run_in_thread(thread.join)  # without blocking the loop
+            print(results)
+
+        tinyio.Loop().run(main())
+        # [0, 10, 20]
+        ```
+
+        The thread gets in line with the coroutines blocked in `get`, first come first served,
+        and a coroutine's `put` wakes it.
+
+        Arguments:
+            timeout: the most seconds to wait for an item; None (the default): no limit.
+
+        Raises:
+            queue.Empty: the timeout passed with the queue still empty (`timeout=0`: it is).
+            tinyio.QueueShutDown: the queue is shut down and empty, before or while this waits.
+            RuntimeError: called in a thread where a loop is taking a step (from a coroutine,
+                or code it calls): blocking there would stop the coroutines that are to put an
+                item. A coroutine writes `item = yield q.get()` instead.
+            tinyio.CancelledError: the thread is a tinyio thread call (`run_in_thread`, a
+                `ThreadPool`) that was cancelled while this waited; the wait ends at once.
+
+        As for `put_from_thread`, a plain thread of your own is woken by an item, the timeout
+        or `shutdown()` only: shut the queue down when the loop using it ends.
+        """
+        if timeout is not None:
+            problem = duration_problem(timeout, "get_from_thread's timeout")
+            if problem is not None:
+                raise problem
+        if _in_a_loop_step():
+            raise RuntimeError(
+                "q.get_from_thread() blocks its thread, and this thread is running a tinyio "
+                "loop (it was called from a coroutine, or code a coroutine calls): it would stop "
+                "the coroutines that are to put an item. In a coroutine, write "
+                "`item = yield q.get()`; `q.get_nowait()` does not block."
+            )
+        items = self._items
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                item = items.popleft()
+                break
+            except IndexError:
+                if self._shut_down:
+                    raise QueueShutDown("The queue is empty and has been shut down.") from None
+                if not self._wait_in_thread(self._getters, items, deadline):
+                    raise queue.Empty(
+                        f"The queue is still empty after {timeout:g} seconds."
+                    ) from None
+        self._give_place_back()
+        return item
+
+    def _wait_in_thread(
+        self, line: WaitLine, available: deque[Any], deadline: float | None
+    ) -> bool:
+        """`_wait_in` for a thread: block it in `line` until woken because `available` is not
+        empty or the queue was shut down (True), or until `deadline` (False)."""
+        wait = _ThreadWait()
+        line.append(wait)
+        if available or self._shut_down:  # as in `_wait_in`: look again, out of the line
+            line.leave(wait)
+            return True
+        # A worker thread's wait ends as soon as its call is cancelled (see `_workers`).
+        on_cancel(wait.interrupt)
+        try:
+            wait.block(deadline)
+            if wait.interrupted and not wait.woken:
+                # The CancelledError was sent before the wait was interrupted: it arrives at
+                # the thread's next bytecodes. Should it not, raise one all the same (a late
+                # one is then dropped by the worker).
+                for _ in range(1_000):
+                    _noop()
+                raise CancelledError("The thread call was cancelled while it waited on a queue.")
+        except BaseException:
+            # Handed an item or a place, but gone before taking it: to the next in line.
+            if line.leave(wait):
+                line.wake_first()
+            raise
+        finally:
+            on_cancel(None)
+        # Timed out: out of the line -- unless handed something at that moment: then take it.
+        return wait.woken or line.leave(wait)
 
     @starts_at_once
     def put(self, item: _T) -> Coro[None]:

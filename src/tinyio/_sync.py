@@ -264,6 +264,12 @@ class Lock(_PoolUser):
     def __init__(self) -> None:
         super().__init__(_SlotPool(1))
 
+    @property
+    def value(self) -> int:
+        """How many more coroutines could acquire the lock right now: 1 while it is free, 0
+        while it is held (as `Semaphore.value`, for the `Semaphore(1)` that a lock is)."""
+        return self._pool.available
+
     def locked(self) -> bool:
         """Whether the lock is held."""
         return self._pool.available == 0

@@ -4,7 +4,8 @@
 (`_workers.py`: reuse, and cancellation raised inside the thread) and yields the job's `Wait`.
 A call whose coroutine is interrupted (a timeout) goes on at once, while a reaper waits in the
 background for the thread, so that `loop.run` still ends only after the thread has.
-`ThreadPool` bounds how many calls run at once with a `Semaphore`.
+`ThreadPool` bounds how many calls run at once with a `Semaphore`, and its `call_with_timeout`
+times a call from when its thread starts it.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from ._core import (
     Wait,
     cancellation_warning,
     cancelling_everything,
+    duration_problem,
     failed_on_its_own,
     is_library_code,
     waking_from_outside,
 )
 from ._event import Event
 from ._sync import Semaphore, Slot, count_problem
-from ._workers import Job, describe, workers_of
+from ._workers import FINISHED, Job, describe, workers_of
 
 __all__ = ["ThreadPool", "run_in_thread"]
 
@@ -85,21 +87,40 @@ def run_in_thread(fn: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) 
     return _run_in_thread(fn, args, kwargs)
 
 
+class _Expired(BaseException):
+    """Raised by a timed thread call (`ThreadPool.call_with_timeout`) whose time ran out, after
+    its thread was sent CancelledError; caught by the pool, which gives `(None, False)`."""
+
+
 def _run_in_thread(
     fn: Callable[..., _R],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     slot: Slot | None = None,
+    timeout: float | None = None,
 ) -> Coro[_R]:
     """The coroutine of a thread call. `slot`: the pool's place it holds (see `ThreadPool`),
-    handed to the call's reaper if the call outlives this coroutine."""
+    handed to the call's reaper if the call outlives this coroutine. `timeout`: seconds from
+    when a worker starts the call, after which it is cancelled and `_Expired` raised here."""
     loop: Loop = yield CURRENT_LOOP
     workers = workers_of(loop)
     job = Job(fn, args, kwargs)
+    started = None
+    if timeout is not None:
+        started = job.on_start = Wait()
     workers.submit(job)
+    expired = False
     try:
         with waking_from_outside(loop):
-            yield job.wait
+            if started is None:
+                yield job.wait
+            else:
+                yield started  # no deadline while the call waits for its worker
+                timed = Wait(timeout)
+                job.wait = timed  # the worker wakes `job.wait` once the call has ended
+                if job.state == FINISHED:  # ended before the line above: it woke the old one
+                    timed.wake()
+                expired = not (yield timed)
     except BaseException:
         stopping = cancelling_everything(loop)
         if stopping:
@@ -121,6 +142,15 @@ def _run_in_thread(
             # Reported in the exception group without a second warning about this coroutine:
             # the thread's CancelledError (its own frames, cause and context), or its error.
             failed_on_its_own(loop, job.error)
+    if expired:
+        if workers.cancel(job):
+            # As for an interrupt above: the thread ends in the background, where its reaper
+            # holds the pool's place until it has.
+            yield {_reap(loop, job, None if slot is None else slot.hand_over())}
+            raise _Expired
+        if not job.started:  # cancelled as its worker was about to start it: it never runs
+            raise _Expired
+        # Else the call ended as the time ran out: its outcome stands.
     # Raised outside the `except` block, so that it keeps the thread's own `__context__`.
     if job.error is not None:
         raise job.error
@@ -251,6 +281,73 @@ class ThreadPool:
         with slot:
             # Run inline (`yield from`), so that its error is the caller's to catch.
             return (yield from _run_in_thread(fn, args, kwargs, slot))
+
+    def call_with_timeout(
+        self,
+        timeout_in_seconds: int | float,
+        fn: Callable[_P, _R],
+        /,
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Coro[tuple[_R | None, bool]]:
+        """Call `fn(*args, **kwargs)` in the pool, timing the call alone:
+        `result, finished = yield pool.call_with_timeout(seconds, fn, x)`.
+
+        ```python
+        import time
+        import tinyio
+
+        pool = tinyio.ThreadPool(max_threads=2)
+
+        def work(seconds):
+            time.sleep(seconds)
+            return seconds
+
+        def main():
+            # Six calls of 0.05 s, two at a time: the last ones wait 0.1 s for a place, which
+            # their 0.08 s do not count.
+            print((yield [pool.call_with_timeout(0.08, work, 0.05) for _ in range(6)]))
+            print((yield pool.call_with_timeout(0.02, work, 0.2)))
+
+        tinyio.Loop().run(main())
+        # [(0.05, True), (0.05, True), (0.05, True), (0.05, True), (0.05, True), (0.05, True)]
+        # (None, False)
+        ```
+
+        The call waits for a place in the pool with no deadline; its `timeout_in_seconds`
+        start when a worker thread starts it. Then, as `tinyio.timeout` of the call would:
+
+        Returns:
+            A coroutine giving `(result, True)` if `fn` returned in time, else `(None, False)`
+            once the time has run out: `tinyio.CancelledError` is then raised inside the
+            thread, and the call's place in the pool stays taken until the thread has ended
+            (so the pool never runs more than `max_threads` threads, even after timeouts). If
+            `fn` raises in time, the error is raised in the coroutine.
+
+        The number of seconds comes first, so that `fn`'s keyword arguments are all its own:
+        a `timeout=` among them is passed to `fn`.
+
+        Raises:
+            TypeError: `fn` is not callable, or the timeout is not a number (at the call).
+            ValueError: the timeout is negative or NaN (at the call).
+        """
+        problem = duration_problem(timeout_in_seconds, "call_with_timeout's timeout_in_seconds")
+        if problem is not None:
+            raise problem
+        if not callable(fn):
+            raise TypeError(f"call_with_timeout needs a function to call, got {fn!r}.")
+        return self._timed(fn, args, kwargs, float(timeout_in_seconds))
+
+    def _timed(
+        self, fn: Callable[..., _R], args: tuple[Any, ...], kwargs: dict[str, Any], seconds: float
+    ) -> Coro[tuple[_R | None, bool]]:
+        slot: Slot = yield self._semaphore()
+        with slot:
+            try:
+                result = yield from _run_in_thread(fn, args, kwargs, slot, seconds)
+            except _Expired:
+                return None, False
+        return result, True
 
     def map(self, fn: Callable[[_T], _R], xs: Iterable[_T]) -> Coro[list[_R]]:
         """Call `fn(x)` for each `x` of `xs` in the pool: `results = yield pool.map(fn, xs)`.

@@ -37,7 +37,16 @@ from typing import Any, Final
 
 from ._core import CancelledError, Loop, Wait, at_stop, ctrl_c_presses, note_on_outcome
 
-__all__ = ["FINISHED", "PENDING", "RUNNING", "Job", "Workers", "describe", "workers_of"]
+__all__ = [
+    "FINISHED",
+    "PENDING",
+    "RUNNING",
+    "Job",
+    "Workers",
+    "describe",
+    "on_cancel",
+    "workers_of",
+]
 
 # How long an idle worker waits for another job before its thread ends.
 _IDLE_SECONDS: Final = 5.0
@@ -99,7 +108,9 @@ class Job:
         "ended",
         "error",
         "fn",
+        "interrupt",
         "kwargs",
+        "on_start",
         "result",
         "started",
         "state",
@@ -123,6 +134,13 @@ class Job:
         # the lock rule), and set when the function has ended.
         self.ended: threading.Event | None = None
         self.started = 0.0  # time.monotonic() when its function started (for diagnostics)
+        # Woken as a worker is about to start the function (`ThreadPool.call_with_timeout`
+        # times the call from then on), if set before the job is submitted.
+        self.on_start: Wait | None = None
+        # Called (by the cancelling thread) once a CancelledError has been sent, to wake the
+        # function if it blocks in a wait of tinyio's own (`Queue.get_from_thread`): see
+        # `on_cancel`.
+        self.interrupt: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         call = f"{describe(self.fn)}()"
@@ -200,11 +218,14 @@ class Workers:
             if job.state == PENDING:
                 job.state = FINISHED  # its worker will skip it
                 return False
-            if job.state == RUNNING:
-                job.ended = ended
-                _set_async_exc(ctypes.c_ulong(job.thread), _CANCELLED)
-                return True
-            return False
+            if job.state != RUNNING:
+                return False
+            job.ended = ended
+            _set_async_exc(ctypes.c_ulong(job.thread), _CANCELLED)
+            interrupt = job.interrupt
+        if interrupt is not None:  # Python code: not under the lock (the lock rule)
+            interrupt()
+        return True
 
     def cancel_all(self) -> None:
         """For a loop that cancels everything: raise CancelledError in every running job's
@@ -217,11 +238,16 @@ class Workers:
             self._cancelled = True  # from now on no job starts, so `running` can only shrink
             running = list(self._running)
         events = [threading.Event() for _ in running]
+        interrupts: list[Callable[[], None]] = []
         with self._lock:
             for job, ended in zip(running, events, strict=True):
                 if job.state == RUNNING and job.ended is None:
                     job.ended = ended
                     _set_async_exc(ctypes.c_ulong(job.thread), _CANCELLED)
+                    if job.interrupt is not None:
+                        interrupts.append(job.interrupt)
+        for interrupt in interrupts:
+            interrupt()
 
     def wait_for_cancelled(self, job: Job, loop: Loop) -> bool:
         """Wait for the function of `job`, cancelled while it ran, to end: True when it has.
@@ -332,6 +358,11 @@ class Workers:
         # none can arrive: `cancel` sends none once the job is FINISHED, and `ended` (set with
         # the lock held before sending) says whether one was sent at all.
         ran = False
+        on_start = job.on_start
+        if on_start is not None and job.state == PENDING:
+            # Before the job is RUNNING, so that no CancelledError meant for it can arrive in
+            # the middle of this wake-up; a job cancelled meanwhile is skipped below all the same.
+            on_start.wake()
         while True:
             try:
                 if not ran:
@@ -343,6 +374,7 @@ class Workers:
                         job.thread = ident
                         job.started = time.monotonic()
                         self._running.add(job)
+                        _current.job = job
                     ran = True
                     try:
                         job.result = job.context.run(job.fn, *job.args, **job.kwargs)
@@ -351,6 +383,7 @@ class Workers:
                 with self._lock:
                     job.state = FINISHED
                     self._running.discard(job)
+                    _current.job = None
                 if job.ended is not None:  # a CancelledError was sent: it may not have come
                     _flush_late_cancel(ident)
                 break
@@ -360,6 +393,26 @@ class Workers:
                     job.error = late
         if job.ended is not None:
             job.ended.set()
+
+
+class _Current(threading.local):
+    job: Job | None = None  # in a worker thread: the job whose function it runs
+
+
+_current = _Current()
+
+
+def on_cancel(callback: Callable[[], None] | None) -> None:
+    """For a function about to block in a wait of tinyio's own: if the calling thread is a
+    worker running a job, call `callback` as soon as that job is sent CancelledError (at once
+    if it has been), from the cancelling thread, so that the wait ends and the CancelledError,
+    raised at the thread's next bytecode, arrives. `None`: not any more. Elsewhere: nothing."""
+    job = _current.job
+    if job is None:
+        return
+    job.interrupt = callback
+    if callback is not None and job.ended is not None:  # sent before the line above
+        callback()
 
 
 def workers_of(loop: Loop) -> Workers:
