@@ -17,7 +17,7 @@ import tinyio
 PACKAGE_DIR = Path(tinyio.__file__).parent
 
 # The scheduling core and the modules it is made of: what `_loop` may import.
-CORE = {"_loop", "_tasks", "_tracebacks", "_diagnostics", "_cycles", "_ctrl_c"}
+CORE = {"_loop", "_tasks", "_tracebacks", "_diagnostics", "_cycles", "_ctrl_c", "_selector"}
 
 
 def _is_type_checking_block(node: ast.AST) -> bool:

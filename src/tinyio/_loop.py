@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, TypeVar, cast
 from . import _ctrl_c
 from ._cycles import find_cycle
 from ._diagnostics import format_snapshot, take_snapshot
+from ._selector import Selector
 from ._tasks import DONE as _DONE
 from ._tasks import FAILED as _FAILED
 from ._tasks import INTERRUPTED as _INTERRUPTED
@@ -83,6 +84,7 @@ __all__ = [
     "CancelledError",
     "Clock",
     "Coro",
+    "DescriptorWait",
     "Idle",
     "Interrupt",
     "Loop",
@@ -95,6 +97,7 @@ __all__ = [
     "failed_on_its_own",
     "has_run",
     "is_library_code",
+    "lend_selector",
     "note_on_outcome",
     "starts_at_once",
     "waiters_of",
@@ -172,6 +175,40 @@ class Wait:
 
     def __repr__(self) -> str:
         return f"<tinyio wait timeout={self.timeout!r} woken={self.woken}>"
+
+
+class DescriptorWait(Wait):
+    """A primitive for library code (not public): a `Wait` that the loop also wakes when the
+    descriptor `fd` becomes ready for `events` (`READABLE` or `WRITABLE` of `_selector`).
+
+    Yielding it registers it in the loop's selector -- an error doing so (`BusyResourceError`,
+    the `OSError` of a descriptor that cannot be waited on) is thrown back at the `yield` -- and
+    it is woken once: by the descriptor (True), its timeout (False), `wake()` from any thread
+    (True), or `notify_closing(fd)` (True, with `closed` set). The yielder must call
+    `withdraw()` when the `yield` ends, however it ends (a `finally`), so that a cancelled or
+    timed-out wait leaves no registration behind.
+    """
+
+    __slots__ = ("closed", "events", "fd", "selector")
+
+    def __init__(self, fd: int, events: int, timeout: float | None = None) -> None:
+        super().__init__(timeout)
+        self.fd = fd
+        self.events = events
+        self.closed = False
+        self.selector: Selector[DescriptorWait] | None = None
+
+    def closing(self) -> None:
+        """Called by `notify_closing` (from any thread): wake the waiter, closed."""
+        self.closed = True
+        self.wake()
+
+    def withdraw(self) -> None:
+        """End the registration, if the descriptor has not already ended it (idempotent)."""
+        selector = self.selector
+        if selector is not None:
+            self.selector = None
+            selector.withdraw(self.fd, self.events, self)
 
 
 class Interrupt:
@@ -267,6 +304,14 @@ class Idle:
     def __call__(self) -> None:
         self._loop._block(self.timeout)  # pyright: ignore[reportPrivateUsage]
 
+    def descriptor(self) -> int | None:
+        """A descriptor that becomes readable when a descriptor the loop waits on is ready (its
+        selector's), for the driver to wait on too; None if the loop waits on no descriptor."""
+        selector = self._loop._io  # pyright: ignore[reportPrivateUsage]
+        if selector is None or not selector.waiting:
+            return None
+        return selector.fileno()
+
     def notify_on_wakeup(self, callback: Callable[[], object]) -> bool:
         """Have `callback()` called -- from any thread, perhaps more than once -- when the loop
         is woken.
@@ -329,6 +374,15 @@ def note_on_outcome(loop: Loop, note: str) -> None:
     """For library code: add `note` to the error that the current run of `loop`, which is
     stopping, is about to raise (e.g. which threads it abandoned)."""
     loop._outcome_notes.append(note)  # pyright: ignore[reportPrivateUsage]
+
+
+def lend_selector(borrower: Loop, lender: Loop) -> None:
+    """For library code: have `borrower`, a loop that a coroutine of `lender` drives step by
+    step (`isolate`), put its descriptor waits in `lender`'s selector, so that the two share
+    one `epoll` and `borrower`'s idle blocker never needs a descriptor of its own: `lender`
+    polls and blocks for both, and wakes `borrower`'s waits as a thread would
+    (`Idle.notify_on_wakeup`)."""
+    borrower._io_lender = lender  # pyright: ignore[reportPrivateUsage]
 
 
 def at_stop(loop: Loop, callback: Callable[[], None]) -> None:
@@ -594,6 +648,13 @@ class Loop:
         # Called (from any thread) after a wake-up is put into `_from_threads`, while a driver
         # of `runtime` waits for one without calling the blocker; see `Idle.notify_on_wakeup`.
         self._on_wakeup: Callable[[], object] | None = None
+        # The waits on file descriptors: a selector made at the first one of a run, closed when
+        # the run ends. While it has waiters, the loop polls it once per round and blocks in it.
+        self._io: Selector[DescriptorWait] | None = None
+        self._io_countdown = 0  # steps until the next poll, when stepped one at a time
+        # A loop driven by a coroutine of this one (`isolate`) puts its waits in our selector:
+        # we poll and block for both, and wake its waits through `Wait.wake` (see `lend_selector`).
+        self._io_lender: Loop | None = None
         # The thread that may append to `_ready` directly: the one stepping the loop, and
         # no one while the loop is blocked waiting (so that a wake-up reaches the blocker).
         self._owner: int | None = None
@@ -836,6 +897,8 @@ class Loop:
                         self._owner = get_ident()
                         self._fire_timers()
                         self._drain_from_threads()
+                        if self._io is not None:
+                            self._poll_descriptors(self._io)
                 except GeneratorExit:
                     raise
                 except BaseException as error:  # Ctrl-C while blocked, or a bug of ours
@@ -853,6 +916,9 @@ class Loop:
         finally:
             self._owner = None
             self._running = False
+            if self._io is not None:
+                self._io.close()  # its waiters are gone: cancelled, or their fd closed
+                self._io = None
             try:
                 self._call_stop_callbacks()
             finally:
@@ -877,6 +943,9 @@ class Loop:
         if bell.locked():
             with contextlib.suppress(RuntimeError):  # rung by a waker at the same moment
                 bell.release()
+        io = self._io
+        if io is not None and io.blocking:
+            io.wake()
 
     def _notify(self) -> None:
         """Make the loop drain `_from_threads` soon, waking it if it sleeps. Safe from any
@@ -888,6 +957,9 @@ class Loop:
             # ring it at the same moment: then this release fails, harmlessly.
             with contextlib.suppress(RuntimeError):
                 bell.release()
+        io = self._io
+        if io is not None and io.blocking:  # it sleeps in its selector: wake that instead
+            io.wake()
         on_wakeup = self._on_wakeup
         if on_wakeup is not None:
             on_wakeup()
@@ -913,6 +985,17 @@ class Loop:
             # it: Python runs its handler only once the sleep ends. So the main thread never
             # sleeps longer than this, and the caller comes back (see docs/devdocs).
             timeout = _SIGNAL_SLICE if timeout is None else min(timeout, _SIGNAL_SLICE)
+        io = self._io
+        if io is not None and io.waiting:
+            # Waiting on descriptors: sleep in the selector, which a waker writes to once it
+            # sees `blocking` (raised before looking at the queue: one side sees the other).
+            io.blocking = True
+            try:
+                if self._from_threads.empty() and not self._thread_wakeups:
+                    io.select(timeout)
+            finally:
+                io.blocking = False
+            return
         if timeout is None:
             self._bell.acquire()
         elif timeout >= 1e-4:  # shorter: not worth sleeping; the caller checks its timers
@@ -994,6 +1077,15 @@ class Loop:
                 self._fire_timers()
             if self._thread_wakeups:
                 self._drain_from_threads()
+            if self._io is not None:
+                if not one_step:
+                    self._poll_descriptors(self._io)
+                else:
+                    # Stepped one at a time (`runtime`): poll once per round's worth of steps.
+                    self._io_countdown -= 1
+                    if self._io_countdown <= 0:
+                        self._poll_descriptors(self._io)
+                        self._io_countdown = len(ready)
             if one_step:
                 return
 
@@ -1160,11 +1252,46 @@ class Loop:
             wait.deadline = deadline
             heapq.heappush(self._timers, (deadline, next(self._timer_counter), wait))
 
+    def _wait_on_descriptor(self, task: _Task, wait: DescriptorWait) -> None:
+        if wait.task is None:
+            try:
+                io = self._io or self._selector()
+                io.register(wait.fd, wait.events, wait)
+            except Exception as error:  # busy, a descriptor that cannot be waited on, EMFILE
+                self._throw(task, error)
+                return
+            wait.selector = io
+        self._wait_on_wait(task, wait)
+
+    def _selector(self) -> Selector[DescriptorWait]:
+        """The selector this loop's descriptor waits go into: its own, or its lender's."""
+        if self._io_lender is not None:
+            return self._io_lender._selector()
+        if self._io is None:
+            self._io = Selector()
+        return self._io
+
+    def _poll_descriptors(self, io: Selector[DescriptorWait]) -> None:
+        """Resume the waits whose descriptors are ready: those a `_block` found, or a poll."""
+        if io.waiting and not io.fired:
+            io.select(0)
+        if io.fired:
+            fired = io.fired
+            io.fired = []
+            for wait in fired:
+                wait.selector = None  # the selector has ended its registration
+                if wait.loop is self:
+                    self._resume(wait, True)
+                else:  # a wait of a loop we lend our selector to: it is idle, or between steps
+                    wait.wake()
+
     def _wait_on_other(self, task: _Task, yielded: object) -> None:
         if type(yielded) is list:
             self._gather(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
         elif type(yielded) is set:
             self._background(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
+        elif type(yielded) is DescriptorWait:
+            self._wait_on_descriptor(task, yielded)
         elif type(yielded) is Interrupt:
             task.value = self._interrupt(task, yielded)
             self._ready.append(task)
