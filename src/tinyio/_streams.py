@@ -600,7 +600,13 @@ def _open_tcp_stream(host: str | bytes, port: int, delay: float | None) -> Coro[
         yield Event().wait()  # lost, or failed while others try: wait to be cancelled
         return None
 
-    _, sock = yield race([attempt(i, t) for i, t in enumerate(targets)])
+    try:
+        # Inline, so that a cancellation or timeout here cancels the attempts too.
+        _, sock = yield from race([attempt(i, t) for i, t in enumerate(targets)])
+    except BaseException:
+        for sock in won:
+            sock.close()  # won, but not handed over: we are cancelled
+        raise
     if sock is None:
         first = errors[0]
         for other in errors[1:]:
