@@ -29,6 +29,8 @@ from ._isolate import isolate as isolate
 from ._queue import Queue as Queue
 from ._queue import QueueShutDown as QueueShutDown
 from ._settle import settle as settle
+from ._socket import Socket as Socket
+from ._socket import socket as socket
 from ._streams import SocketListener as SocketListener
 from ._streams import SocketStream as SocketStream
 from ._streams import open_tcp_listeners as open_tcp_listeners
@@ -62,6 +64,7 @@ __all__ = [
     "Queue",
     "QueueShutDown",
     "Semaphore",
+    "Socket",
     "SocketListener",
     "SocketStream",
     "ThreadPool",
@@ -85,6 +88,7 @@ __all__ = [
     "serve_tcp",
     "settle",
     "sleep",
+    "socket",
     "timeout",
     "to_asyncio",
     "to_trio",
