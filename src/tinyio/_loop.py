@@ -652,6 +652,7 @@ class Loop:
         # the run ends. While it has waiters, the loop polls it once per round and blocks in it.
         self._io: Selector[DescriptorWait] | None = None
         self._io_countdown = 0  # steps until the next poll, when stepped one at a time
+        self._stepped = False  # driven step by step (`runtime`)
         # A loop driven by a coroutine of this one (`isolate`) puts its waits in our selector:
         # we poll and block for both, and wake its waits through `Wait.wake` (see `lend_selector`).
         self._io_lender: Loop | None = None
@@ -853,6 +854,7 @@ class Loop:
         self._outcome_notes.clear()
         try:
             self._running = True
+            self._stepped = each_step
             self._guarded = _ctrl_c.guard(self)
             get_ident = threading.get_ident
             self._owner = get_ident()
@@ -895,10 +897,9 @@ class Loop:
                         else:
                             self._block(timeout)
                         self._owner = get_ident()
+                        self._io_countdown = 0  # poll the descriptors now
                         self._fire_timers()
                         self._drain_from_threads()
-                        if self._io is not None:
-                            self._poll_descriptors(self._io)
                 except GeneratorExit:
                     raise
                 except BaseException as error:  # Ctrl-C while blocked, or a bug of ours
@@ -944,8 +945,10 @@ class Loop:
             with contextlib.suppress(RuntimeError):  # rung by a waker at the same moment
                 bell.release()
         io = self._io
-        if io is not None and io.blocking:
-            io.wake()
+        if io is not None:
+            self._from_threads.put(None)  # so that a `_block` about to select returns at once
+            if io.blocking:
+                io.wake()
 
     def _notify(self) -> None:
         """Make the loop drain `_from_threads` soon, waking it if it sleeps. Safe from any
@@ -991,7 +994,7 @@ class Loop:
             # sees `blocking` (raised before looking at the queue: one side sees the other).
             io.blocking = True
             try:
-                if self._from_threads.empty() and not self._thread_wakeups:
+                if self._from_threads.empty():
                     io.select(timeout)
             finally:
                 io.blocking = False
@@ -1075,17 +1078,8 @@ class Loop:
                     self._wait_on_other(task, yielded)
             if self._timers:
                 self._fire_timers()
-            if self._thread_wakeups:
+            if self._thread_wakeups:  # also set while descriptors are waited on
                 self._drain_from_threads()
-            if self._io is not None:
-                if not one_step:
-                    self._poll_descriptors(self._io)
-                else:
-                    # Stepped one at a time (`runtime`): poll once per round's worth of steps.
-                    self._io_countdown -= 1
-                    if self._io_countdown <= 0:
-                        self._poll_descriptors(self._io)
-                        self._io_countdown = len(ready)
             if one_step:
                 return
 
@@ -1261,6 +1255,7 @@ class Loop:
                 self._throw(task, error)
                 return
             wait.selector = io
+            self._thread_wakeups = True  # poll at the end of this round (see `_drain_from_threads`)
         self._wait_on_wait(task, wait)
 
     def _selector(self) -> Selector[DescriptorWait]:
@@ -1506,6 +1501,19 @@ class Loop:
                 break
             if wait is not None:
                 self._resume(wait, True)
+        io = self._io
+        if io is not None and (io.waiting or io.fired):
+            # Descriptors are collected with the wake-ups from threads, once per round: the
+            # flag stays set while any is waited on, so that the round's end comes back here.
+            if io.fired or not self._stepped:
+                self._poll_descriptors(io)
+            else:  # stepped one at a time: poll once per round's worth of steps
+                self._io_countdown -= 1
+                if self._io_countdown <= 0:
+                    self._io_countdown = len(self._ready)
+                    self._poll_descriptors(io)
+            if io.waiting:
+                self._thread_wakeups = True
         if (
             self._guarded
             and _ctrl_c.interrupt_pending()

@@ -126,7 +126,8 @@ class Socket:
             try:
                 return call(*args)
             except BlockingIOError:
-                yield from wait_descriptor(fd, READABLE)
+                pass  # wait outside the `except`: no exception kept alive meanwhile
+            yield from wait_descriptor(fd, READABLE)
 
     @starts_at_once
     def _writable(self, call: Any, *args: Any) -> Coro[Any]:
@@ -135,7 +136,8 @@ class Socket:
             try:
                 return call(*args)
             except BlockingIOError:
-                yield from wait_descriptor(fd, WRITABLE)
+                pass  # wait outside the `except`: no exception kept alive meanwhile
+            yield from wait_descriptor(fd, WRITABLE)
 
     def close(self) -> None:
         """Close the socket (idempotent); coroutines waiting on it raise

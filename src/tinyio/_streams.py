@@ -213,14 +213,16 @@ class SocketStream:
             while sent < total:
                 try:
                     sent += sock.send(view[sent:])
+                    continue
                 except BlockingIOError:
-                    yield from self._wait(WRITABLE)
+                    pass  # wait outside the `except`: no exception kept alive while waiting
                 except _BROKEN as error:
                     raise self._break_send(error) from error
                 except OSError as error:
                     if self._closed:
                         raise ClosedResourceError("the stream was closed") from None
                     raise self._break_send(error) from error
+                yield from self._wait(WRITABLE)
         except BaseException as error:
             if 0 < sent < total and not isinstance(
                 error, ClosedResourceError | BrokenResourceError
@@ -423,7 +425,7 @@ class SocketStream:
             try:
                 return sock.recv(max_bytes)
             except BlockingIOError:
-                yield from self._wait(READABLE)
+                pass  # wait outside the `except`: no exception kept alive while waiting
             except _BROKEN as error:
                 broken = BrokenResourceError(f"the connection is broken: {error}")
                 broken.__cause__ = error
@@ -433,6 +435,7 @@ class SocketStream:
                 if self._closed:
                     raise ClosedResourceError("the stream was closed") from None
                 raise BrokenResourceError(f"the connection is broken: {error}") from error
+            yield from self._wait(READABLE)
 
     def _wait(self, events: int) -> Coro[None]:
         if self._closed:
@@ -475,11 +478,13 @@ def connect_socket(sock: _socket.socket, address: Any) -> Coro[None]:
     try:
         try:
             sock.connect(address)
+            return
         except BlockingIOError:
-            yield from wait_descriptor(sock.fileno(), WRITABLE)
-            code = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
-            if code:
-                raise OSError(code, f"connect to {address!r} failed: {os.strerror(code)}") from None
+            pass  # in progress
+        yield from wait_descriptor(sock.fileno(), WRITABLE)
+        code = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
+        if code:
+            raise OSError(code, f"connect to {address!r} failed: {os.strerror(code)}")
     except BaseException:
         notify_closing(sock)
         sock.close()
@@ -706,11 +711,7 @@ class SocketListener:
                 try:
                     conn, _ = sock.accept()
                 except BlockingIOError:
-                    try:
-                        yield from wait_descriptor(self._fd, READABLE)
-                    except ClosedResourceError:
-                        raise ClosedResourceError("the listener was closed") from None
-                    continue
+                    conn = None  # wait outside the `except`: no exception kept alive meanwhile
                 except (ConnectionAbortedError, ConnectionResetError):
                     continue
                 except OSError as error:
@@ -721,6 +722,12 @@ class SocketListener:
                         yield sleep(_ACCEPT_BACKOFF_SECONDS)
                         continue
                     raise
+                if conn is None:
+                    try:
+                        yield from wait_descriptor(self._fd, READABLE)
+                    except ClosedResourceError:
+                        raise ClosedResourceError("the listener was closed") from None
+                    continue
                 try:
                     return SocketStream(conn)
                 except BaseException:
