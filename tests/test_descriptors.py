@@ -168,12 +168,23 @@ def test_notify_closing_wakes_every_waiter_with_closed(pair):
 def test_notify_closing_from_another_thread_wakes_the_waiter(pair):
     a, _ = pair
 
+    done = threading.Event()
+
+    def closer():
+        # Until it lands: a notify_closing before the wait begins finds nothing to wake.
+        while not done.wait(0.01):
+            tinyio.notify_closing(a)
+
     def main():
-        threading.Timer(0.02, tinyio.notify_closing, (a,)).start()
+        thread = threading.Thread(target=closer)
+        thread.start()
         try:
             yield from tinyio.wait_readable(a)
         except tinyio.ClosedResourceError:
             return "closed"
+        finally:
+            done.set()
+            thread.join()
 
     assert tinyio.Loop().run(main()) == "closed"
 

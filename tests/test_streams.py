@@ -790,3 +790,45 @@ def test_accept_out_of_descriptors_backs_off_and_recovers(tmp_path):
             process.stdout.close()
     assert cpu is not None
     assert cpu < 0.4  # it slept between tries, it did not spin
+
+
+def test_happy_eyeballs_starts_the_next_address_when_the_first_hangs(monkeypatch):
+    import tinyio._streams
+
+    # A listener whose accept queue is full: a new connection to it hangs (its SYN is dropped).
+    stuck = socket.socket()
+    stuck.bind(("127.0.0.1", 0))
+    stuck.listen(0)
+    filler = socket.create_connection(stuck.getsockname())
+    targets = [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", stuck.getsockname()),
+    ]
+
+    real_resolve = tinyio._streams._resolve
+
+    def fake_resolve(host, port, passive):
+        if passive:
+            return (yield from real_resolve(host, port, passive))
+        return targets
+
+    monkeypatch.setattr(tinyio._streams, "_resolve", fake_resolve)
+
+    def main():
+        (listener,) = yield tinyio.open_tcp_listeners(0, host="127.0.0.1")
+        with listener:
+            targets.append(
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", listener.socket.getsockname())
+            )
+            start = time.monotonic()
+            stream = yield tinyio.open_tcp_stream("anything", 1, happy_eyeballs_delay=0.05)
+            took = time.monotonic() - start
+            with stream:
+                return stream.socket.getpeername(), took
+
+    try:
+        peer, took = run(main())
+    finally:
+        filler.close()
+        stuck.close()
+    assert peer == targets[1][4]  # the second address won
+    assert 0.05 <= took < 1  # started after the delay, without waiting for the first to fail

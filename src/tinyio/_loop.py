@@ -1275,10 +1275,17 @@ class Loop:
             io.fired = []
             for wait in fired:
                 wait.selector = None  # the selector has ended its registration
-                if wait.loop is self:
+                borrower = wait.loop
+                if borrower is self:
                     self._resume(wait, True)
-                else:  # a wait of a loop we lend our selector to: it is idle, or between steps
-                    wait.wake()
+                elif borrower is not None:
+                    # A wait of a loop we lend our selector to. It is between two of its steps
+                    # (its driver is one of our coroutines, not running now): resume the wait in
+                    # it directly, then wake its driver if it is idle, as a thread would.
+                    borrower._resume(wait, True)
+                    on_wakeup = borrower._on_wakeup
+                    if on_wakeup is not None:
+                        on_wakeup()
 
     def _wait_on_other(self, task: _Task, yielded: object) -> None:
         if type(yielded) is list:
