@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, TypeVar, cast
 from . import _ctrl_c
 from ._cycles import find_cycle
 from ._diagnostics import format_snapshot, take_snapshot
-from ._selector import Selector
+from ._selector import BorrowedSelector, Selector
 from ._tasks import DONE as _DONE
 from ._tasks import FAILED as _FAILED
 from ._tasks import INTERRUPTED as _INTERRUPTED
@@ -382,7 +382,7 @@ def lend_selector(borrower: Loop, lender: Loop) -> None:
     one `epoll` and `borrower`'s idle blocker never needs a descriptor of its own: `lender`
     polls and blocks for both, and wakes `borrower`'s waits as a thread would
     (`Idle.notify_on_wakeup`)."""
-    borrower._io_lender = lender  # pyright: ignore[reportPrivateUsage]
+    borrower._io = BorrowedSelector(lender)  # pyright: ignore[reportPrivateUsage]
 
 
 def at_stop(loop: Loop, callback: Callable[[], None]) -> None:
@@ -650,12 +650,9 @@ class Loop:
         self._on_wakeup: Callable[[], object] | None = None
         # The waits on file descriptors: a selector made at the first one of a run, closed when
         # the run ends. While it has waiters, the loop polls it once per round and blocks in it.
+        # (One attribute for all of it: a few more, and CPython stops sharing the keys of the
+        # instance dicts of loops, which costs a kilobyte per loop, per isolated handler.)
         self._io: Selector[DescriptorWait] | None = None
-        self._io_countdown = 0  # steps until the next poll, when stepped one at a time
-        self._stepped = False  # driven step by step (`runtime`)
-        # A loop driven by a coroutine of this one (`isolate`) puts its waits in our selector:
-        # we poll and block for both, and wake its waits through `Wait.wake` (see `lend_selector`).
-        self._io_lender: Loop | None = None
         # The thread that may append to `_ready` directly: the one stepping the loop, and
         # no one while the loop is blocked waiting (so that a wake-up reaches the blocker).
         self._owner: int | None = None
@@ -854,7 +851,6 @@ class Loop:
         self._outcome_notes.clear()
         try:
             self._running = True
-            self._stepped = each_step
             self._guarded = _ctrl_c.guard(self)
             get_ident = threading.get_ident
             self._owner = get_ident()
@@ -897,7 +893,6 @@ class Loop:
                         else:
                             self._block(timeout)
                         self._owner = get_ident()
-                        self._io_countdown = 0  # poll the descriptors now
                         self._fire_timers()
                         self._drain_from_threads()
                 except GeneratorExit:
@@ -1079,7 +1074,7 @@ class Loop:
             if self._timers:
                 self._fire_timers()
             if self._thread_wakeups:  # also set while descriptors are waited on
-                self._drain_from_threads()
+                self._drain_from_threads(one_step)
             if one_step:
                 return
 
@@ -1249,7 +1244,7 @@ class Loop:
     def _wait_on_descriptor(self, task: _Task, wait: DescriptorWait) -> None:
         if wait.task is None:
             try:
-                io = self._io or self._selector()
+                io = self._selector()
                 io.register(wait.fd, wait.events, wait)
             except Exception as error:  # busy, a descriptor that cannot be waited on, EMFILE
                 self._throw(task, error)
@@ -1260,11 +1255,13 @@ class Loop:
 
     def _selector(self) -> Selector[DescriptorWait]:
         """The selector this loop's descriptor waits go into: its own, or its lender's."""
-        if self._io_lender is not None:
-            return self._io_lender._selector()
-        if self._io is None:
-            self._io = Selector()
-        return self._io
+        io = self._io
+        if io is None:
+            io = self._io = Selector()
+        elif io.lender is not None:
+            lender: Loop = io.lender
+            return lender._selector()
+        return io
 
     def _poll_descriptors(self, io: Selector[DescriptorWait]) -> None:
         """Resume the waits whose descriptors are ready: those a `_block` found, or a poll."""
@@ -1497,7 +1494,7 @@ class Loop:
             elif self._dead_timers > 0:
                 self._dead_timers -= 1
 
-    def _drain_from_threads(self) -> None:
+    def _drain_from_threads(self, one_step: bool = False) -> None:
         # Clear the flag before draining: a thread sets it after its `put`, so none is missed.
         self._thread_wakeups = False
         from_threads = self._from_threads
@@ -1512,12 +1509,12 @@ class Loop:
         if io is not None and (io.waiting or io.fired):
             # Descriptors are collected with the wake-ups from threads, once per round: the
             # flag stays set while any is waited on, so that the round's end comes back here.
-            if io.fired or not self._stepped:
+            if io.fired or not one_step:
                 self._poll_descriptors(io)
             else:  # stepped one at a time: poll once per round's worth of steps
-                self._io_countdown -= 1
-                if self._io_countdown <= 0:
-                    self._io_countdown = len(self._ready)
+                io.countdown -= 1
+                if io.countdown <= 0:
+                    io.countdown = len(self._ready)
                     self._poll_descriptors(io)
             if io.waiting:
                 self._thread_wakeups = True

@@ -32,12 +32,13 @@ import selectors
 import socket
 import threading
 import weakref
-from typing import Final, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 __all__ = [
     "READABLE",
     "WRITABLE",
     "BrokenResourceError",
+    "BorrowedSelector",
     "BusyResourceError",
     "ClosedResourceError",
     "Selector",
@@ -115,6 +116,11 @@ class Selector(Generic[_W]):
     for `wake` and `notify_closing`, which any thread may call; `_lock` guards the entries
     against the latter.
     """
+
+    # The loop whose selector a `BorrowedSelector` stands for; None for a selector of its own.
+    lender: Any = None
+    # Steps until the next poll, for a loop stepped one at a time (`runtime`).
+    countdown = 0
 
     def __init__(self, portable: bool = False) -> None:
         # `portable`: use `selectors.DefaultSelector` even where epoll is there (the tests run
@@ -344,6 +350,30 @@ class Selector(Generic[_W]):
             self._selector.close()
         self._wake_recv.close()
         self._wake_send.close()
+
+
+class BorrowedSelector(Selector[_W]):
+    """The place of the selector in a loop that puts its waits in another loop's (`lender`):
+    it has no waits, never blocks and owns nothing, so the borrowing loop neither polls nor
+    sleeps in it; its waits go to the lender's selector (`Loop._selector`)."""
+
+    def __init__(self, lender: Any) -> None:  # no super().__init__: nothing to open
+        self.lender = lender
+        self.waiting = 0
+        self.blocking = False
+        self.fired = []
+
+    def select(self, timeout: float | None) -> None:
+        return
+
+    def wake(self) -> None:
+        return
+
+    def fileno(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        return
 
 
 def notify_closing(fd: int | object) -> None:

@@ -434,7 +434,10 @@ class SocketStream:
             except OSError as error:
                 if self._closed:
                     raise ClosedResourceError("the stream was closed") from None
-                raise BrokenResourceError(f"the connection is broken: {error}") from error
+                broken = BrokenResourceError(f"the connection is broken: {error}")
+                broken.__cause__ = error
+                self._receive_broken = broken
+                raise broken from error
             yield from self._wait(READABLE)
 
     def _wait(self, events: int) -> Coro[None]:
