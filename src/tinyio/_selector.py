@@ -37,8 +37,8 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 __all__ = [
     "READABLE",
     "WRITABLE",
-    "BrokenResourceError",
     "BorrowedSelector",
+    "BrokenResourceError",
     "BusyResourceError",
     "ClosedResourceError",
     "Selector",
