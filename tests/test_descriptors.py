@@ -478,3 +478,35 @@ def test_a_busy_loop_still_serves_descriptors(pair):
 
     tinyio.Loop().run(main())
     assert seen == [b"x"]
+
+
+def test_a_descriptor_closed_under_its_waits_without_notify_closing_breaks_nothing():
+    def main():
+        a, b = socket.socketpair()
+        a.setblocking(False)
+
+        def fill():
+            try:
+                while True:
+                    a.send(b"x" * 65536)
+            except BlockingIOError:
+                pass
+
+        fill()
+
+        yield tinyio.wait_writable(b)  # the loop's selector exists before `a` is closed
+
+        def closer():
+            for _ in range(10):  # a few rounds: both waits have registered by then
+                yield
+            a.close()  # no notify_closing: a mistake, but the loop must survive it
+
+        outcome = yield [
+            tinyio.timeout(tinyio.wait_readable(a.fileno()), 0.02),
+            tinyio.timeout(tinyio.wait_writable(a.fileno()), 0.02),
+            closer(),
+        ]
+        b.close()
+        return [finished for _, finished in outcome[:2]]  # both timed out, nothing raised
+
+    assert tinyio.Loop().run(main()) == [False, False]

@@ -146,6 +146,7 @@ class Selector(Generic[_W]):
         except BaseException:
             self.close()
             raise
+        self._own_fd = self.fileno()  # its epoll's (or kqueue's): never a waiter's
         with _LIVE_LOCK:
             _LIVE.add(self)  # pyright: ignore[reportArgumentType]
 
@@ -156,6 +157,11 @@ class Selector(Generic[_W]):
 
         Raises BusyResourceError if another waiter waits for the same; the OSError of the system
         call for a descriptor that cannot be waited on (closed, or a regular file)."""
+        if fd == self._wake_fd or fd == self._own_fd:
+            raise ValueError(
+                f"descriptor {fd} is the loop's own selector's (the number of a descriptor that "
+                "was closed, and reused?)"
+            )
         with self._lock:
             entry = self._entries.get(fd)
             if entry is None:
@@ -192,7 +198,11 @@ class Selector(Generic[_W]):
                 return
             self.waiting -= 1
             if self._selector is not None:
-                self._rearm_portable(fd, entry)
+                try:
+                    self._rearm_portable(fd, entry)
+                except (OSError, ValueError, KeyError):  # closed under us: wake the other one
+                    self._fire_all(entry)
+                    self._drop(fd)
 
     def _arm(self, fd: int, entry: _Entry[_W], wanted: int) -> None:
         epoll = self._epoll
@@ -292,7 +302,12 @@ class Selector(Generic[_W]):
                     if entry.reader is not None or entry.writer is not None:
                         # The other direction is still waited on: arm it again.
                         again = READABLE if entry.reader is not None else 0
-                        self._arm(fd, entry, again | (WRITABLE if entry.writer is not None else 0))
+                        try:
+                            self._arm(
+                                fd, entry, again | (WRITABLE if entry.writer is not None else 0)
+                            )
+                        except OSError:  # closed under us: wake it too, its call will tell
+                            self._fire_all(entry)
             return
         selector = self._selector
         assert selector is not None
@@ -317,7 +332,26 @@ class Selector(Generic[_W]):
                     entry.writer = None
                     self.waiting -= 1
                     fired.append(writer)
-                self._rearm_portable(fd, entry)
+                try:
+                    self._rearm_portable(fd, entry)
+                except (OSError, ValueError, KeyError):  # closed under us: its call will tell
+                    self._fire_all(entry)
+                    self._drop(fd)
+
+    def _fire_all(self, entry: _Entry[_W]) -> None:
+        """Wake every waiter of `entry` (its registration could not be kept)."""
+        for waiter in (entry.reader, entry.writer):
+            if waiter is not None:
+                self.waiting -= 1
+                self.fired.append(waiter)
+        entry.reader = entry.writer = None
+
+    def _drop(self, fd: int) -> None:
+        """Forget `fd` altogether (with `selectors`), whatever state it is in."""
+        self._entries.pop(fd, None)
+        if self._selector is not None:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._selector.unregister(fd)
 
     def _drain_wake(self) -> None:
         with contextlib.suppress(OSError):
