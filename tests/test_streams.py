@@ -15,6 +15,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -832,3 +833,235 @@ def test_happy_eyeballs_starts_the_next_address_when_the_first_hangs(monkeypatch
         stuck.close()
     assert peer == targets[1][4]  # the second address won
     assert 0.05 <= took < 1  # started after the delay, without waiting for the first to fail
+
+
+def test_bad_arguments_are_refused_at_the_call_naming_the_value():
+    with pytest.raises(TypeError, match="host must be a str"):
+        tinyio.open_tcp_stream(1, 80)  # pyright: ignore[reportArgumentType]
+    with pytest.raises(ValueError, match="got 0"):
+        tinyio.open_tcp_stream("127.0.0.1", 0)
+    with pytest.raises(TypeError, match="happy_eyeballs_delay"):
+        tinyio.open_tcp_stream("127.0.0.1", 80, happy_eyeballs_delay="1")  # pyright: ignore[reportArgumentType]
+    with pytest.raises(TypeError, match="path must be a path"):
+        tinyio.open_unix_stream(3)  # pyright: ignore[reportArgumentType]
+    with pytest.raises(TypeError, match="host must be a str or None"):
+        tinyio.open_tcp_listeners(0, host=1)  # pyright: ignore[reportArgumentType]
+    with pytest.raises(ValueError, match="backlog"):
+        tinyio.open_tcp_listeners(0, backlog=0)
+    with pytest.raises(TypeError, match="host must be a str or None"):
+        tinyio.serve_tcp(lambda s: iter(()), 0, host=1)  # pyright: ignore
+    with pytest.raises(ValueError, match="backlog"):
+        tinyio.serve_tcp(lambda s: iter(()), 0, backlog=0)  # pyright: ignore
+    with pytest.raises(TypeError, match="handler"):
+        tinyio.serve_listeners(None, [])  # pyright: ignore[reportArgumentType]
+    with pytest.raises(TypeError, match="SocketListeners, got 1"):
+        tinyio.serve_listeners(lambda s: iter(()), [1])  # pyright: ignore
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        listener = tinyio.SocketListener(sock)
+        with pytest.raises(TypeError, match=r"write `\[listener\]`"):
+            tinyio.serve_listeners(lambda s: iter(()), listener)  # pyright: ignore
+        listener.close()
+
+
+def test_sockets_that_are_not_listening_streams_are_refused():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        with pytest.raises(TypeError, match="stream socket"):
+            tinyio.SocketStream(udp)
+        with pytest.raises(TypeError, match="stream socket"):
+            tinyio.SocketListener(udp)
+    with pytest.raises(TypeError, match="SocketListener needs a socket"):
+        tinyio.SocketListener("not a socket")  # pyright: ignore[reportArgumentType]
+    with socket.socket() as unbound, pytest.raises(TypeError, match="listen"):
+        tinyio.SocketListener(unbound)
+
+
+def test_reprs_say_what_is_open():
+    a, b = stream_pair()
+    assert repr(a).startswith("<tinyio.SocketStream fd=")
+    a.close()
+    b.close()
+    assert repr(a) == "<tinyio.SocketStream closed>"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        listener = tinyio.SocketListener(sock)
+        assert "127.0.0.1" in repr(listener)
+        listener.close()
+        listener.close()  # idempotent
+        assert repr(listener) == "<tinyio.SocketListener closed>"
+        with pytest.raises(tinyio.ClosedResourceError, match="listener was closed"):
+            run(listener.accept())
+
+
+def test_send_eof_while_sending_is_busy_and_after_close_is_closed():
+    a, b = stream_pair()
+
+    def main():
+        fill(a)
+        yield {a.send_all(b"y" * 65536)}
+        yield
+        yield a.send_eof()
+
+    with a, b:
+        with pytest.raises(tinyio.BusyResourceError, match="send_eof"):
+            run(main())
+        a.close()
+        with pytest.raises(tinyio.ClosedResourceError):
+            run(a.send_eof())
+
+
+def test_receive_exactly_at_eof_after_part_keeps_the_part():
+    a, b = stream_pair()
+
+    def main():
+        yield b.send_all(b"abc")
+        yield b.send_eof()
+
+    with a, b:
+        run(main())
+        with pytest.raises(EOFError, match="after 3 of the 5 bytes"):
+            run(a.receive_exactly(5))
+        assert run(a.receive_some()) == b"abc"
+
+
+def test_receive_until_gives_up_past_max_size():
+    a, b = stream_pair()
+    with a, b:
+        run(b.send_all(b"x" * 20))
+        with pytest.raises(ValueError, match="within 8 bytes"):
+            run(a.receive_until(b"\n", 8))
+
+
+def test_a_receive_on_a_stream_closed_meanwhile_is_closed():
+    a, b = stream_pair()
+
+    def closer():
+        yield
+        a.close()
+
+    def main():
+        yield [a.receive_some(), closer()]
+
+    with b, pytest.raises(tinyio.ClosedResourceError):
+        run(main())
+
+
+def test_a_name_to_resolve_goes_to_a_thread():
+    def main():
+        listeners = yield tinyio.open_tcp_listeners(0, host="localhost")
+        try:
+            assert listeners
+        finally:
+            for listener in listeners:
+                listener.close()
+
+    run(main())
+
+
+def test_a_unix_stream_that_cannot_be_wrapped_is_closed(monkeypatch: pytest.MonkeyPatch):
+    with tempfile.TemporaryDirectory() as scratch:
+        path = os.path.join(scratch, "s")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+            server.bind(path)
+            server.listen()
+
+            def refuse(self: object, sock: socket.socket) -> None:
+                raise RuntimeError("refused")
+
+            monkeypatch.setattr(tinyio.SocketStream, "__init__", refuse)
+            with pytest.raises(RuntimeError, match="refused"):
+                run(tinyio.open_unix_stream(path))
+
+
+def test_two_accepts_on_one_listener_at_once_are_busy():
+    def main():
+        (listener,) = yield tinyio.open_tcp_listeners(0, host="127.0.0.1")
+        with listener:
+            yield {listener.accept()}
+            yield
+            yield listener.accept()
+
+    with pytest.raises(tinyio.BusyResourceError, match="another coroutine is accepting"):
+        run(main())
+
+
+def test_listeners_on_a_port_in_use_fail_and_close_what_they_opened():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match="in use"):
+            run(tinyio.open_tcp_listeners(port, host="127.0.0.1"))
+
+
+def test_every_address_failing_raises_the_first_with_the_others_noted(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        refused = closed.getsockname()  # bound, never listening: connections are refused
+        targets = [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", refused),
+            (12345, socket.SOCK_STREAM, 0, "", refused),  # a family no socket can be made of
+        ]
+
+        def fake_resolve(host, port, passive):
+            return targets
+            yield
+
+        monkeypatch.setattr(tinyio._streams, "_resolve", fake_resolve)
+        with pytest.raises(ConnectionRefusedError, match="refused") as caught:
+            run(tinyio.open_tcp_stream("anything", 1, happy_eyeballs_delay=1.0))
+        assert any("another address also failed" in n for n in caught.value.__notes__)
+
+
+def test_a_connected_socket_that_cannot_be_wrapped_is_closed(monkeypatch: pytest.MonkeyPatch):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        def refuse(sock: socket.socket) -> None:
+            raise RuntimeError("refused")
+
+        monkeypatch.setattr(tinyio._streams, "SocketStream", refuse)
+        with pytest.raises(RuntimeError, match="refused"):
+            run(tinyio.open_tcp_stream("127.0.0.1", port))
+
+
+def test_a_datagram_socket_shows_its_socket():
+    with tinyio.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        assert sock.socket.type == socket.SOCK_DGRAM
+        assert repr(sock).startswith("<tinyio.Socket <socket.socket")
+
+
+def test_the_selector_refuses_its_own_descriptors_and_ignores_strangers():
+    import tinyio._core.selector as selector_room
+
+    class Waiter:
+        def closing(self) -> None:
+            pass
+
+    selector = selector_room.Selector[Waiter]()
+    try:
+        own = selector.fileno()
+        assert own is not None
+        with pytest.raises(ValueError, match="own selector"):
+            selector.register(own, selector_room.READABLE, Waiter())
+        a, b = socket.socketpair()
+        with a, b:
+            waiter = Waiter()
+            selector.register(a.fileno(), selector_room.READABLE, waiter)
+            selector.withdraw(a.fileno(), selector_room.READABLE, Waiter())  # not the waiter
+            assert selector.waiting == 1
+            selector.withdraw(a.fileno(), selector_room.READABLE, waiter)
+            assert selector.waiting == 0
+    finally:
+        selector.close()
+    borrowed = selector_room.BorrowedSelector[Waiter](object())
+    borrowed.select(0)
+    borrowed.wake()
+    borrowed.close()
+    assert borrowed.fileno() is None
