@@ -9,14 +9,17 @@ cancel-safety of buffered reads, backpressure, servers, and descriptor leaks.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import signal
 import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 
@@ -1065,3 +1068,113 @@ def test_the_selector_refuses_its_own_descriptors_and_ignores_strangers():
     borrowed.wake()
     borrowed.close()
     assert borrowed.fileno() is None
+
+
+class _FakeListeningSocket:
+    """A listening socket whose `accept()` gives what a test says, then defers to the real one."""
+
+    def __init__(self, real: socket.socket, outcomes: list[object]) -> None:
+        self._real = real
+        self._outcomes = outcomes
+
+    def accept(self) -> tuple[socket.socket, object]:
+        if self._outcomes:
+            outcome = self._outcomes.pop(0)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome, None  # pyright: ignore[reportReturnType]
+        return self._real.accept()
+
+    def close(self) -> None:
+        self._real.close()
+
+
+def _listener_accepting(outcomes: list[object]) -> tinyio.SocketListener:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    listener = tinyio.SocketListener(sock)
+    listener._socket = _FakeListeningSocket(sock, outcomes)  # pyright: ignore
+    return listener
+
+
+def test_accept_skips_an_aborted_connection_and_raises_another_error():
+    listener = _listener_accepting(
+        [ConnectionAbortedError(), OSError(errno.EINVAL, "not this one")]
+    )
+    with listener, pytest.raises(OSError, match="not this one"):
+        run(listener.accept())
+
+
+def test_an_accepted_connection_that_cannot_be_wrapped_is_closed():
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener = _listener_accepting([udp])
+    with listener, pytest.raises(TypeError, match="stream socket"):
+        run(listener.accept())
+    assert udp.fileno() == -1
+
+
+def test_a_listener_closed_under_a_running_server_stops_it_with_the_error():
+    def handler(stream):
+        yield
+
+    def main():
+        (listener,) = yield tinyio.open_tcp_listeners(0, host="127.0.0.1")
+
+        def close_soon():
+            yield
+            yield
+            listener.close()
+
+        yield [tinyio.serve_listeners(handler, [listener]), close_soon()]
+
+    with pytest.raises(tinyio.ClosedResourceError, match="listener was closed"):
+        run(main())
+
+
+def test_a_reader_and_a_writer_of_one_descriptor_wait_apart():
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    log = []
+
+    def reader():
+        yield tinyio.wait_readable(a)
+        log.append("readable")
+
+    def writer():
+        yield tinyio.wait_writable(a)
+        log.append("writable")
+        yield tinyio.sleep(0.01)
+        b.send(b"x")
+
+    def main():
+        yield [reader(), writer()]
+
+    with a, b:
+        run(main())
+    assert log == ["writable", "readable"]
+
+
+@pytest.mark.timeout(10)
+def test_ctrl_c_while_the_loop_sleeps_in_its_selector_raises_keyboard_interrupt():
+    a, b = socket.socketpair()
+    waiting = threading.Event()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def press_ctrl_c():
+        waiting.wait()
+        time.sleep(0.05)
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    def main():
+        waiting.set()
+        yield tinyio.wait_readable(a)
+
+    thread = threading.Thread(target=press_ctrl_c)
+    thread.start()
+    try:
+        with a, b, pytest.raises(KeyboardInterrupt):
+            run(main())
+    finally:
+        thread.join()
+        signal.signal(signal.SIGINT, previous)

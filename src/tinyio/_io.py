@@ -97,7 +97,11 @@ def wait_writable(fd: int | object) -> Coro[None]:
     ```
 
     Raises:
-        As `tinyio.wait_readable`, for writing.
+        TypeError, ValueError: `fd` is not a descriptor (at the call).
+        tinyio.BusyResourceError: another coroutine already waits for `fd` to be writable (at
+            the `yield`).
+        tinyio.ClosedResourceError: `tinyio.notify_closing(fd)` was called while waiting.
+        OSError: the descriptor cannot be waited on (closed; a regular file, on Linux).
     """
     return wait_descriptor(descriptor_of(fd, "wait_writable"), WRITABLE)
 
