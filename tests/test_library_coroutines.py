@@ -93,6 +93,27 @@ OTHER_COROUTINES = {
     "gather",
     "wait",
     "Loop.run",  # not a coroutine: listed here, as it runs them
+    # Native I/O: tested in test_streams.py and test_descriptors.py
+    "wait_readable",
+    "wait_writable",
+    "open_tcp_stream",
+    "open_unix_stream",
+    "open_tcp_listeners",
+    "serve_tcp",
+    "serve_listeners",
+    "SocketStream.send_all",
+    "SocketStream.send_eof",
+    "SocketStream.receive_some",
+    "SocketStream.receive_exactly",
+    "SocketStream.receive_until",
+    "SocketListener.accept",
+    "Socket.recv",
+    "Socket.recv_into",
+    "Socket.recvfrom",
+    "Socket.send",
+    "Socket.sendto",
+    "Socket.accept",
+    "Socket.connect",
 }
 
 NOT_COROUTINES = {
@@ -124,6 +145,14 @@ NOT_COROUTINES = {
     "Queue.is_shut_down",
     "Queue.put_from_thread",  # blocking methods for threads, not coroutines
     "Queue.get_from_thread",
+    "notify_closing",
+    "SocketStream.close",
+    "SocketStream.socket",
+    "SocketListener.close",
+    "SocketListener.socket",
+    "socket",
+    "Socket.socket",
+    "Socket.close",
 }
 
 

@@ -377,3 +377,78 @@ def test_memory_per_waiting_coroutine_stays_small():
         tracemalloc.stop()
     report(f"memory per coroutine waiting on an Event: {per_coroutine:.0f} bytes")
     assert 0 < per_coroutine < 2048
+
+
+# ---------------------------------------------------------------- native I/O
+
+TEN_THOUSAND_CLIENTS = r"""
+import selectors, socket, sys
+
+port, count = int(sys.argv[1]), int(sys.argv[2])
+selector = selectors.DefaultSelector()
+socks = []
+for i in range(count):
+    sock = socket.create_connection(("127.0.0.1", port))
+    socks.append(sock)
+print("connected", flush=True)  # all open at once: the server holds every one
+for i, sock in enumerate(socks):
+    sock.sendall(b"%d\n" % i)
+received = 0
+for i, sock in enumerate(socks):
+    expected = b"%d\n" % i
+    data = b""
+    while len(data) < len(expected):
+        chunk = sock.recv(100)
+        if not chunk:
+            sys.exit(f"connection {i} closed early")
+        data += chunk
+    assert data == expected, (i, data)
+    received += 1
+    sock.close()
+print("echoed", received, flush=True)
+"""
+
+
+def test_ten_thousand_connections_at_once_are_served_and_leave_no_descriptor(tmp_path):
+    import os
+    import subprocess
+
+    count = 10_000
+    script = tmp_path / "clients.py"
+    script.write_text(TEN_THOUSAND_CLIENTS)
+
+    def echo(stream):
+        while data := (yield stream.receive_some()):
+            yield stream.send_all(data)
+
+    def main():
+        listeners = yield tinyio.open_tcp_listeners(0, host="127.0.0.1", backlog=4096)
+        port = listeners[0].socket.getsockname()[1]
+        server = tinyio.serve_listeners(echo, listeners)
+        yield {server}
+        start = time.monotonic()
+        process = subprocess.Popen(
+            [sys.executable, str(script), str(port), str(count)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            lines = yield tinyio.run_in_thread(process.communicate, timeout=600)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        took = time.monotonic() - start
+        yield tinyio.cancel(server)
+        return lines[0], process.returncode, took
+
+    before = len(os.listdir("/proc/self/fd"))
+    reset_peak_rss()
+    output, status, took = tinyio.Loop().run(main())
+    report(
+        f"{count:,} connections at once, echoed and closed in {took:.1f} s; peak RSS "
+        f"{peak_rss_mib():.0f} MiB"
+    )
+    assert status == 0
+    assert output.split() == ["connected", "echoed", str(count)]
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -8,9 +8,13 @@ from typing import TYPE_CHECKING
 from ._as_completed import as_completed as as_completed
 from ._cancel import cancel as cancel
 from ._cancel import race as race
+from ._core import BrokenResourceError as BrokenResourceError
+from ._core import BusyResourceError as BusyResourceError
 from ._core import CancelledError as CancelledError
+from ._core import ClosedResourceError as ClosedResourceError
 from ._core import Coro as Coro
 from ._core import Loop as Loop
+from ._core import notify_closing as notify_closing
 from ._event import Event as Event
 from ._executor import from_future as from_future
 from ._executor import run_in_executor as run_in_executor
@@ -18,11 +22,22 @@ from ._integrations import from_asyncio as from_asyncio
 from ._integrations import from_trio as from_trio
 from ._integrations import to_asyncio as to_asyncio
 from ._integrations import to_trio as to_trio
+from ._io import wait_readable as wait_readable
+from ._io import wait_writable as wait_writable
 from ._isolate import copy as copy
 from ._isolate import isolate as isolate
 from ._queue import Queue as Queue
 from ._queue import QueueShutDown as QueueShutDown
 from ._settle import settle as settle
+from ._socket import Socket as Socket
+from ._socket import socket as socket
+from ._streams import SocketListener as SocketListener
+from ._streams import SocketStream as SocketStream
+from ._streams import open_tcp_listeners as open_tcp_listeners
+from ._streams import open_tcp_stream as open_tcp_stream
+from ._streams import open_unix_stream as open_unix_stream
+from ._streams import serve_listeners as serve_listeners
+from ._streams import serve_tcp as serve_tcp
 from ._sync import Barrier as Barrier
 from ._sync import Condition as Condition
 from ._sync import Lock as Lock
@@ -37,7 +52,10 @@ from ._typed import wait as wait
 
 __all__ = [
     "Barrier",
+    "BrokenResourceError",
+    "BusyResourceError",
     "CancelledError",
+    "ClosedResourceError",
     "Condition",
     "Coro",
     "Event",
@@ -46,6 +64,9 @@ __all__ = [
     "Queue",
     "QueueShutDown",
     "Semaphore",
+    "Socket",
+    "SocketListener",
+    "SocketStream",
     "ThreadPool",
     "TimeoutError",
     "as_completed",
@@ -56,15 +77,24 @@ __all__ = [
     "from_trio",
     "gather",
     "isolate",
+    "notify_closing",
+    "open_tcp_listeners",
+    "open_tcp_stream",
+    "open_unix_stream",
     "race",
     "run_in_executor",
     "run_in_thread",
+    "serve_listeners",
+    "serve_tcp",
     "settle",
     "sleep",
+    "socket",
     "timeout",
     "to_asyncio",
     "to_trio",
     "wait",
+    "wait_readable",
+    "wait_writable",
 ]
 
 if TYPE_CHECKING:

@@ -134,8 +134,16 @@ async def to_asyncio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
     async def wait_idle(idle: Idle) -> None:
         woken = asyncio.Event()
         if idle.notify_on_wakeup(functools.partial(host.call_soon_threadsafe, woken.set)):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), idle.timeout)
+            # Waiting on descriptors: asyncio watches the tinyio loop's selector for us.
+            descriptor = idle.descriptor()
+            if descriptor is not None:
+                host.add_reader(descriptor, woken.set)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), idle.timeout)
+            finally:
+                if descriptor is not None:
+                    host.remove_reader(descriptor)
 
     return await _drive(coro, exception_group, functools.partial(asyncio.sleep, 0), wait_idle)
 
@@ -166,12 +174,16 @@ async def to_trio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
     token = trio.lowlevel.current_trio_token()
 
     async def wait_idle(idle: Idle) -> None:
-        woken = trio.Event()
-        if idle.notify_on_wakeup(functools.partial(token.run_sync_soon, woken.set)):
-            with trio.move_on_after(float("inf") if idle.timeout is None else idle.timeout):
-                await woken.wait()
-        else:
-            await trio.lowlevel.checkpoint()
+        with trio.move_on_after(float("inf") if idle.timeout is None else idle.timeout) as scope:
+            if idle.notify_on_wakeup(functools.partial(token.run_sync_soon, scope.cancel)):
+                # Waiting on descriptors: trio watches the tinyio loop's selector for us.
+                descriptor = idle.descriptor()
+                if descriptor is None:
+                    await trio.sleep_forever()
+                else:
+                    await trio.lowlevel.wait_readable(descriptor)
+            else:
+                await trio.lowlevel.checkpoint()
 
     return await _drive(coro, exception_group, trio.lowlevel.checkpoint, wait_idle)
 

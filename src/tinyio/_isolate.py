@@ -19,6 +19,7 @@ from ._core import (
     Loop,
     Wait,
     clock_of,
+    lend_selector,
     waits_on_outside,
     waking_from_outside,
     without_library_frames,
@@ -107,6 +108,7 @@ def _isolate(
 ) -> Coro[tuple[_T, Literal[True]] | tuple[_Failure, Literal[False]]]:
     outer: Loop = yield CURRENT_LOOP
     inner = Loop(clock=clock_of(outer))  # one clock: a virtual one jumps for both loops
+    lend_selector(inner, outer)  # one selector: the inner loop's descriptor waits are ours
     with inner.runtime(coro, exception_group) as steps:
         while True:
             try:

@@ -55,29 +55,29 @@ def _noop() -> None:
 
 
 class _ThreadWait(Wait):
-    """A place in a queue's line for a plain thread: waking it wakes the thread. Never yielded."""
+    """A place in a queue's line for a plain thread: waking it wakes the thread. Never yielded.
 
-    __slots__ = ("_event", "interrupted")
+    The thread blocks on `gate`, a lock taken at the start; waking it, or interrupting it when
+    its call is cancelled (`gate.release`, called by the cancelling thread), releases it. The
+    interrupt must be a C function: see `_workers.on_cancel`."""
+
+    __slots__ = ("gate",)
 
     def __init__(self) -> None:
         super().__init__()
-        self._event = threading.Event()
-        self.interrupted = False  # the thread's call (a worker's) was sent CancelledError
+        self.gate = threading.Lock()
+        self.gate.acquire()
 
     def wake(self) -> None:
         self.woken = True
-        self._event.set()
+        with contextlib.suppress(RuntimeError):  # released already (woken, or interrupted)
+            self.gate.release()
 
-    def interrupt(self) -> None:
-        self.interrupted = True
-        self._event.set()
-
-    def block(self, deadline: float | None) -> None:
-        """Block until woken, interrupted, or `deadline` (`time.monotonic()`) has passed."""
+    def block(self, deadline: float | None) -> bool:
+        """Block until woken or interrupted (True), or until `deadline` (`time.monotonic()`)."""
         if deadline is None:
-            self._event.wait()
-        else:
-            self._event.wait(max(0.0, deadline - time.monotonic()))
+            return self.gate.acquire()
+        return self.gate.acquire(timeout=max(0.0, deadline - time.monotonic()))
 
 
 class Queue(Generic[_T]):
@@ -393,10 +393,9 @@ class Queue(Generic[_T]):
             line.leave(wait)
             return True
         # A worker thread's wait ends as soon as its call is cancelled (see `_workers`).
-        on_cancel(wait.interrupt)
+        on_cancel(wait.gate.release)
         try:
-            wait.block(deadline)
-            if wait.interrupted and not wait.woken:
+            if wait.block(deadline) and not wait.woken:  # interrupted
                 # The CancelledError was sent before the wait was interrupted: it arrives at
                 # the thread's next bytecodes. Should it not, raise one all the same (a late
                 # one is then dropped by the worker).

@@ -223,8 +223,12 @@ class Workers:
             job.ended = ended
             _set_async_exc(ctypes.c_ulong(job.thread), _CANCELLED)
             interrupt = job.interrupt
-        if interrupt is not None:  # Python code: not under the lock (the lock rule)
-            interrupt()
+        if interrupt is not None:
+            # Inline, with no Python call between the send and this: see `on_cancel`.
+            try:  # noqa: SIM105 (contextlib.suppress is Python code)
+                interrupt()
+            except RuntimeError:  # released already
+                pass
         return True
 
     def cancel_all(self) -> None:
@@ -246,8 +250,11 @@ class Workers:
                     _set_async_exc(ctypes.c_ulong(job.thread), _CANCELLED)
                     if job.interrupt is not None:
                         interrupts.append(job.interrupt)
-        for interrupt in interrupts:
-            interrupt()
+        for interrupt in interrupts:  # no Python call in between: see `on_cancel`
+            try:  # noqa: SIM105 (contextlib.suppress is Python code)
+                interrupt()
+            except RuntimeError:  # released already
+                pass
 
     def wait_for_cancelled(self, job: Job, loop: Loop) -> bool:
         """Wait for the function of `job`, cancelled while it ran, to end: True when it has.
@@ -406,13 +413,20 @@ def on_cancel(callback: Callable[[], None] | None) -> None:
     """For a function about to block in a wait of tinyio's own: if the calling thread is a
     worker running a job, call `callback` as soon as that job is sent CancelledError (at once
     if it has been), from the cancelling thread, so that the wait ends and the CancelledError,
-    raised at the thread's next bytecode, arrives. `None`: not any more. Elsewhere: nothing."""
+    raised at the thread's next bytecode, arrives. `None`: not any more. Elsewhere: nothing.
+
+    `callback` must be a function written in C, such as a `threading.Lock`'s `release`: it is
+    called right after the CancelledError is sent, when on 3.11 under a tracer the cancelling
+    thread would spin at the entry of any Python function until the thread it was sent to has
+    taken it -- and that thread is blocked until `callback` has run. A RuntimeError it raises
+    (a lock released already) is ignored."""
     job = _current.job
     if job is None:
         return
     job.interrupt = callback
     if callback is not None and job.ended is not None:  # sent before the line above
-        callback()
+        with contextlib.suppress(RuntimeError):
+            callback()
 
 
 def workers_of(loop: Loop) -> Workers:

@@ -10,6 +10,9 @@ What a feature's coroutine may yield, besides what any coroutine may (`None`, a 
 a list or a set of them):
 
 - `Wait`: the one primitive wait, woken by `Wait.wake()` from any thread, or by its timeout;
+- `DescriptorWait(fd, READABLE or WRITABLE)`: a `Wait` woken also when a file descriptor is
+  ready (the loop's selector); its yielder calls `withdraw()` when the `yield` ends, and raises
+  `ClosedResourceError` if `closed` is set (`notify_closing` was called);
 - `Interrupt(coro, error)`: throw `error` into a running coroutine where it is suspended;
 - `CURRENT_LOOP`: the `Loop` running the yielder, sent back at once;
 
@@ -28,11 +31,16 @@ What a feature may ask of, or tell, a `Loop` it runs in (while it runs):
   thread call) is to wake, so that a virtual clock does not jump meanwhile;
   `waits_on_outside(loop)` says whether any such wait is pending;
 - `clock_of(loop)`: the `Clock` a loop was given (None: the system's), for a nested loop;
+- `lend_selector(borrower, lender)`: a loop driven by a coroutine of `lender` (`isolate`) puts
+  the descriptor waits of its next run in `lender`'s selector;
 - `ctrl_c_presses(loop)`: how many Ctrl-Cs came during the run, and when the first did;
 - `note_on_outcome(loop, note)`: a note for the error that the stopping run will raise.
 
 And the shared vocabulary: `Coro`, `CancelledError`, `Loop`, `Idle` (what a driven loop yields
-when it has nothing to do), `duration_problem` (what is wrong with a number of seconds a user
+when it has nothing to do; `Idle.descriptor()` is the selector's descriptor to wait on too),
+the I/O errors (`BusyResourceError`, `ClosedResourceError`, `BrokenResourceError`),
+`notify_closing(fd)` and `descriptor_of(fd, caller)` (an int or `fileno()` object as a
+number), `duration_problem` (what is wrong with a number of seconds a user
 gave, for the public function to raise), `cancellation_warning` (the message of the warning
 for a coroutine or thread that mishandled its cancellation), `without_library_frames` and
 `is_library_code` (tinyio's own frames are left out of what a user reads).
@@ -45,6 +53,7 @@ from .hooks import (
     ctrl_c_presses,
     failed_on_its_own,
     has_run,
+    lend_selector,
     note_on_outcome,
     waiters_of,
     waits_on_outside,
@@ -52,17 +61,40 @@ from .hooks import (
 )
 from .loop import Loop
 from .messages import cancellation_warning, duration_problem
+from .selector import (
+    READABLE,
+    WRITABLE,
+    BrokenResourceError,
+    BusyResourceError,
+    ClosedResourceError,
+    descriptor_of,
+    notify_closing,
+)
 from .timers import Clock
 from .tracebacks import is_library_code, without_library_frames
 from .waitline import WaitLine
-from .waits import CURRENT_LOOP, CancelledError, Coro, Interrupt, Wait, starts_at_once
+from .waits import (
+    CURRENT_LOOP,
+    CancelledError,
+    Coro,
+    DescriptorWait,
+    Interrupt,
+    Wait,
+    starts_at_once,
+)
 from .wakeups import Idle
 
 __all__ = [
     "CURRENT_LOOP",
+    "READABLE",
+    "WRITABLE",
+    "BrokenResourceError",
+    "BusyResourceError",
     "CancelledError",
     "Clock",
+    "ClosedResourceError",
     "Coro",
+    "DescriptorWait",
     "Idle",
     "Interrupt",
     "Loop",
@@ -73,11 +105,14 @@ __all__ = [
     "cancelling_everything",
     "clock_of",
     "ctrl_c_presses",
+    "descriptor_of",
     "duration_problem",
     "failed_on_its_own",
     "has_run",
     "is_library_code",
+    "lend_selector",
     "note_on_outcome",
+    "notify_closing",
     "starts_at_once",
     "waiters_of",
     "waits_on_outside",

@@ -16,6 +16,7 @@ from . import ctrl_c
 from .tasks import RUNNING, Gen, Task, task_of
 from .timers import Clock, Timers
 from .waits import Coro
+from .wakeups import Wakeups
 
 __all__ = [
     "Run",
@@ -27,6 +28,8 @@ __all__ = [
     "failed_on_its_own",
     "has_run",
     "leave",
+    "lend_selector",
+    "lender_of",
     "note_on_outcome",
     "waiters_of",
     "waits_on_outside",
@@ -45,11 +48,15 @@ class Run:
         "stop_callbacks",
         "tasks",
         "timers",
+        "wakeups",
     )
 
-    def __init__(self, tasks: Mapping[weakref.ref[Gen], Task], timers: Timers) -> None:
+    def __init__(
+        self, tasks: Mapping[weakref.ref[Gen], Task], timers: Timers, wakeups: Wakeups
+    ) -> None:
         self.tasks = tasks  # the loop's task table
         self.timers = timers  # the loop's timers and clock
+        self.wakeups = wakeups  # the loop's wake-ups from outside, and its selector
         self.guarded = False  # its Ctrl-Cs are handled by tinyio's SIGINT handler (`ctrl_c`)
         self.cancelling = False  # see `cancelling_everything`
         self.stop_callbacks: list[Callable[[], None]] = []  # see `at_stop`
@@ -71,6 +78,27 @@ def enter(loop: object, run: Run) -> None:
 def leave(loop: object) -> None:
     """Called by `loop` as a run ends, after its stop callbacks."""
     _RUNNING.pop(loop, None)
+
+
+# What `lend_selector` lent, by borrowing loop, until that loop's next run begins.
+_LENT: weakref.WeakKeyDictionary[object, Wakeups] = weakref.WeakKeyDictionary()
+
+
+def lend_selector(borrower: object, lender: object) -> None:
+    """For library code: have `borrower`, a loop that a coroutine of the running loop `lender`
+    drives step by step (`isolate`), put the descriptor waits of its next run in `lender`'s
+    selector, so that the two share one `epoll` and `borrower`'s idle blocker never needs a
+    descriptor of its own: `lender` polls and blocks for both, and wakes `borrower`'s waits as
+    a thread would (`Idle.notify_on_wakeup`). Call it before that run begins."""
+    _LENT[borrower] = _run_of(lender).wakeups
+
+
+def lender_of(loop: object) -> Wakeups | None:
+    """Called by `loop` as a run begins: the wake-ups of the loop lending it a selector for
+    this run, if one does (see `lend_selector`)."""
+    if not _LENT:  # the common case: nothing lent, and no weak reference made to look
+        return None
+    return _LENT.pop(loop, None)
 
 
 def _run_of(loop: object) -> Run:

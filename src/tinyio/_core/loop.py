@@ -280,6 +280,9 @@ class Loop(Scheduler):
             self._running = True
             hooks.enter(self, run)
             run.guarded = ctrl_c.guard(wakeups)
+            lender = hooks.lender_of(self)
+            if lender is not None:
+                wakeups.lend(lender)
             get_ident = threading.get_ident
             wakeups.owner = get_ident()
             ready = self._ready
@@ -329,6 +332,7 @@ class Loop(Scheduler):
         finally:
             wakeups.owner = None
             self._running = False
+            wakeups.close_selector()
             try:
                 self._call_stop_callbacks()
             finally:

@@ -12,6 +12,7 @@ Design, in the order a reader needs it:
      (`_wait_on_coroutine`) -- or, for a library operation marked with `starts_at_once`
      that nothing else refers to, run it as part of the yielder (see 3.);
    - a `Wait`, the primitive wait, woken by `Wait.wake()` from any thread or by its timeout;
+     a `DescriptorWait`, woken also by its file descriptor (the wake-ups room's selector);
    - a list of coroutines: wait for all (`_gather`); a set: start them in the background;
    - for library code: `Interrupt(coro, error)`, to throw `error` into another coroutine;
      `CURRENT_LOOP`, to be sent this loop; an object whose type has a `_tinyio_wait_`
@@ -71,7 +72,15 @@ from .tasks import (
     task_of,
 )
 from .timers import COMPACT_AFTER, Clock, Timers
-from .waits import AT_ONCE, CURRENT_LOOP, UNSHARED, CancelledError, Interrupt, Wait
+from .waits import (
+    AT_ONCE,
+    CURRENT_LOOP,
+    UNSHARED,
+    CancelledError,
+    DescriptorWait,
+    Interrupt,
+    Wait,
+)
 from .wakeups import Wakeups
 
 __all__ = ["Scheduler"]
@@ -99,7 +108,7 @@ class Scheduler:
         self._live = 0  # number of unfinished tasks
         self._timers = Timers(clock, self._resume)
         self._wakeups = Wakeups(self._resume)
-        self._run = Run(self._tasks, self._timers)
+        self._run = Run(self._tasks, self._timers, self._wakeups)
         # The context `_run_ready` runs in: the root coroutine's (see `Loop._drive`).
         self._root_context = contextvars.Context()
         self._crash: BaseException | None = None
@@ -183,8 +192,8 @@ class Scheduler:
                     self._wait_on_other(task, yielded)
             if timer_heap:
                 self._timers.fire()
-            if wakeups.pending:
-                self._collect_wakeups()
+            if wakeups.pending:  # also set while descriptors are waited on
+                self._collect_wakeups(one_step)
             if one_step:
                 return
 
@@ -325,6 +334,15 @@ class Scheduler:
             wait.deadline = deadline
             heapq.heappush(timers.heap, (deadline, next(timers.counter), wait))
 
+    def _wait_on_descriptor(self, task: Task, wait: DescriptorWait) -> None:
+        if wait.task is None:  # else `_wait_on_wait` throws: yielded twice
+            try:
+                self._wakeups.register(wait)
+            except Exception as error:  # busy, a descriptor that cannot be waited on, EMFILE
+                self._throw(task, error)
+                return
+        self._wait_on_wait(task, wait)
+
     def _wait_on_other(self, task: Task, yielded: object) -> None:
         """Act on a yield of any other form than the three that `_run_ready` handles inline
         (or on what an operation that started at once yields first)."""
@@ -332,6 +350,8 @@ class Scheduler:
             self._gather(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
         elif type(yielded) is set:
             self._background(task, yielded)  # pyright: ignore[reportUnknownArgumentType]
+        elif type(yielded) is DescriptorWait:
+            self._wait_on_descriptor(task, yielded)
         elif type(yielded) is Interrupt:
             task.value = self._interrupt(task, yielded)
             self._ready.append(task)
@@ -487,10 +507,13 @@ class Scheduler:
                 if timers.dead > COMPACT_AFTER and timers.dead * 2 > len(timers.heap):
                     timers.compact()
 
-    def _collect_wakeups(self) -> None:
-        """Resume what other threads woke. A safe point: a Ctrl-C recorded by tinyio's SIGINT
-        handler since the last one is raised here (unless the loop is stopping already)."""
-        self._wakeups.drain()
+    def _collect_wakeups(self, one_step: bool = False) -> None:
+        """Resume what other threads woke, and the waits whose descriptors are ready. A safe
+        point: a Ctrl-C recorded by tinyio's SIGINT handler since the last one is raised here
+        (unless the loop is stopping already)."""
+        wakeups = self._wakeups
+        wakeups.drain()
+        wakeups.poll(len(self._ready) if one_step else None)
         run = self._run
         # Not while it is stopping already: see `Loop._final_error`.
         if run.guarded and self._crash is None and not run.cancelling and ctrl_c.take_pending():

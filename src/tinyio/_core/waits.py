@@ -2,7 +2,8 @@
 
 A coroutine is a generator (`Coro`); what it may be thrown is `CancelledError`. Library code
 has three primitive waits of its own to yield, besides what any coroutine may (nothing, a
-coroutine, a list or a set of them): a `Wait`, an `Interrupt` and `CURRENT_LOOP`; and
+coroutine, a list or a set of them): a `Wait` (or a `DescriptorWait`, which a file descriptor
+also wakes), an `Interrupt` and `CURRENT_LOOP`; and
 `starts_at_once` marks its operations that run as part of their yielder. This plays the part of
 curio's `traps.py`: everything else a feature does is ordinary coroutine code on these.
 """
@@ -14,6 +15,7 @@ import threading
 from collections.abc import Callable, Generator
 from typing import Any, Final, Protocol, TypeAlias, TypeVar
 
+from .selector import Selector
 from .tasks import Task
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "UNSHARED",
     "CancelledError",
     "Coro",
+    "DescriptorWait",
     "Interrupt",
     "Wait",
     "Waker",
@@ -95,6 +98,40 @@ class Wait:
 
     def __repr__(self) -> str:
         return f"<tinyio wait timeout={self.timeout!r} woken={self.woken}>"
+
+
+class DescriptorWait(Wait):
+    """A primitive for library code (not public): a `Wait` that the loop also wakes when the
+    descriptor `fd` becomes ready for `events` (`READABLE` or `WRITABLE` of `selector.py`).
+
+    Yielding it registers it in the loop's selector -- an error doing so (`BusyResourceError`,
+    the `OSError` of a descriptor that cannot be waited on) is thrown back at the `yield` -- and
+    it is woken once: by the descriptor (True), its timeout (False), `wake()` from any thread
+    (True), or `notify_closing(fd)` (True, with `closed` set). The yielder must call
+    `withdraw()` when the `yield` ends, however it ends (a `finally`), so that a cancelled or
+    timed-out wait leaves no registration behind.
+    """
+
+    __slots__ = ("closed", "events", "fd", "selector")
+
+    def __init__(self, fd: int, events: int, timeout: float | None = None) -> None:
+        super().__init__(timeout)
+        self.fd = fd
+        self.events = events
+        self.closed = False
+        self.selector: Selector[DescriptorWait] | None = None  # where it is registered
+
+    def closing(self) -> None:
+        """Called by `notify_closing` (from any thread): wake the waiter, closed."""
+        self.closed = True
+        self.wake()
+
+    def withdraw(self) -> None:
+        """End the registration, if the descriptor has not already ended it (idempotent)."""
+        selector = self.selector
+        if selector is not None:
+            self.selector = None
+            selector.withdraw(self.fd, self.events, self)
 
 
 class Interrupt:

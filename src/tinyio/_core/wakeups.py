@@ -7,10 +7,15 @@ collect it. See docs/devdocs/waking-from-threads.md.
 
 The interface is small on purpose: `post` and `ring` from outside, `block(timeout)` and
 `drain()` from the loop's thread, `watch(callback)` for a driver (another event loop) that
-waits in its own way, and `owner`, the thread that may resume waits directly. The next step
-for this room is native socket I/O: `block` becomes a `selectors` selector's `select(timeout)`,
-woken through a self-pipe instead of a lock, with registrations of sockets as a further kind of
-waiter from outside. Nothing else of the loop needs to change for that.
+waits in its own way, and `owner`, the thread that may resume waits directly.
+
+The waits on file descriptors (`DescriptorWait`) are wake-ups from outside too, collected
+with the others: `register` puts one in the loop's selector (`selector.py`), made at the first
+of a run and closed at its end (`close_selector`); `poll` resumes those that are ready. While
+any is registered, `pending` stays set, so that the scheduler comes back at each round's end;
+and `block` sleeps in the selector's `select(timeout)` instead of on the lock, woken by a
+thread through the selector's own socketpair. A loop that never waits on a descriptor has no
+selector, and pays one attribute test in `poll`, off the hot path. See docs/devdocs/native-io.md.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable
-from typing import Final
+from typing import Final, cast
 
-from .waits import Wait
+from .selector import BorrowedSelector, Selector
+from .waits import DescriptorWait, Wait
 
 __all__ = ["Idle", "Wakeups"]
 
@@ -52,6 +58,9 @@ class Wakeups:
         # Called (from any thread) after a wake-up is posted, while a driver of `runtime`
         # waits for one without blocking here; see `Idle.notify_on_wakeup`.
         self._on_wakeup: Callable[[], object] | None = None
+        # The waits on file descriptors: a selector made at the first one of a run (see
+        # `register`), or a lender's (`BorrowedSelector`, see `lend`); None when there is none.
+        self.io: Selector[DescriptorWait] | None = None
 
     def post(self, wait: Wait) -> None:
         """From a thread that does not own the loop: hand it a `Wait` to resume."""
@@ -68,6 +77,9 @@ class Wakeups:
             # ring it at the same moment: then this release fails, harmlessly.
             with contextlib.suppress(RuntimeError):
                 bell.release()
+        io = self.io
+        if io is not None and io.blocking:  # it sleeps in its selector: wake that instead
+            io.wake()
         on_wakeup = self._on_wakeup
         if on_wakeup is not None:
             on_wakeup()
@@ -80,6 +92,11 @@ class Wakeups:
         if bell.locked():
             with contextlib.suppress(RuntimeError):  # rung by a waker at the same moment
                 bell.release()
+        io = self.io
+        if io is not None:
+            self._from_threads.put(None)  # so that a `block` about to select returns at once
+            if io.blocking:
+                io.wake()
 
     def drain(self) -> None:
         """Resume every wait posted since the last drain."""
@@ -110,10 +127,92 @@ class Wakeups:
             # it: Python runs its handler only once the sleep ends. So the main thread never
             # sleeps longer than this, and the caller comes back (see docs/devdocs).
             timeout = _SIGNAL_SLICE if timeout is None else min(timeout, _SIGNAL_SLICE)
+        io = self.io
+        if io is not None and io.waiting:
+            # Waiting on descriptors: sleep in the selector, which a waker writes to once it
+            # sees `blocking` (raised before looking at the queue: one side sees the other).
+            io.blocking = True
+            try:
+                if self._from_threads.empty():
+                    io.select(timeout)
+            finally:
+                io.blocking = False
+            return
         if timeout is None:
             self._bell.acquire()
         elif timeout >= 1e-4:  # shorter: not worth sleeping; the caller checks its timers
             self._bell.acquire(timeout=timeout)
+
+    def register(self, wait: DescriptorWait) -> None:
+        """Put `wait` in the selector its loop's descriptor waits go into (its own, made now if
+        need be, or its lender's), so that `poll` resumes it when its descriptor is ready. Its
+        errors (`BusyResourceError`, the `OSError` of a descriptor that cannot be waited on)
+        are for the scheduler to throw back at the yield."""
+        io = self._selector()
+        io.register(wait.fd, wait.events, wait)
+        wait.selector = io
+        self.pending = True  # collected at the end of this round (see `poll`)
+
+    def _selector(self) -> Selector[DescriptorWait]:
+        io = self.io
+        if io is None:
+            io = self.io = Selector()
+        elif io.lender is not None:
+            lender: Wakeups = io.lender
+            return lender._selector()
+        return io
+
+    def lend(self, lender: Wakeups) -> None:
+        """For this run: put this loop's descriptor waits in `lender`'s selector (`isolate`:
+        `lender`'s loop drives this one, so it polls and blocks for both)."""
+        self.io = BorrowedSelector(lender)
+
+    def close_selector(self) -> None:
+        """At the end of a run: close the selector (its waiters are gone, cancelled or their
+        descriptor closed), or forget the lender's."""
+        io = self.io
+        if io is not None:
+            self.io = None
+            io.close()
+
+    def poll(self, round_size: int | None) -> None:
+        """Resume the waits whose descriptors are ready: those a `block` found, or a poll of
+        the selector, with no timeout. `round_size`: for a loop stepped one at a time
+        (`runtime`), the number of steps in a round, as it polls once per round's worth of
+        steps; None for a loop that runs its rounds itself, which polls at each."""
+        io = self.io
+        if io is None or not (io.waiting or io.fired):
+            return
+        if io.fired or round_size is None:
+            self._resume_ready(io)
+        else:
+            io.countdown -= 1
+            if io.countdown <= 0:
+                io.countdown = round_size
+                self._resume_ready(io)
+        if io.waiting:
+            self.pending = True  # the scheduler comes back here at the end of the next round
+
+    def _resume_ready(self, io: Selector[DescriptorWait]) -> None:
+        if io.waiting and not io.fired:
+            io.select(0)
+        if io.fired:
+            fired = io.fired
+            io.fired = []
+            for wait in fired:
+                wait.selector = None  # the selector has ended its registration
+                waker = wait.waker
+                if waker is self:
+                    self.resume(wait, True)
+                elif waker is not None:
+                    # A wait of a loop we lend our selector to. It is between two of its steps
+                    # (its driver is one of our coroutines, not running now): resume the wait in
+                    # it directly, then wake its driver if it is idle, as a thread would.
+                    borrower = cast(Wakeups, waker)
+                    borrower.resume(wait, True)
+                    on_wakeup = borrower._on_wakeup
+                    if on_wakeup is not None:
+                        on_wakeup()
 
     def watch(self, callback: Callable[[], object] | None) -> bool:
         """Have `callback()` called, from any thread, at each wake-up posted from now on (None:
@@ -143,6 +242,14 @@ class Idle:
 
     def __call__(self) -> None:
         self._wakeups.block(self.timeout)
+
+    def descriptor(self) -> int | None:
+        """A descriptor that becomes readable when a descriptor the loop waits on is ready (its
+        selector's), for the driver to wait on too; None if the loop waits on no descriptor."""
+        io = self._wakeups.io
+        if io is None or not io.waiting:
+            return None
+        return io.fileno()
 
     def notify_on_wakeup(self, callback: Callable[[], object]) -> bool:
         """Have `callback()` called -- from any thread, perhaps more than once -- when the loop
