@@ -60,6 +60,11 @@ def main():
         warnings.simplefilter("ignore", RuntimeWarning)
         result, _ = yield tinyio.timeout(tinyio.run_in_thread(obstinate, 5.0), 0.001)
         assert result is None
+    # A thread call blocked in a wait of tinyio's own, woken by its cancellation.
+    queue = tinyio.Queue()
+    for _ in range(20):
+        _, finished = yield tinyio.timeout(tinyio.run_in_thread(queue.get_from_thread), 0.001)
+        assert not finished, "the blocked get was not interrupted"
     return (yield tinyio.run_in_thread(sum, range(10)))
 
 
