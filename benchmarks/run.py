@@ -687,8 +687,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--jobs",
         type=int,
-        default=1,
-        help="callgrind cells run side by side (counts do not depend on load; default 1)",
+        help="callgrind cells run side by side (counts do not depend on load; default 1, smoke 2)",
     )
     parser.add_argument(
         "--count-timeout",
@@ -705,6 +704,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--instructions: {missing}")
     if args.tree is not None:
         args.tree = args.tree.resolve()
+    if args.jobs is None:
+        args.jobs = 2 if args.smoke else 1
     if args.repeats is None:
         args.repeats = 1 if args.smoke else 5
     if args.timeout is None:
