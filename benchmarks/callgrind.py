@@ -62,13 +62,18 @@ def count(
     empty: bool = False,
     source: Path | None = None,
     timeout: float = 900.0,
+    keep: Path | None = None,
 ) -> Count:
-    """Run one cell under callgrind (`empty`: the framework's start-up only) and count."""
+    """Run one cell under callgrind (`empty`: the framework's start-up only) and count.
+
+    `keep`: where to write callgrind's output file (for ``callgrind_annotate``); by default it
+    goes to a temporary directory and is deleted."""
     with tempfile.TemporaryDirectory() as scratch:
+        out = keep if keep is not None else Path(scratch) / "callgrind.out"
         command = [
             "valgrind",
             "--tool=callgrind",
-            f"--callgrind-out-file={scratch}/callgrind.out",
+            f"--callgrind-out-file={out}",
             sys.executable,
             str(CHILD),
             framework,

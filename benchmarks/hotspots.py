@@ -1,0 +1,110 @@
+"""Where one cell's work goes: Python functions by cProfile, C functions by callgrind.
+
+    python benchmarks/hotspots.py WORKLOAD [N] [--framework ours] [--top 12] [--callgrind]
+
+Runs the workload once at N (default: its size in ``registry.py``) in this process under
+cProfile and prints the functions with the most time of their own, each with its calls per unit
+of work (calls / N) and its share of the profiled time. cProfile slows every Python call down,
+so read the calls per unit and the order, not the times. With ``--callgrind``, it also runs the
+cell under callgrind (``child.py``, as ``run.py --instructions`` does) and prints the C functions
+with the most inclusive instructions per unit (``callgrind_annotate --inclusive=yes``), start-up
+included: compare a function's count with the cell's total over N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import importlib
+import pstats
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import callgrind
+import registry
+
+HERE = Path(__file__).resolve().parent
+# A line of callgrind_annotate: "1,234,567 (12.34%)  file:function [object]".
+_ANNOTATED = re.compile(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(\S.*)$")
+
+
+def python_profile(framework: str, workload: str, n: int, top: int) -> None:
+    sys.path.insert(0, str(HERE.parent / "src"))
+    implementation = importlib.import_module(registry.FRAMEWORKS[framework].module)
+    configure = getattr(implementation, "configure", None)
+    if configure is not None:
+        configure(framework)
+    run = getattr(implementation, workload)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    result = run(n)
+    profiler.disable()
+    problem = registry.WORKLOADS[workload].check(n, result)
+    if problem is not None:
+        raise SystemExit(problem)
+    stats = pstats.Stats(profiler)
+    entries = stats.stats  # type: ignore[attr-defined]
+    total = sum(own for (_, _, own, _, _) in entries.values()) or 1.0
+    rows = sorted(entries.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    print(f"## {framework} {workload} N={n:,}: Python functions by own time (cProfile)")
+    print(f"{'calls/N':>9} {'own %':>6}  function")
+    for (file, line, name), (_, calls, own, _, _) in rows:
+        where = f"{Path(file).name}:{line}" if line else file
+        print(f"{calls / n:9.2f} {100 * own / total:6.1f}  {name} ({where})")
+
+
+def c_profile(framework: str, workload: str, n: int, top: int) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "callgrind.out"
+        cell = callgrind.count(framework, workload, n, keep=out)
+        if cell.instructions is None:
+            raise SystemExit(f"under callgrind: {cell.status}: {cell.message}")
+        annotated = subprocess.run(
+            ["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    print()
+    print(
+        f"## {framework} {workload} N={n:,}: C functions by inclusive instructions (callgrind; "
+        f"the whole process: {cell.instructions / n:,.0f} per unit, start-up included)"
+    )
+    print(f"{'instr/N':>9}  function")
+    shown = 0
+    for line in annotated.splitlines():
+        found = _ANNOTATED.match(line)
+        if found is None:
+            continue
+        value = int(found.group(1).replace(",", ""))
+        name = found.group(2).split(" [")[0]
+        if name.startswith("???") or "PROGRAM TOTALS" in name:
+            continue
+        print(f"{value / n:9,.0f}  {name}")
+        shown += 1
+        if shown >= top:
+            break
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("workload", choices=list(registry.WORKLOADS))
+    parser.add_argument("n", type=int, nargs="?")
+    parser.add_argument("--framework", default="ours", choices=["ours", "asyncio", "uvloop"])
+    parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--callgrind", action="store_true", help="also count C functions")
+    args = parser.parse_args()
+    n = args.n or registry.WORKLOADS[args.workload].size
+    python_profile(args.framework, args.workload, n, args.top)
+    if args.callgrind:
+        c_profile(args.framework, args.workload, n, args.top)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
