@@ -56,37 +56,65 @@ def python_profile(framework: str, workload: str, n: int, top: int) -> None:
         print(f"{calls / n:9.2f} {100 * own / total:6.1f}  {name} ({where})")
 
 
+# C functions whose inclusive count says where a unit's work goes, whoever calls them.
+WATCHED = (
+    "gc_collect_main",  # the cyclic GC's collections
+    "_PyObject_Malloc",
+    "_PyObject_Free",
+    "gen_send_ex2",  # resuming a generator
+    "gen_dealloc",
+    "context_run",  # Context.run
+    "_PyFrame_Clear",
+    "insertdict",
+    "lock_PyThread_acquire_lock",
+    "PyThread_acquire_lock_timed",
+    "uv_run",  # uvloop's libuv loop
+)
+
+
+def _annotate(out: Path, inclusive: bool) -> list[tuple[int, str]]:
+    command = [
+        "callgrind_annotate",
+        "--threshold=100",
+        f"--inclusive={'yes' if inclusive else 'no'}",
+    ]
+    text = subprocess.run([*command, str(out)], capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in text.splitlines():
+        found = _ANNOTATED.match(line)
+        if found is None or "PROGRAM TOTALS" in line:
+            continue
+        where = found.group(2).split(" [")[0]
+        name = where.rsplit(":", 1)[-1].split("'")[0]  # 'N marks a recursion depth
+        rows.append((int(found.group(1).replace(",", "")), name))
+    return rows
+
+
 def c_profile(framework: str, workload: str, n: int, top: int) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "callgrind.out"
         cell = callgrind.count(framework, workload, n, keep=out)
         if cell.instructions is None:
             raise SystemExit(f"under callgrind: {cell.status}: {cell.message}")
-        annotated = subprocess.run(
-            ["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        own = _annotate(out, inclusive=False)
+        inclusive: dict[str, int] = {}
+        for value, name in _annotate(out, inclusive=True):
+            inclusive[name] = max(value, inclusive.get(name, 0))
     print()
     print(
-        f"## {framework} {workload} N={n:,}: C functions by inclusive instructions (callgrind; "
-        f"the whole process: {cell.instructions / n:,.0f} per unit, start-up included)"
+        f"## {framework} {workload} N={n:,}: C functions (callgrind; the whole process "
+        f"{cell.instructions / n:,.0f} instructions per unit, start-up included)"
     )
-    print(f"{'instr/N':>9}  function")
-    shown = 0
-    for line in annotated.splitlines():
-        found = _ANNOTATED.match(line)
-        if found is None:
-            continue
-        value = int(found.group(1).replace(",", ""))
-        name = found.group(2).split(" [")[0]
-        if name.startswith("???") or "PROGRAM TOTALS" in name:
-            continue
+    print(f"{'own/N':>9}  function (by the instructions of their own)")
+    merged: dict[str, int] = {}
+    for value, name in own:
+        merged[name] = merged.get(name, 0) + value
+    for name, value in sorted(merged.items(), key=lambda item: -item[1])[:top]:
         print(f"{value / n:9,.0f}  {name}")
-        shown += 1
-        if shown >= top:
-            break
+    print(f"{'incl/N':>9}  function (inclusive: with all they call)")
+    for name in WATCHED:
+        if name in inclusive:
+            print(f"{inclusive[name] / n:9,.0f}  {name}")
 
 
 def main() -> int:
