@@ -90,31 +90,39 @@ def _annotate(out: Path, inclusive: bool) -> list[tuple[int, str]]:
     return rows
 
 
-def c_profile(framework: str, workload: str, n: int, top: int) -> None:
+def _functions(framework: str, workload: str, n: int, empty: bool) -> tuple[int, dict, dict]:
+    """One run under callgrind: its total, and each C function's own and inclusive counts."""
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "callgrind.out"
-        cell = callgrind.count(framework, workload, n, keep=out)
+        cell = callgrind.count(framework, workload, n, empty=empty, keep=out)
         if cell.instructions is None:
             raise SystemExit(f"under callgrind: {cell.status}: {cell.message}")
-        own = _annotate(out, inclusive=False)
+        own: dict[str, int] = {}
+        for value, name in _annotate(out, inclusive=False):
+            own[name] = own.get(name, 0) + value
         inclusive: dict[str, int] = {}
         for value, name in _annotate(out, inclusive=True):
             inclusive[name] = max(value, inclusive.get(name, 0))
+    return cell.instructions, own, inclusive
+
+
+def c_profile(framework: str, workload: str, n: int, top: int) -> None:
+    total, own, inclusive = _functions(framework, workload, n, empty=False)
+    # The framework's empty run (start-up and imports), subtracted function by function.
+    start, own_start, inclusive_start = _functions(framework, workload, n, empty=True)
     print()
     print(
-        f"## {framework} {workload} N={n:,}: C functions (callgrind; the whole process "
-        f"{cell.instructions / n:,.0f} instructions per unit, start-up included)"
+        f"## {framework} {workload} N={n:,}: C functions (callgrind, start-up subtracted; "
+        f"{(total - start) / n:,.0f} instructions per unit in all)"
     )
     print(f"{'own/N':>9}  function (by the instructions of their own)")
-    merged: dict[str, int] = {}
-    for value, name in own:
-        merged[name] = merged.get(name, 0) + value
-    for name, value in sorted(merged.items(), key=lambda item: -item[1])[:top]:
+    own = {name: value - own_start.get(name, 0) for name, value in own.items()}
+    for name, value in sorted(own.items(), key=lambda item: -item[1])[:top]:
         print(f"{value / n:9,.0f}  {name}")
     print(f"{'incl/N':>9}  function (inclusive: with all they call)")
     for name in WATCHED:
         if name in inclusive:
-            print(f"{inclusive[name] / n:9,.0f}  {name}")
+            print(f"{(inclusive[name] - inclusive_start.get(name, 0)) / n:9,.0f}  {name}")
 
 
 def main() -> int:
