@@ -32,12 +32,16 @@ def _emit(**fields: object) -> None:
     print(json.dumps(fields), flush=True)
 
 
-def _import_framework(framework: str) -> dict[str, object]:
+def _import_framework(framework: str, source: Path | None) -> dict[str, object]:
     """Make the right ``tinyio`` importable, and say what was imported from where."""
     import registry
 
     if framework == "published":
         sys.path.insert(0, str(PUBLISHED_DIR))
+    elif framework == "tree":
+        if source is None:
+            raise SystemExit("the `tree` framework needs --source DIR (another checkout's src)")
+        sys.path.insert(0, str(source))
     spec = registry.FRAMEWORKS[framework]
     if spec.needs is None:
         return {"version": sys.version.split()[0], "file": None}
@@ -47,6 +51,9 @@ def _import_framework(framework: str) -> dict[str, object]:
         assert file.is_relative_to(PUBLISHED_DIR), f"published tinyio imported from {file}"
     elif framework == "ours":
         assert file.is_relative_to(SOURCE_DIR), f"this repo's tinyio imported from {file}"
+    elif framework == "tree":
+        assert source is not None
+        assert file.is_relative_to(source), f"tinyio imported from {file}, not {source}"
     version = getattr(module, "__version__", None)
     if version is None:
         from importlib import metadata
@@ -72,11 +79,18 @@ def main() -> int:
         help="stop repeating once this many seconds have been spent (after at least one run)",
     )
     parser.add_argument("--no-gc", action="store_true", help="disable the GC while timing")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        help="for the `tree` framework: the src/ directory of another checkout of tinyio, "
+        "imported instead of this one's (the workloads are still this checkout's)",
+    )
     args = parser.parse_args()
 
     import registry
 
-    info = _import_framework(args.framework)
+    source = None if args.source is None else args.source.resolve()
+    info = _import_framework(args.framework, source)
     _emit(info=info)
     implementation = importlib.import_module(registry.FRAMEWORKS[args.framework].module)
     configure = getattr(implementation, "configure", None)

@@ -209,6 +209,8 @@ class Framework:
     """The ``impl_*`` module (in benchmarks/) holding this framework's workload functions."""
     needs: str | None
     """Top-level module that must be importable for this framework to run (None: always)."""
+    on_request: bool = False
+    """Run only when asked for (``tree``: another checkout's tinyio, ``run.py --tree DIR``)."""
 
 
 FRAMEWORKS: dict[str, Framework] = {
@@ -216,6 +218,7 @@ FRAMEWORKS: dict[str, Framework] = {
     for f in [
         Framework("ours", "tinyio (this repo)", "impl_tinyio", "tinyio"),
         Framework("published", "tinyio 0.4.0", "impl_tinyio", "tinyio"),
+        Framework("tree", "tinyio (--tree)", "impl_tinyio", "tinyio", on_request=True),
         Framework("asyncio", "asyncio", "impl_asyncio", None),
         Framework("uvloop", "uvloop", "impl_asyncio", "uvloop"),
         Framework("trio", "trio", "impl_trio", "trio"),

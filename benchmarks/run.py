@@ -7,6 +7,8 @@ Run from the repository root with the project's interpreter::
     python benchmarks/run.py --rounds 2       # the sweep twice, best kept (a shared machine)
     python benchmarks/run.py --only gather,event --frameworks ours,asyncio
     python benchmarks/run.py --markdown /tmp/report.md --plot /tmp/scaling.svg
+    python benchmarks/run.py --instructions --no-timing --jobs 2   # callgrind counts only
+    python benchmarks/run.py --instructions --no-timing --tree /tmp/main --frameworks ours,tree
 
 Every framework x workload x size runs in a fresh subprocess (``child.py``), so frameworks never
 share a process, an import or a heap. The published tinyio is pip-installed into
@@ -17,6 +19,13 @@ the floor (a bare round-robin of generators). ``--plot`` also draws time against
 one panel per workload, one line per framework (``plot.py``). Progress (which cell, how many are
 left, an estimate of the time left) is shown on stderr with rich.
 
+With ``--instructions``, each cell also runs once under callgrind (``callgrind.py``), the
+framework's start-up subtracted, and the report gives instructions per unit of work beside the
+times: a measure that the machine's load does not change. ``--tree DIR`` adds a column for
+another checkout's tinyio (its ``src/``, run with this checkout's workloads), to judge a change
+of the core on a shared machine. A smoke run counts one tiny cell under callgrind if valgrind is
+installed, to check that the path works.
+
 Wall-clock times are reported, never asserted: the exit status is non-zero only if some workload
 crashed or gave a wrong answer (with ``--smoke``, also if one hit the timeout, which tiny sizes
 never legitimately do).
@@ -25,6 +34,7 @@ never legitimately do).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import importlib.util
 import json
 import os
@@ -47,7 +57,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+import callgrind
 import registry
+from callgrind import Count, valgrind_version
 from registry import BASELINE, FRAMEWORKS, PUBLISHED_VERSION, WORKLOADS
 
 HERE = Path(__file__).resolve().parent
@@ -58,6 +70,7 @@ GROWTH_FACTOR = 4
 GROWTH_TARGET = 4.5
 STEP_TARGET = 3.0
 HEADLINE_OTHERS = ("asyncio", "uvloop")  # the headline table compares tinyio with these
+SMOKE_INSTRUCTIONS = ("switch", ("ours", "tree"))  # what a smoke run counts under callgrind
 TIMES = "\N{MULTIPLICATION SIGN}"
 MINUS = "\N{MINUS SIGN}"
 
@@ -105,11 +118,16 @@ def ensure_published() -> str | None:
     return None
 
 
-def unavailable_reason(name: str) -> str | None:
+def unavailable_reason(name: str, tree: Path | None = None) -> str | None:
     """Why this framework cannot run here (None if it can)."""
     framework = FRAMEWORKS[name]
     if name == "published":
         return ensure_published()
+    if name == "tree":
+        if tree is None:
+            return "no other checkout given (--tree DIR)"
+        if not (tree / "src" / "tinyio" / "__init__.py").is_file():
+            return f"{tree} has no src/tinyio/__init__.py"
     if framework.needs is None:
         return None
     spec = importlib.util.find_spec(framework.needs)
@@ -139,6 +157,8 @@ def run_cell(framework: str, workload: str, n: int, args: argparse.Namespace, gc
     ]
     if not gc:
         command.append("--no-gc")
+    if framework == "tree":
+        command += ["--source", str(args.tree / "src")]
     timed_out = False
     try:
         completed = subprocess.run(
@@ -206,16 +226,16 @@ def machine_description() -> list[str]:
     ]
 
 
-def git_revision() -> str:
+def git_revision(repo: Path = REPO) -> str:
     try:
         revision = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
+            ["git", "-C", str(repo), "status", "--porcelain", "--", "src"],
             capture_output=True,
             text=True,
             check=True,
@@ -280,6 +300,76 @@ class Results:
     timeout: float
     repeats: int
     marks: bool  # whether to mark tinyio's numbers against the targets (not for smoke runs)
+    counts: dict[tuple[str, int, str], Count] = field(default_factory=dict)  # callgrind cells
+    empties: dict[str, Count] = field(default_factory=dict)  # framework -> its empty run
+    count_frameworks: list[str] = field(default_factory=list)
+    count_sizes: dict[str, list[int]] = field(default_factory=dict)  # workload -> sizes counted
+
+    # -- instructions (callgrind) -----------------------------------------------------------
+
+    def per_unit(self, workload: str, n: int, framework: str) -> float | None:
+        return callgrind.per_unit(
+            self.counts.get((workload, n, framework)), self.empties.get(framework), n
+        )
+
+    def count_cell(self, workload: str, n: int, framework: str) -> str:
+        cell = self.counts.get((workload, n, framework))
+        if cell is None or cell.status == "n/a":
+            return "—"
+        if cell.status != "ok":
+            return {"crash": "**crashed**", "wrong": "**wrong answer**"}.get(cell.status, "timeout")
+        value = self.per_unit(workload, n, framework)
+        if value is None:
+            return "?"
+        text = callgrind.format_count(value)
+        baseline = self.per_unit(workload, n, BASELINE)
+        if baseline is not None and baseline > 0 and framework != BASELINE:
+            text += f" ({format_ratio(value / baseline)}{TIMES})"
+        return text
+
+    def count_rows(self, size_index: int) -> list[list[str]]:
+        rows: list[list[str]] = []
+        for workload, sizes in self.count_sizes.items():
+            if size_index < len(sizes):
+                n = sizes[size_index]
+                cells = [self.count_cell(workload, n, f) for f in self.count_frameworks]
+                rows.append([workload, f"{n:,}", *cells])
+        return rows
+
+    def marginal_rows(self) -> list[list[str]]:
+        rows: list[list[str]] = []
+        for workload, sizes in self.count_sizes.items():
+            if len(sizes) < 2:
+                continue
+            row = [workload, " → ".join(f"{n:,}" for n in sizes)]
+            for framework in self.count_frameworks:
+                small, large = (self.counts.get((workload, n, framework)) for n in sizes)
+                value = callgrind.marginal(small, large, sizes[0], sizes[1])
+                row.append("—" if value is None else callgrind.format_count(value))
+            rows.append(row)
+        return rows
+
+    def count_headline_rows(self, others: list[str]) -> list[list[str]]:
+        """Per workload, tinyio's instructions per unit over each of `others`', at each size."""
+        rows: list[list[str]] = []
+        for workload, sizes in self.count_sizes.items():
+            row = [workload]
+            measured = False
+            for other in others:
+                ratios = []
+                for n in sizes:
+                    mine, theirs = (self.per_unit(workload, n, f) for f in ("ours", other))
+                    ok = mine is not None and theirs is not None and theirs > 0
+                    ratios.append(mine / theirs if ok else None)  # type: ignore[operator]
+                measured = measured or any(r is not None for r in ratios)
+                text = " / ".join("—" if r is None else format_ratio(r) for r in ratios)
+                losing = other != "tree" and any(r is not None and r >= 1 for r in ratios)
+                row.append(f"**{text}**" if losing else text)
+            if measured:
+                rows.append(row)
+        return rows
+
+    # -- time -------------------------------------------------------------------------------
 
     def time(
         self,
@@ -418,6 +508,57 @@ def gc_label(gc: bool) -> str:
     return "GC on" if gc else "GC off"
 
 
+def count_headline(results: Results) -> list[str]:
+    others = [f for f in (*HEADLINE_OTHERS, "tree") if f in results.count_frameworks]
+    if "ours" not in results.count_frameworks or not others:
+        return []
+    rows = results.count_headline_rows(others)
+    if not rows:
+        return []
+    most = max(map(len, results.count_sizes.values()))
+    sizes = " / ".join(["N", f"{GROWTH_FACTOR}N"][:most])
+    out = [
+        f"## Headline: tinyio's instructions per unit of work over theirs (callgrind; {sizes}; "
+        "below 1 is fewer)",
+        "",
+    ]
+    out += table(["workload", *(f"vs {FRAMEWORKS[f].label}" for f in others)], rows)
+    return [*out, "", "Bold: not ahead at some size.", ""]
+
+
+def count_sections(results: Results) -> list[str]:
+    if not results.counts:
+        return []
+    columns = ["workload", "N"] + [FRAMEWORKS[f].label for f in results.count_frameworks]
+    out = [
+        "",
+        "## Instructions per unit of work at N (callgrind, start-up subtracted; ratio to asyncio)",
+        "",
+    ]
+    out += table(columns, results.count_rows(0))
+    if any(len(s) > 1 for s in results.count_sizes.values()):
+        out += ["", f"## Instructions per unit of work at {GROWTH_FACTOR}N", ""]
+        out += table(columns, results.count_rows(1))
+        out += [
+            "",
+            f"## Marginal instructions per unit: (C({GROWTH_FACTOR}N) {MINUS} C(N)) / "
+            f"{GROWTH_FACTOR - 1}N",
+            "",
+            "What one more unit of work costs, one-off costs (imports on first use, the loop's "
+            "creation) cancelled; the same at N and 4N is linear.",
+            "",
+        ]
+        out += table(["workload", "sizes", *columns[2:]], results.marginal_rows())
+    empties = [
+        f"{FRAMEWORKS[f].label} {callgrind.format_count(c.instructions)}"
+        for f, c in results.empties.items()
+        if c.instructions is not None
+    ]
+    if empties:
+        out += ["", "Start-up subtracted (an empty run of each framework): " + "; ".join(empties)]
+    return out
+
+
 def report(results: Results, header_lines: list[str], notes: list[str]) -> str:
     columns = ["workload", "N"] + [FRAMEWORKS[f].label for f in results.frameworks]
     shown = gc_label(results.gc_modes[0])
@@ -439,10 +580,12 @@ def report(results: Results, header_lines: list[str], notes: list[str]) -> str:
             "wait whatever the loop.",
             "",
         ]
+    out += count_headline(results)
     out += [f"- {line}" for line in header_lines]
-    out += ["", f"## Time at N (best of {results.repeats}, {shown}; ratio to asyncio)", ""]
-    out += table(columns, results.time_rows(0))
-    if any(len(s) > 1 for s in results.sizes.values()):
+    if results.frameworks and results.workloads:
+        out += ["", f"## Time at N (best of {results.repeats}, {shown}; ratio to asyncio)", ""]
+        out += table(columns, results.time_rows(0))
+    if results.frameworks and any(len(s) > 1 for s in results.sizes.values()):
         out += ["", f"## Time at {GROWTH_FACTOR}N ({shown})", ""]
         out += table(columns, results.time_rows(1))
         modes = " / ".join(gc_label(gc) for gc in results.gc_modes)
@@ -462,6 +605,7 @@ def report(results: Results, header_lines: list[str], notes: list[str]) -> str:
     steps = results.step_lines()
     if steps:
         out += ["", f"## One step vs the floor ({shown})", "", *steps]
+    out += count_sections(results)
     if notes:
         out += ["", "## Notes", ""] + [f"- {note}" for note in notes]
     return "\n".join(out) + "\n"
@@ -522,7 +666,46 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the garbage collector while timing: on (as users have it), off, or both "
         "(times shown with it on; growth shown for both); default both, smoke on",
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also run each cell once under callgrind and report instructions per unit of work "
+        "(start-up subtracted) beside the times; needs valgrind",
+    )
+    parser.add_argument(
+        "--no-timing",
+        action="store_true",
+        help="with --instructions: count instructions only, no wall-clock cells",
+    )
+    parser.add_argument(
+        "--tree",
+        type=Path,
+        metavar="DIR",
+        help="another checkout of tinyio (say `git worktree add /tmp/main main`): adds a column "
+        "`tree` with its src/ under this checkout's workloads, to compare two versions",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        help="callgrind cells run side by side (counts do not depend on load; default 1, smoke 2)",
+    )
+    parser.add_argument(
+        "--count-timeout",
+        type=float,
+        default=900.0,
+        help="seconds before one cell under callgrind is stopped (default 900)",
+    )
     args = parser.parse_args(argv)
+    if args.no_timing and not args.instructions:
+        parser.error("--no-timing needs --instructions (or there is nothing to measure)")
+    if args.instructions and not args.smoke:
+        missing = callgrind.valgrind_missing()
+        if missing is not None:
+            parser.error(f"--instructions: {missing}")
+    if args.tree is not None:
+        args.tree = args.tree.resolve()
+    if args.jobs is None:
+        args.jobs = 2 if args.smoke else 1
     if args.repeats is None:
         args.repeats = 1 if args.smoke else 5
     if args.timeout is None:
@@ -530,9 +713,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.gc is None:
         args.gc = "on" if args.smoke or args.no_growth else "both"
     args.gc_modes = {"on": [True], "off": [False], "both": [True, False]}[args.gc]
+    everyday = [name for name, f in FRAMEWORKS.items() if not f.on_request]
+    if args.tree is not None:
+        everyday.insert(everyday.index("ours") + 1, "tree")
     for option, known in (("only", WORKLOADS), ("frameworks", FRAMEWORKS)):
         value = getattr(args, option)
-        chosen = list(known) if value is None else [v.strip() for v in value.split(",") if v]
+        default = everyday if option == "frameworks" else list(known)
+        chosen = default if value is None else [v.strip() for v in value.split(",") if v]
         unknown = [v for v in chosen if v not in known]
         if unknown:
             parser.error(
@@ -603,6 +790,48 @@ def run_one(
             previous.message = cell.message
 
 
+def count_all(
+    frameworks: list[str],
+    sizes: dict[str, list[int]],
+    counts: dict[tuple[str, int, str], Count],
+    empties: dict[str, Count],
+    args: argparse.Namespace,
+    progress: Progress,
+) -> None:
+    """Count every cell under callgrind, `args.jobs` at a time, and each framework's empty run."""
+    first = next(iter(sizes))
+    jobs: dict[tuple[str, int, str], tuple[str, str, int, bool]] = {}
+    for framework in frameworks:
+        jobs[("", 0, framework)] = (framework, first, sizes[first][0], True)
+    for workload, ns in sizes.items():
+        for framework in frameworks:
+            for n in ns:
+                jobs[(workload, n, framework)] = (framework, workload, n, False)
+    bar = progress.add_task("callgrind", total=len(jobs))
+
+    def one(job: tuple[str, str, int, bool]) -> Count:
+        framework, workload, n, empty = job
+        source = args.tree / "src" if framework == "tree" else None
+        return callgrind.count(
+            framework, workload, n, empty=empty, source=source, timeout=args.count_timeout
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {pool.submit(one, job): key for key, job in jobs.items()}
+        for future in concurrent.futures.as_completed(futures):
+            workload, n, framework = key = futures[future]
+            result = future.result()
+            if workload:
+                counts[key] = result
+                where = f"callgrind {framework} {workload} N={n:,}"
+            else:
+                empties[framework] = result
+                where = f"callgrind {framework} (empty run)"
+            shown = "" if result.instructions is None else f"{result.instructions:,}"
+            progress.console.print(f"{where:<46} {result.status:<7} {shown} {result.message}")
+            progress.advance(bar)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -611,7 +840,7 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     frameworks: list[str] = []
     for name in args.frameworks:
-        reason = unavailable_reason(name)
+        reason = unavailable_reason(name, args.tree)
         if reason is None:
             frameworks.append(name)
         else:
@@ -632,7 +861,7 @@ def main(argv: list[str] | None = None) -> int:
     order = [
         (workload, n, framework, gc)
         for workload in args.only
-        for framework in frameworks
+        for framework in ([] if args.no_timing else frameworks)
         for n in sizes[workload]
         for gc in args.gc_modes
     ]
@@ -653,8 +882,40 @@ def main(argv: list[str] | None = None) -> int:
             for key in order:
                 run_one(key, round_index, cells, versions, args, progress, bar)
                 progress.advance(bar)
+    load_after_timing = load_average()
+
+    # Instructions: every cell with --instructions; one tiny cell in a smoke run, to check that
+    # the path works (skipped with a note where valgrind is missing).
+    count_sizes: dict[str, list[int]] = {}
+    count_frameworks: list[str] = []
+    if args.instructions:
+        count_sizes, count_frameworks = sizes, frameworks
+    elif args.smoke:
+        workload, wanted = SMOKE_INSTRUCTIONS
+        count_sizes = {workload: [WORKLOADS[workload].smoke_size]}
+        count_frameworks = [f for f in frameworks if f in wanted]
+    counts: dict[tuple[str, int, str], Count] = {}
+    empties: dict[str, Count] = {}
+    missing = callgrind.valgrind_missing() if count_frameworks else None
+    if missing is not None:
+        notes.append(f"instructions not counted: {missing}")
+        print(f"instructions not counted: {missing}", file=sys.stderr)
+        count_frameworks, count_sizes = [], {}
+    elif count_frameworks:
+        with Progress(*columns, console=console, transient=True) as progress:
+            count_all(count_frameworks, count_sizes, counts, empties, args, progress)
 
     failures: list[str] = []
+    for (workload, n, framework), count in counts.items():
+        if count.status in ("crash", "wrong") or (args.smoke and count.status == "timeout"):
+            failures.append(
+                f"{framework} {workload} N={n:,} under callgrind: {count.status}: {count.message}"
+            )
+        elif count.status == "timeout":
+            notes.append(f"{framework} {workload} N={n:,} under callgrind: {count.message}")
+    for framework, count in empties.items():
+        if count.status != "ok":
+            failures.append(f"{framework}'s empty run under callgrind: {count.message}")
     runs = args.repeats * args.rounds
     for key, cell in cells.items():
         where = describe(key, args)
@@ -671,12 +932,25 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(f"{where}: {cell.message}")
 
     header = machine_description()
-    header.append(f"Load average (1/5/15 min): {load_before} before, {load_average()} after")
+    if args.no_timing:
+        header.append(f"Load average (1/5/15 min): {load_before} before, {load_average()} after")
+    elif counts:
+        header.append(
+            f"Load average (1/5/15 min): {load_before} before, {load_after_timing} after the "
+            f"timing, {load_average()} after the instruction counts"
+        )
+    else:
+        header.append(f"Load average (1/5/15 min): {load_before} before, {load_average()} after")
     version_texts = []
+    for name, count in empties.items():
+        if count.version:
+            versions.setdefault(name, count.version)
     for name in frameworks:
         version = versions.get(name, "?")
         if name == "ours":
             version = f"{version}, {git_revision()}"
+        elif name == "tree":
+            version = f"{version}, {args.tree}, {git_revision(args.tree)}"
         elif name in ("asyncio", "floor"):
             version = f"Python {version}"
         version_texts.append(f"{FRAMEWORKS[name].label} ({version})")
@@ -686,13 +960,20 @@ def main(argv: list[str] | None = None) -> int:
         "off": "GC disabled while timing",
         "both": "every cell run with the GC enabled and again with it disabled while timing",
     }[args.gc]
-    header.append(
-        f"Each cell: best of {runs} run(s) ({args.rounds} round(s) of {args.repeats}) "
-        "in a fresh subprocess per framework x "
-        f"workload x size; {gc_text}, collected before each run; "
-        f"timeout {args.timeout:g} s per cell"
-        + (" (smoke run: tiny sizes, times meaningless)" if args.smoke else "")
-    )
+    if counts:
+        header.append(
+            f"Instructions: {valgrind_version()} `--tool=callgrind`, one run per cell with the GC "
+            "on, in a fresh process; an empty run of each framework (start-up and imports, no "
+            "workload) subtracted; every thread and C function counted"
+        )
+    if not args.no_timing:
+        header.append(
+            f"Each cell: best of {runs} run(s) ({args.rounds} round(s) of {args.repeats}) "
+            "in a fresh subprocess per framework x "
+            f"workload x size; {gc_text}, collected before each run; "
+            f"timeout {args.timeout:g} s per cell"
+            + (" (smoke run: tiny sizes, times meaningless)" if args.smoke else "")
+        )
     header.append(
         "Workloads: " + "; ".join(f"`{w}`: {registry.WORKLOADS[w].description}" for w in args.only)
     )
@@ -700,7 +981,7 @@ def main(argv: list[str] | None = None) -> int:
     notes += [f"**failed** {failure}" for failure in failures]
 
     results = Results(
-        frameworks,
+        [] if args.no_timing else frameworks,
         args.only,
         sizes,
         cells,
@@ -708,12 +989,16 @@ def main(argv: list[str] | None = None) -> int:
         args.timeout,
         runs,
         marks=not args.smoke,
+        counts=counts,
+        empties=empties,
+        count_frameworks=count_frameworks,
+        count_sizes=count_sizes,
     )
     text = report(results, header, notes)
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text)
-    if args.plot or args.smoke:
+    if (args.plot or args.smoke) and not args.no_timing:
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(args.plot) if args.plot else Path(scratch) / "scaling.svg"
             draw(results, path, header)
