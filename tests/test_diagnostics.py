@@ -1022,7 +1022,8 @@ def test_snapshot_from_another_thread_while_the_loop_is_busy():
         yield gate.wait()
 
     def main():
-        yield [spinner(), spinner(), churn(), waiter()]
+        # The waiter first: it has reached its wait before a spinner lets the snapshots begin.
+        yield [waiter(), spinner(), spinner(), churn()]
 
     def observe():
         try:
@@ -1044,12 +1045,12 @@ def test_snapshot_from_another_thread_while_the_loop_is_busy():
         (main_node,) = [node for node in forest if short(node.get("name", "")) == "main"]
         assert main_node["state"] == "waiting on all of"
         assert [short(child["name"]) for child in main_node["children"]] == [
+            "waiter",
             "spinner",
             "spinner",
             "churn",
-            "waiter",
         ]
-        (wait,) = main_node["children"][3]["children"]
+        (wait,) = main_node["children"][0]["children"]
         assert wait["name"] == "tinyio.Event.wait"
         assert wait["on"].startswith("<tinyio.Event unset")
         for node in walk(forest):

@@ -913,28 +913,3 @@ def test_isolate_checks_exception_group_at_the_call(bad):
 
     with pytest.raises(TypeError, match="exception_group"):
         tinyio.isolate(coro(), exception_group=bad)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 21 item 10 needs a core hook: a crash throws into the fresh isolate "
-    "before its first step, so foo never starts (see docs/errors.md, still missing)",
-)
-def test_a_background_isolate_followed_at_once_by_an_error_lets_the_inside_see_the_cancel():
-    log = []
-
-    def foo():
-        try:
-            log.append("foo started")
-            yield tinyio.sleep(1)
-        except tinyio.CancelledError:
-            log.append("foo cancelled")
-            raise
-
-    def main():
-        yield {tinyio.isolate(foo())}
-        raise ValueError("boom")
-
-    with pytest.raises(ValueError, match="boom"):
-        tinyio.Loop().run(main())
-    assert log == ["foo started", "foo cancelled"]

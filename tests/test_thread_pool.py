@@ -430,3 +430,9 @@ def test_call_with_timeout_of_a_bad_timeout_is_an_error_at_the_call(seconds, err
 def test_call_with_timeout_of_a_non_callable_is_a_type_error_at_the_call():
     with pytest.raises(TypeError, match="needs a function"):
         tinyio.ThreadPool(1).call_with_timeout(1, 42)  # pyright: ignore[reportArgumentType]
+
+
+def test_map_over_something_that_is_not_iterable_says_so_at_the_call():
+    pool = tinyio.ThreadPool(2)
+    with pytest.raises(TypeError, match=r"map needs an iterable of arguments for str, got 5\."):
+        pool.map(str, 5)  # type: ignore[arg-type]

@@ -357,7 +357,13 @@ class ThreadPool:
         """
         if not callable(fn):
             raise TypeError(f"map needs a function to call, got {fn!r}.")
-        return self._map(fn, list(xs))
+        try:
+            arguments = list(xs)
+        except TypeError:
+            raise TypeError(
+                f"map needs an iterable of arguments for {describe(fn)}, got {xs!r}."
+            ) from None
+        return self._map(fn, arguments)
 
     def _map(self, fn: Callable[[_T], _R], xs: list[_T]) -> Coro[list[_R]]:
         # Each call runs inline in a coroutine of its own that catches its error, so that the
