@@ -1178,3 +1178,9 @@ def test_ctrl_c_while_the_loop_sleeps_in_its_selector_raises_keyboard_interrupt(
     finally:
         thread.join()
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize("port", [0, 70000, -1])
+def test_a_port_a_client_cannot_connect_to_is_refused_at_the_call_with_the_range_it_takes(port):
+    with pytest.raises(ValueError, match=rf"port must be between 1 and 65535, got {port}\."):
+        tinyio.open_tcp_stream("127.0.0.1", port)

@@ -94,12 +94,13 @@ def _positive(value: object, name: str, caller: str) -> int:
     return value
 
 
-def check_port(port: object, caller: str) -> int:
-    """`port` if it is a port number (0 to 65535), else TypeError or ValueError naming it."""
+def check_port(port: object, caller: str, lowest: int = 0) -> int:
+    """`port` if it is a port number (`lowest` to 65535: 0, "any free port", is for
+    listeners only), else TypeError or ValueError naming it."""
     if isinstance(port, bool) or not isinstance(port, int):
         raise TypeError(f"{caller}: port must be an int, got {port!r}.")
-    if not 0 <= port <= 65535:
-        raise ValueError(f"{caller}: port must be between 0 and 65535, got {port!r}.")
+    if not lowest <= port <= 65535:
+        raise ValueError(f"{caller}: port must be between {lowest} and 65535, got {port!r}.")
     return port
 
 
@@ -542,9 +543,7 @@ def open_tcp_stream(
     """
     if not isinstance(host, str | bytes):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(f"open_tcp_stream: host must be a str, got {host!r}.")
-    port = check_port(port, "open_tcp_stream")
-    if port == 0:
-        raise ValueError("open_tcp_stream: port must be between 1 and 65535, got 0.")
+    port = check_port(port, "open_tcp_stream", lowest=1)
     if happy_eyeballs_delay is not None:
         if isinstance(happy_eyeballs_delay, bool) or not isinstance(
             happy_eyeballs_delay, int | float
