@@ -71,7 +71,8 @@ def started_elsewhere(gen: object, doing: str) -> str:
     """`doing` ("run", "wait on") a generator already started outside the loop."""
     return (
         f"Cannot {doing} {gen!r}, which is a generator that has already started (or has "
-        "finished) outside this loop, so the loop cannot know its result."
+        "finished) outside this loop, so the loop cannot know its result. A generator runs "
+        "once: for a fresh coroutine, call its function again."
     )
 
 
