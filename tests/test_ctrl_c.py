@@ -7,6 +7,7 @@ reported within about a second, and a second Ctrl-C abandons it.
 """
 
 import asyncio
+import concurrent.futures
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 import trio
 
 import tinyio
+import tinyio._executor
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -522,3 +524,55 @@ def test_a_thread_that_ignores_its_cancellation_is_named_then_abandoned_at_a_sec
         let_go.set()
         presser.join()
     assert ended.wait(10)
+
+
+def test_an_executor_call_running_at_ctrl_c_is_waited_for_then_abandoned_at_a_second(
+    monkeypatch,
+):
+    # An executor's thread cannot be interrupted: at one Ctrl-C the loop waits for the call,
+    # and a second abandons it, naming it in a note.
+    let_go = threading.Event()
+    running = threading.Event()
+    loop_waits_for_the_call = threading.Event()
+    wait_blocking = tinyio._executor._wait_blocking
+
+    def wait_blocking_and_tell(*args):
+        loop_waits_for_the_call.set()
+        return wait_blocking(*args)
+
+    monkeypatch.setattr(tinyio._executor, "_wait_blocking", wait_blocking_and_tell)
+
+    def work():
+        running.set()
+        let_go.wait(10)
+        return "done"
+
+    def press_ctrl_c_twice():
+        running.wait(10)
+        call_waited_on.wait(10)
+        signal.raise_signal(signal.SIGINT)
+        loop_waits_for_the_call.wait(10)
+        signal.raise_signal(signal.SIGINT)
+
+    call_waited_on = threading.Event()
+
+    def tell_the_call_is_waited_on():
+        # Its first step comes after the call's coroutine has reached its wait.
+        call_waited_on.set()
+        yield
+
+    def main():
+        yield [tinyio.run_in_executor(executor, work), tell_the_call_is_waited_on()]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
+        presser = threading.Thread(target=press_ctrl_c_twice)
+        presser.start()
+        try:
+            with pytest.raises(KeyboardInterrupt) as raised:
+                tinyio.Loop().run(main())
+            notes = "\n".join(getattr(raised.value, "__notes__", []))
+            assert "a second Ctrl-C abandoned an executor call still running" in notes
+            assert not let_go.is_set(), "abandoned while it still ran"
+        finally:
+            let_go.set()
+            presser.join()
