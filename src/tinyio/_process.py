@@ -480,8 +480,9 @@ def run_process(
         command: the program and its arguments, as a list (or a string with `shell=True`).
         input: bytes to write to the child's input, which is then closed (a `str` with
             `text=True`). None: the child's input is ours, or `stdin=` if given.
-        capture_stdout, capture_stderr: collect the output into the result (else it goes where
-            `stdout=`/`stderr=` say, by default ours).
+        capture_stdout: collect the child's standard output into the result (else it goes
+            where `stdout=` says, by default to ours).
+        capture_stderr: the same for its standard error.
         check: raise `subprocess.CalledProcessError` if the exit status is not 0.
         grace_period: seconds between SIGTERM and SIGKILL when cancelled.
         deliver_cancel: instead of SIGTERM and SIGKILL, `deliver_cancel(process)` makes the
