@@ -523,3 +523,26 @@ def test_no_descriptor_left_in_nested_and_isolated_loops():
     before = open_fds()
     assert run(main()) == (b"abc", True, b"abc")
     assert open_fds() == before
+
+
+def test_a_deliver_cancel_that_returns_first_gets_the_child_killed():
+    def deliver(proc):
+        return
+        yield
+
+    read_end, write_end = os.pipe()
+
+    def main():
+        runner = tinyio.run_process([PY, "-c", STUBBORN], stdout=write_end, deliver_cancel=deliver)
+        yield {runner}
+        yield tinyio.wait_readable(read_end)
+        pid = int(os.read(read_end, 100))
+        yield tinyio.cancel(runner)
+        return pid
+
+    try:
+        pid = run(main())
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert gone(pid)

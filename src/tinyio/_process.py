@@ -605,9 +605,8 @@ def _decode(data: bytes, text: tuple[str, str]) -> str:
 def _feed(stream: PipeSendStream, data: bytes) -> Coro[None]:
     try:
         yield from stream.send_all(data)
-    except Exception as error:  # the child stopped reading (exited): not our error
-        if not isinstance(error, BrokenResourceError):
-            raise
+    except BrokenResourceError:
+        pass  # the child stopped reading (it exited): its status says how it went
     finally:
         stream.close()
 
@@ -634,7 +633,10 @@ def _stop(proc: Process, grace: float, deliver_cancel: DeliverCancel | None) -> 
         deliver = deliver_cancel or _terminate_then_kill(grace)
         try:
             yield from race([proc.wait(), deliver(proc)])
+            if proc.returncode is None:  # `deliver` returned first
+                proc.kill()
+                yield from proc.wait()
         finally:
-            if proc.returncode is None:
+            if proc.returncode is None:  # interrupted meanwhile (a crash, Ctrl-C)
                 proc.kill()
                 proc._stop_blocking()  # pyright: ignore[reportPrivateUsage]
