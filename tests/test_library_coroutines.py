@@ -114,6 +114,14 @@ OTHER_COROUTINES = {
     "Socket.sendto",
     "Socket.accept",
     "Socket.connect",
+    # Subprocesses: tested in test_process.py (cancelling run_process stops the child)
+    "run_process",
+    "Process.wait",
+    "PipeSendStream.send_all",
+    "PipeSendStream.send_eof",
+    "PipeReceiveStream.receive_some",
+    "PipeReceiveStream.receive_exactly",
+    "PipeReceiveStream.receive_until",
 }
 
 NOT_COROUTINES = {
@@ -153,6 +161,21 @@ NOT_COROUTINES = {
     "socket",
     "Socket.socket",
     "Socket.close",
+    "open_process",  # starts the child at once: a Process, not a coroutine
+    "Process.args",
+    "Process.pid",
+    "Process.returncode",
+    "Process.poll",
+    "Process.send_signal",
+    "Process.terminate",
+    "Process.kill",
+    "Process.stdin",
+    "Process.stdout",
+    "Process.stderr",
+    "PipeSendStream.close",
+    "PipeSendStream.fileno",
+    "PipeReceiveStream.close",
+    "PipeReceiveStream.fileno",
 }
 
 

@@ -26,6 +26,11 @@ from ._io import wait_readable as wait_readable
 from ._io import wait_writable as wait_writable
 from ._isolate import copy as copy
 from ._isolate import isolate as isolate
+from ._process import PipeReceiveStream as PipeReceiveStream
+from ._process import PipeSendStream as PipeSendStream
+from ._process import Process as Process
+from ._process import open_process as open_process
+from ._process import run_process as run_process
 from ._queue import Queue as Queue
 from ._queue import QueueShutDown as QueueShutDown
 from ._settle import settle as settle
@@ -61,6 +66,9 @@ __all__ = [
     "Event",
     "Lock",
     "Loop",
+    "PipeReceiveStream",
+    "PipeSendStream",
+    "Process",
     "Queue",
     "QueueShutDown",
     "Semaphore",
@@ -78,12 +86,14 @@ __all__ = [
     "gather",
     "isolate",
     "notify_closing",
+    "open_process",
     "open_tcp_listeners",
     "open_tcp_stream",
     "open_unix_stream",
     "race",
     "run_in_executor",
     "run_in_thread",
+    "run_process",
     "serve_listeners",
     "serve_tcp",
     "settle",

@@ -71,7 +71,7 @@ _ACCEPT_BACKOFF_SECONDS: Final = 0.1
 _BROKEN: Final = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
 
-def _bytes_like(data: object, caller: str) -> memoryview:
+def bytes_like(data: object, caller: str) -> memoryview:
     if isinstance(data, str):
         raise TypeError(
             f"{caller} needs bytes (or a bytearray or memoryview), got the str {data!r}: "
@@ -86,12 +86,21 @@ def _bytes_like(data: object, caller: str) -> memoryview:
     return view.cast("B") if view.format != "B" or view.ndim != 1 else view
 
 
-def _positive(value: object, name: str, caller: str) -> int:
+def positive_int(value: object, name: str, caller: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{caller}: {name} must be an int, got {value!r}.")
     if value < 1:
         raise ValueError(f"{caller}: {name} must be at least 1, got {value!r}.")
     return value
+
+
+def check_delimiter(delimiter: object) -> bytes:
+    """`delimiter` as bytes if it is a non-empty bytes-like delimiter for `receive_until`."""
+    if not isinstance(delimiter, bytes | bytearray):
+        raise TypeError(f"receive_until: delimiter must be bytes, got {delimiter!r}.")
+    if not delimiter:
+        raise ValueError("receive_until: delimiter must not be empty.")
+    return bytes(delimiter)
 
 
 def check_port(port: object, caller: str, lowest: int = 0) -> int:
@@ -104,72 +113,32 @@ def check_port(port: object, caller: str, lowest: int = 0) -> int:
     return port
 
 
-class SocketStream:
-    """A connected stream socket (TCP or Unix) as a tinyio stream.
-
-    ```python
-    import socket
-    import tinyio
-
-    def main():
-        a, b = socket.socketpair()
-        with tinyio.SocketStream(a) as left, tinyio.SocketStream(b) as right:
-            yield left.send_all(b"hello")
-            print((yield right.receive_some()))
-            yield left.send_eof()
-            print((yield right.receive_some()))
-
-    tinyio.Loop().run(main())
-    # b'hello'
-    # b''
-    ```
-
-    Made by `tinyio.open_tcp_stream`, `tinyio.open_unix_stream` and `SocketListener.accept`, or
-    around a connected socket of your own, which it takes over: it is put in non-blocking mode,
-    and for TCP `TCP_NODELAY` is set (small writes go out at once) and, where the platform has
-    it, `TCP_NOTSENT_LOWAT` (16 KiB: `send_all` waits while the peer is slow, so memory stays
-    bounded). Closing the stream closes the socket.
-
-    Operations are coroutines to yield, each of which runs as part of the coroutine that yields
-    it: if that coroutine is cancelled or timed out, the operation ends with it at once.
-
-    - One receive at a time, and one send at a time: a second, while the first waits, raises
-      `tinyio.BusyResourceError`. A receive and a send may run at the same time.
-    - After `close()`, every operation raises `tinyio.ClosedResourceError`, and so do those
-      that were waiting on the socket when it was closed.
-    - A reset by the peer or a broken pipe raises `tinyio.BrokenResourceError` (the `OSError`
-      as its `__cause__`), and so does every later operation in the same direction.
-
-    Raises:
-        TypeError: `sock` is not a `socket.socket`, or not a stream socket.
+class ByteStream:
+    """For the library: what a tinyio byte stream over one non-blocking descriptor does
+    (`SocketStream`, and the pipes of `tinyio.Process`): sending with `send_all`'s rules, and
+    the buffered, cancel-safe receives. A subclass calls `_init_stream` and gives the public
+    methods and their documentation; `_read(n)` and `_write(view)` are its system calls
+    (`sock.recv`, `os.read`...), which raise `BlockingIOError` when they would block.
     """
 
     __slots__ = (
         "_buffer",
         "_closed",
         "_fd",
+        "_read",
         "_receive_broken",
         "_receiving",
         "_send_broken",
         "_sending",
-        "_socket",
+        "_write",
     )
 
-    def __init__(self, sock: _socket.socket) -> None:
-        if not isinstance(sock, _socket.socket):  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise TypeError(f"SocketStream needs a socket.socket, got {sock!r}.")
-        if sock.type != _socket.SOCK_STREAM:
-            raise TypeError(f"SocketStream needs a stream socket (SOCK_STREAM), got {sock!r}.")
-        sock.setblocking(False)
-        if sock.family in (_socket.AF_INET, _socket.AF_INET6):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
-            not_sent = getattr(_socket, "TCP_NOTSENT_LOWAT", None)
-            if not_sent is not None:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(_socket.IPPROTO_TCP, not_sent, _NOT_SENT_LOW_WATER)
-        self._socket = sock
-        self._fd = sock.fileno()
+    def _init_stream(
+        self, fd: int, read: Callable[[int], bytes], write: Callable[[memoryview], int]
+    ) -> None:
+        self._fd = fd
+        self._read = read
+        self._write = write
         self._closed = False
         self._receiving = False
         self._sending = False
@@ -179,41 +148,17 @@ class SocketStream:
         # kept for the next read when one of them was cancelled or timed out).
         self._buffer = bytearray()
 
-    @property
-    def socket(self) -> _socket.socket:
-        """The underlying socket, for its options and addresses (`getpeername()`). Do not
-        read, write or close it directly."""
-        return self._socket
-
-    # ------------------------------------------------------------------ sending
-
-    def send_all(self, data: bytes | bytearray | memoryview) -> Coro[None]:
-        """Send all of `data`: `yield stream.send_all(b"...")`.
-
-        Waits while the socket's send buffer is full (backpressure); returns once every byte
-        is in the kernel's hands, not when the peer has read it. Sending `b""` does nothing.
-
-        Raises:
-            TypeError: `data` is not bytes-like, e.g. a `str` (at the call).
-            tinyio.BusyResourceError: another `send_all` of this stream is still running.
-            tinyio.ClosedResourceError: the stream was closed.
-            tinyio.BrokenResourceError: the connection is broken (peer reset, broken pipe), or
-                an earlier `send_all` was cancelled after sending part of its data: the peer
-                would see a message cut short, so the stream cannot be sent on any more.
-        """
-        return self._send_all(_bytes_like(data, "send_all"))
-
     @starts_at_once
     def _send_all(self, view: memoryview) -> Coro[None]:
         self._check_send()
         self._sending = True
         sent = 0
         total = len(view)
-        sock = self._socket
+        write = self._write
         try:
             while sent < total:
                 try:
-                    sent += sock.send(view[sent:])
+                    sent += write(view[sent:])
                     continue
                 except BlockingIOError:
                     pass  # wait outside the `except`: no exception kept alive while waiting
@@ -237,30 +182,6 @@ class SocketStream:
         finally:
             self._sending = False
 
-    def send_eof(self) -> Coro[None]:
-        """Close the sending direction (a TCP half-close): the peer's receives give `b""`
-        once it has read everything sent before, and this stream can still receive.
-        Calling it again does nothing.
-
-        Raises:
-            tinyio.BusyResourceError: a `send_all` is running.
-            tinyio.ClosedResourceError: the stream was closed.
-        """
-        return self._send_eof()
-
-    @starts_at_once
-    def _send_eof(self) -> Coro[None]:
-        if self._closed:
-            raise ClosedResourceError("the stream was closed")
-        if self._sending:
-            raise BusyResourceError("cannot send_eof while a send_all of this stream runs")
-        if self._send_broken is None:
-            with contextlib.suppress(OSError):  # not connected any more: nothing to close
-                self._socket.shutdown(_socket.SHUT_WR)
-            self._send_broken = ClosedResourceError("send_eof was called: the stream sends no more")
-        return
-        yield  # pragma: no cover - a generator, for `yield stream.send_eof()`
-
     def _check_send(self) -> None:
         if self._closed:
             raise ClosedResourceError("the stream was closed")
@@ -278,22 +199,6 @@ class SocketStream:
         self._send_broken = broken
         return broken
 
-    # ------------------------------------------------------------------ receiving
-
-    def receive_some(self, max_bytes: int = 65536) -> Coro[bytes]:
-        """Receive what has arrived, at most `max_bytes`: `data = yield stream.receive_some()`.
-
-        Waits until at least one byte has arrived, or the peer has closed its sending side:
-        then it gives `b""` (and so does every later call).
-
-        Raises:
-            TypeError, ValueError: `max_bytes` is not an int of at least 1 (at the call).
-            tinyio.BusyResourceError: another receive of this stream is still waiting.
-            tinyio.ClosedResourceError: the stream was closed.
-            tinyio.BrokenResourceError: the connection was reset by the peer.
-        """
-        return self._receive_some(_positive(max_bytes, "max_bytes", "receive_some"))
-
     @starts_at_once
     def _receive_some(self, max_bytes: int) -> Coro[bytes]:
         self._check_receive()
@@ -307,25 +212,6 @@ class SocketStream:
             return (yield from self._recv(max_bytes))
         finally:
             self._receiving = False
-
-    def receive_exactly(self, n: int) -> Coro[bytes]:
-        """Receive exactly `n` bytes: `header = yield stream.receive_exactly(4)`.
-
-        Cancel-safe: if the coroutine is cancelled or timed out while waiting, the bytes that
-        had arrived stay in the stream, for the next receive.
-
-        Returns:
-            A coroutine giving `n` bytes; or `b""` if the peer closed its side before sending
-            any of them.
-
-        Raises:
-            TypeError, ValueError: `n` is not an int of at least 1 (at the call).
-            EOFError: the peer closed its side after part of the `n` bytes (they stay in the
-                stream: `receive_some` gives them).
-            tinyio.BusyResourceError, tinyio.ClosedResourceError, tinyio.BrokenResourceError:
-                as for `receive_some`.
-        """
-        return self._receive_exactly(_positive(n, "n", "receive_exactly"))
 
     @starts_at_once
     def _receive_exactly(self, n: int) -> Coro[bytes]:
@@ -347,38 +233,6 @@ class SocketStream:
         result = bytes(buffer[:n])
         del buffer[:n]
         return result
-
-    def receive_until(self, delimiter: bytes, max_size: int) -> Coro[bytes]:
-        """Receive up to and including `delimiter`: `line = yield stream.receive_until(b"\\n",
-        65536)`.
-
-        The delimiter is kept at the end of what it gives (so that the last line of a stream
-        that does not end in one can be told apart). Cancel-safe, as `receive_exactly`.
-
-        Arguments:
-            delimiter: the bytes that end a piece (a line: `b"\\n"`), not empty.
-            max_size: the longest piece accepted, delimiter included.
-
-        Returns:
-            A coroutine giving the bytes up to and including the first `delimiter`; or `b""`
-            if the peer closed its side with nothing left unread.
-
-        Raises:
-            TypeError, ValueError: a bad `delimiter` or `max_size` (at the call).
-            ValueError: `max_size` bytes arrived with no delimiter among them (they stay in the
-                stream).
-            EOFError: the peer closed its side after bytes with no delimiter (they stay in the
-                stream: `receive_some` gives them).
-            tinyio.BusyResourceError, tinyio.ClosedResourceError, tinyio.BrokenResourceError:
-                as for `receive_some`.
-        """
-        if not isinstance(delimiter, bytes | bytearray):  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise TypeError(f"receive_until: delimiter must be bytes, got {delimiter!r}.")
-        if not delimiter:
-            raise ValueError("receive_until: delimiter must not be empty.")
-        return self._receive_until(
-            bytes(delimiter), _positive(max_size, "max_size", "receive_until")
-        )
 
     @starts_at_once
     def _receive_until(self, delimiter: bytes, max_size: int) -> Coro[bytes]:
@@ -421,10 +275,10 @@ class SocketStream:
             raise BrokenResourceError(str(broken)) from broken.__cause__
 
     def _recv(self, max_bytes: int) -> Coro[bytes]:
-        sock = self._socket
+        read = self._read
         while True:
             try:
-                return sock.recv(max_bytes)
+                return read(max_bytes)
             except BlockingIOError:
                 pass  # wait outside the `except`: no exception kept alive while waiting
             except _BROKEN as error:
@@ -448,6 +302,176 @@ class SocketStream:
             yield from wait_descriptor(self._fd, events)
         except ClosedResourceError:
             raise ClosedResourceError("the stream was closed while waiting on it") from None
+
+
+class SocketStream(ByteStream):
+    """A connected stream socket (TCP or Unix) as a tinyio stream.
+
+    ```python
+    import socket
+    import tinyio
+
+    def main():
+        a, b = socket.socketpair()
+        with tinyio.SocketStream(a) as left, tinyio.SocketStream(b) as right:
+            yield left.send_all(b"hello")
+            print((yield right.receive_some()))
+            yield left.send_eof()
+            print((yield right.receive_some()))
+
+    tinyio.Loop().run(main())
+    # b'hello'
+    # b''
+    ```
+
+    Made by `tinyio.open_tcp_stream`, `tinyio.open_unix_stream` and `SocketListener.accept`, or
+    around a connected socket of your own, which it takes over: it is put in non-blocking mode,
+    and for TCP `TCP_NODELAY` is set (small writes go out at once) and, where the platform has
+    it, `TCP_NOTSENT_LOWAT` (16 KiB: `send_all` waits while the peer is slow, so memory stays
+    bounded). Closing the stream closes the socket.
+
+    Operations are coroutines to yield, each of which runs as part of the coroutine that yields
+    it: if that coroutine is cancelled or timed out, the operation ends with it at once.
+
+    - One receive at a time, and one send at a time: a second, while the first waits, raises
+      `tinyio.BusyResourceError`. A receive and a send may run at the same time.
+    - After `close()`, every operation raises `tinyio.ClosedResourceError`, and so do those
+      that were waiting on the socket when it was closed.
+    - A reset by the peer or a broken pipe raises `tinyio.BrokenResourceError` (the `OSError`
+      as its `__cause__`), and so does every later operation in the same direction.
+
+    Raises:
+        TypeError: `sock` is not a `socket.socket`, or not a stream socket.
+    """
+
+    __slots__ = ("_socket",)
+
+    def __init__(self, sock: _socket.socket) -> None:
+        if not isinstance(sock, _socket.socket):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"SocketStream needs a socket.socket, got {sock!r}.")
+        if sock.type != _socket.SOCK_STREAM:
+            raise TypeError(f"SocketStream needs a stream socket (SOCK_STREAM), got {sock!r}.")
+        sock.setblocking(False)
+        if sock.family in (_socket.AF_INET, _socket.AF_INET6):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            not_sent = getattr(_socket, "TCP_NOTSENT_LOWAT", None)
+            if not_sent is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(_socket.IPPROTO_TCP, not_sent, _NOT_SENT_LOW_WATER)
+        self._socket = sock
+        self._init_stream(sock.fileno(), sock.recv, sock.send)
+
+    @property
+    def socket(self) -> _socket.socket:
+        """The underlying socket, for its options and addresses (`getpeername()`). Do not
+        read, write or close it directly."""
+        return self._socket
+
+    # ------------------------------------------------------------------ sending
+
+    def send_all(self, data: bytes | bytearray | memoryview) -> Coro[None]:
+        """Send all of `data`: `yield stream.send_all(b"...")`.
+
+        Waits while the socket's send buffer is full (backpressure); returns once every byte
+        is in the kernel's hands, not when the peer has read it. Sending `b""` does nothing.
+
+        Raises:
+            TypeError: `data` is not bytes-like, e.g. a `str` (at the call).
+            tinyio.BusyResourceError: another `send_all` of this stream is still running.
+            tinyio.ClosedResourceError: the stream was closed.
+            tinyio.BrokenResourceError: the connection is broken (peer reset, broken pipe), or
+                an earlier `send_all` was cancelled after sending part of its data: the peer
+                would see a message cut short, so the stream cannot be sent on any more.
+        """
+        return self._send_all(bytes_like(data, "send_all"))
+
+    def send_eof(self) -> Coro[None]:
+        """Close the sending direction (a TCP half-close): the peer's receives give `b""`
+        once it has read everything sent before, and this stream can still receive.
+        Calling it again does nothing.
+
+        Raises:
+            tinyio.BusyResourceError: a `send_all` is running.
+            tinyio.ClosedResourceError: the stream was closed.
+        """
+        return self._send_eof()
+
+    @starts_at_once
+    def _send_eof(self) -> Coro[None]:
+        if self._closed:
+            raise ClosedResourceError("the stream was closed")
+        if self._sending:
+            raise BusyResourceError("cannot send_eof while a send_all of this stream runs")
+        if self._send_broken is None:
+            with contextlib.suppress(OSError):  # not connected any more: nothing to close
+                self._socket.shutdown(_socket.SHUT_WR)
+            self._send_broken = ClosedResourceError("send_eof was called: the stream sends no more")
+        return
+        yield  # pragma: no cover - a generator, for `yield stream.send_eof()`
+
+    # ------------------------------------------------------------------ receiving
+
+    def receive_some(self, max_bytes: int = 65536) -> Coro[bytes]:
+        """Receive what has arrived, at most `max_bytes`: `data = yield stream.receive_some()`.
+
+        Waits until at least one byte has arrived, or the peer has closed its sending side:
+        then it gives `b""` (and so does every later call).
+
+        Raises:
+            TypeError, ValueError: `max_bytes` is not an int of at least 1 (at the call).
+            tinyio.BusyResourceError: another receive of this stream is still waiting.
+            tinyio.ClosedResourceError: the stream was closed.
+            tinyio.BrokenResourceError: the connection was reset by the peer.
+        """
+        return self._receive_some(positive_int(max_bytes, "max_bytes", "receive_some"))
+
+    def receive_exactly(self, n: int) -> Coro[bytes]:
+        """Receive exactly `n` bytes: `header = yield stream.receive_exactly(4)`.
+
+        Cancel-safe: if the coroutine is cancelled or timed out while waiting, the bytes that
+        had arrived stay in the stream, for the next receive.
+
+        Returns:
+            A coroutine giving `n` bytes; or `b""` if the peer closed its side before sending
+            any of them.
+
+        Raises:
+            TypeError, ValueError: `n` is not an int of at least 1 (at the call).
+            EOFError: the peer closed its side after part of the `n` bytes (they stay in the
+                stream: `receive_some` gives them).
+            tinyio.BusyResourceError, tinyio.ClosedResourceError, tinyio.BrokenResourceError:
+                as for `receive_some`.
+        """
+        return self._receive_exactly(positive_int(n, "n", "receive_exactly"))
+
+    def receive_until(self, delimiter: bytes, max_size: int) -> Coro[bytes]:
+        """Receive up to and including `delimiter`: `line = yield stream.receive_until(b"\\n",
+        65536)`.
+
+        The delimiter is kept at the end of what it gives (so that the last line of a stream
+        that does not end in one can be told apart). Cancel-safe, as `receive_exactly`.
+
+        Arguments:
+            delimiter: the bytes that end a piece (a line: `b"\\n"`), not empty.
+            max_size: the longest piece accepted, delimiter included.
+
+        Returns:
+            A coroutine giving the bytes up to and including the first `delimiter`; or `b""`
+            if the peer closed its side with nothing left unread.
+
+        Raises:
+            TypeError, ValueError: a bad `delimiter` or `max_size` (at the call).
+            ValueError: `max_size` bytes arrived with no delimiter among them (they stay in the
+                stream).
+            EOFError: the peer closed its side after bytes with no delimiter (they stay in the
+                stream: `receive_some` gives them).
+            tinyio.BusyResourceError, tinyio.ClosedResourceError, tinyio.BrokenResourceError:
+                as for `receive_some`.
+        """
+        return self._receive_until(
+            check_delimiter(delimiter), positive_int(max_size, "max_size", "receive_until")
+        )
 
     # ------------------------------------------------------------------ closing
 
@@ -786,7 +810,7 @@ def open_tcp_listeners(
     if host is not None and not isinstance(host, str | bytes):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(f"open_tcp_listeners: host must be a str or None, got {host!r}.")
     if backlog is not None:
-        backlog = _positive(backlog, "backlog", "open_tcp_listeners")
+        backlog = positive_int(backlog, "backlog", "open_tcp_listeners")
     return _open_tcp_listeners(port, host, 0xFFFF if backlog is None else backlog)
 
 
@@ -841,7 +865,7 @@ def serve_tcp(
     if host is not None and not isinstance(host, str | bytes):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(f"serve_tcp: host must be a str or None, got {host!r}.")
     if backlog is not None:
-        backlog = _positive(backlog, "backlog", "serve_tcp")
+        backlog = positive_int(backlog, "backlog", "serve_tcp")
     return _serve_tcp(handler, port, host, 0xFFFF if backlog is None else backlog)
 
 

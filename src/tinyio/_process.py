@@ -1,0 +1,642 @@
+"""Child processes without threads: `open_process` and `run_process` (trio's names).
+
+The pipes are non-blocking descriptors of our own (`os.pipe2`, the parent's end non-blocking,
+the child's end as the child was given it), wrapped as streams on the buffered-read logic of
+`_streams.ByteStream`. The child's exit is a descriptor too: a pidfd (`os.pidfd_open`, Linux
+5.3+), readable once the child has exited; we then reap it with `Popen.poll()`. Where there is
+no pidfd, the waiting coroutine polls (`Popen.poll()`, 1 ms to 50 ms apart): no SIGCHLD
+handler to race with other libraries' handlers, and no thread stuck in `waitid` that a
+cancellation could not stop.
+
+Stopping a child (`run_process` cancelled, `with proc:` left by an error): SIGTERM, a grace
+period, SIGKILL, then reaped. While the loop cancels everything (a crash, Ctrl-C) a coroutine
+may not wait any more, so there the grace period is waited for blocking the loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import io
+import locale
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable, Sequence
+from typing import Any, Final, cast
+
+from ._cancel import cancel, race
+from ._core import (
+    CURRENT_LOOP,
+    READABLE,
+    BrokenResourceError,
+    BusyResourceError,
+    Coro,
+    Loop,
+    cancelling_everything,
+    duration_problem,
+    notify_closing,
+    starts_at_once,
+)
+from ._event import Event
+from ._io import wait_descriptor
+from ._streams import ByteStream, bytes_like, check_delimiter, positive_int
+from ._time import sleep
+
+__all__ = ["PipeReceiveStream", "PipeSendStream", "Process", "open_process", "run_process"]
+
+Command = str | bytes | os.PathLike[str] | os.PathLike[bytes] | Sequence[Any]
+DeliverCancel = Callable[["Process"], Coro[Any]]
+
+_DEFAULT_GRACE: Final = 5.0
+_POLL_MAX: Final = 0.05
+_TEXT_OPTIONS: Final = ("text", "universal_newlines", "encoding", "errors")
+# Set to False (tests do) to use the polling fallback even where pidfds exist.
+use_pidfd: bool = hasattr(os, "pidfd_open")
+
+
+def _cannot_read(max_bytes: int) -> bytes:  # pragma: no cover - never called
+    raise io.UnsupportedOperation("not readable")
+
+
+def _cannot_write(data: memoryview) -> int:  # pragma: no cover - never called
+    raise io.UnsupportedOperation("not writable")
+
+
+class PipeSendStream(ByteStream):
+    """The parent's end of a pipe to a child's input (`Process.stdin`): `send_all`,
+    `send_eof`, `close`, with the rules of `tinyio.SocketStream`'s.
+
+    `send_all` waits while the pipe is full (the child reads slowly); a child that has exited
+    or closed its input makes it raise `tinyio.BrokenResourceError`.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, fd: int) -> None:
+        os.set_blocking(fd, False)
+        self._init_stream(fd, _cannot_read, functools.partial(os.write, fd))
+
+    def fileno(self) -> int:
+        """The pipe's descriptor (do not read, write or close it directly)."""
+        return self._fd
+
+    def send_all(self, data: bytes | bytearray | memoryview) -> Coro[None]:
+        """Send all of `data` to the child: `yield proc.stdin.send_all(b"...")`.
+
+        Raises:
+            TypeError: `data` is not bytes-like, e.g. a `str` (at the call).
+            tinyio.BusyResourceError: another `send_all` of this stream is still running.
+            tinyio.ClosedResourceError: the stream was closed (or `send_eof` was called).
+            tinyio.BrokenResourceError: the child no longer reads its input (it exited, or
+                closed it), or an earlier `send_all` was cancelled half-way.
+        """
+        return self._send_all(bytes_like(data, "send_all"))
+
+    def send_eof(self) -> Coro[None]:
+        """Close the pipe, so that the child reads the end of its input: `yield
+        proc.stdin.send_eof()`. A pipe has no half-close, so this is `close()`; calling it
+        again does nothing.
+
+        Raises:
+            tinyio.BusyResourceError: a `send_all` is running.
+        """
+        return self._send_eof()
+
+    @starts_at_once
+    def _send_eof(self) -> Coro[None]:
+        if self._sending and not self._closed:
+            raise BusyResourceError("cannot send_eof while a send_all of this stream runs")
+        self.close()
+        return
+        yield  # pragma: no cover - a generator, for `yield stream.send_eof()`
+
+    def close(self) -> None:
+        """Close the pipe (idempotent): the child reads the end of its input."""
+        if self._closed:
+            return
+        self._closed = True
+        notify_closing(self._fd)
+        os.close(self._fd)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"fd={self._fd}"
+        return f"<tinyio.PipeSendStream {state}>"
+
+
+class PipeReceiveStream(ByteStream):
+    """The parent's end of a pipe from a child's output (`Process.stdout`, `Process.stderr`):
+    `receive_some`, `receive_exactly`, `receive_until`, `close`, with the rules of
+    `tinyio.SocketStream`'s (cancel-safe buffered reads; `b""` at the end of the output).
+    """
+
+    __slots__ = ()
+
+    def __init__(self, fd: int) -> None:
+        os.set_blocking(fd, False)
+        self._init_stream(fd, functools.partial(os.read, fd), _cannot_write)
+
+    def fileno(self) -> int:
+        """The pipe's descriptor (do not read, write or close it directly)."""
+        return self._fd
+
+    def receive_some(self, max_bytes: int = 65536) -> Coro[bytes]:
+        """Receive what the child has written, at most `max_bytes`: `data = yield
+        proc.stdout.receive_some()`; `b""` once the child has closed its end (exited).
+
+        Raises:
+            TypeError, ValueError: `max_bytes` is not an int of at least 1 (at the call).
+            tinyio.BusyResourceError: another receive of this stream is still waiting.
+            tinyio.ClosedResourceError: the stream was closed.
+        """
+        return self._receive_some(positive_int(max_bytes, "max_bytes", "receive_some"))
+
+    def receive_exactly(self, n: int) -> Coro[bytes]:
+        """Receive exactly `n` bytes, as `tinyio.SocketStream.receive_exactly` (`b""` at the
+        end of the output; `EOFError` if it ends part-way)."""
+        return self._receive_exactly(positive_int(n, "n", "receive_exactly"))
+
+    def receive_until(self, delimiter: bytes, max_size: int) -> Coro[bytes]:
+        """Receive up to and including `delimiter`, as `tinyio.SocketStream.receive_until`:
+        `line = yield proc.stdout.receive_until(b"\\n", 65536)`."""
+        return self._receive_until(
+            check_delimiter(delimiter), positive_int(max_size, "max_size", "receive_until")
+        )
+
+    def close(self) -> None:
+        """Close the pipe (idempotent); a child writing to it afterwards gets a broken pipe."""
+        if self._closed:
+            return
+        self._closed = True
+        notify_closing(self._fd)
+        os.close(self._fd)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"fd={self._fd}"
+        return f"<tinyio.PipeReceiveStream {state}>"
+
+
+class Process:
+    """A running child process, from `tinyio.open_process`.
+
+    - `stdin`, `stdout`, `stderr`: a `tinyio.PipeSendStream` or `tinyio.PipeReceiveStream`
+      for each that was opened with `subprocess.PIPE`, else None.
+    - `pid`, `args`; `returncode`: None while the child runs, then its exit status (minus the
+      signal's number if a signal killed it, as with `subprocess`).
+    - `yield proc.wait()` waits for the child to exit, reaps it and gives its `returncode`
+      (several coroutines may wait at once); `poll()` reaps it if it has exited, without
+      waiting.
+    - `send_signal(sig)`, `terminate()` (SIGTERM), `kill()` (SIGKILL): nothing once the child
+      has been reaped.
+    - `with proc:` -- left normally, it closes the pipes and waits for the child (blocking
+      the loop: `yield proc.wait()` inside the block first, as a child usually exits once its
+      input is closed); left by an error or a cancellation, it stops the child: SIGTERM,
+      `grace_period` seconds for it to exit, then SIGKILL, and reaps it.
+    """
+
+    __slots__ = (
+        "_grace_period",
+        "_pidfd",
+        "_popen",
+        "_turn",
+        "_watching",
+        "stderr",
+        "stdin",
+        "stdout",
+    )
+
+    def __init__(
+        self,
+        popen: subprocess.Popen[Any],
+        stdin: PipeSendStream | None,
+        stdout: PipeReceiveStream | None,
+        stderr: PipeReceiveStream | None,
+        grace_period: float,
+    ) -> None:
+        self._popen = popen
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self._grace_period = grace_period
+        self._watching = False
+        self._turn = Event()  # set when a watcher of the child's exit stops watching
+        self._pidfd: int | None = None
+        if use_pidfd:
+            with contextlib.suppress(OSError):  # no pidfds here (ENOSYS, a sandbox): a thread
+                self._pidfd = os.pidfd_open(popen.pid)
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        return self._popen.pid
+
+    @property
+    def args(self) -> Any:
+        """The command, as given to `open_process`."""
+        return self._popen.args
+
+    @property
+    def returncode(self) -> int | None:
+        """None while the child runs (or is not reaped yet), then its exit status; minus the
+        signal's number if a signal killed it."""
+        return self._popen.returncode
+
+    def poll(self) -> int | None:
+        """Reap the child if it has exited, without waiting: its `returncode`, or None."""
+        code = self._popen.poll()
+        if code is not None:
+            self._release_pidfd()
+        return code
+
+    def wait(self) -> Coro[int]:
+        """Wait for the child to exit: `code = yield proc.wait()`; reaps it and gives its
+        `returncode`. Cancelling the wait leaves the child running."""
+        return self._wait()
+
+    @starts_at_once
+    def _wait(self) -> Coro[int]:
+        popen = self._popen
+        while popen.returncode is None:
+            if self._watching:  # another coroutine watches: wait for its turn to end
+                yield from self._turn.wait()
+                continue
+            self._watching = True
+            try:
+                yield from self._watch()
+            finally:
+                self._watching = False
+                turn, self._turn = self._turn, Event()
+                turn.set()
+        self._release_pidfd()
+        return popen.returncode
+
+    def _watch(self) -> Coro[None]:
+        popen = self._popen
+        if popen.poll() is not None:
+            return
+        if self._pidfd is not None:
+            yield from wait_descriptor(self._pidfd, READABLE)
+        else:
+            # No pidfd: poll, as `Popen.wait(timeout)` does, from 1 ms to 50 ms apart. A thread
+            # in `waitid` could not be stopped when the wait is cancelled (one C call), and
+            # would hold the loop until the child exits; a SIGCHLD handler would race with
+            # other libraries' handlers.
+            delay = 0.001
+            while popen.poll() is None:
+                yield from sleep(delay)
+                delay = min(delay * 2, _POLL_MAX)
+        popen.poll()
+
+    def _release_pidfd(self) -> None:
+        pidfd = self._pidfd
+        if pidfd is not None and not self._watching:
+            self._pidfd = None
+            notify_closing(pidfd)
+            os.close(pidfd)
+
+    def send_signal(self, sig: int) -> None:
+        """Send signal `sig` to the child; nothing if it has been reaped already."""
+        self._popen.send_signal(sig)
+
+    def terminate(self) -> None:
+        """Send SIGTERM to the child (nothing once reaped)."""
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Send SIGKILL to the child (nothing once reaped)."""
+        self.send_signal(signal.SIGKILL)
+
+    def _close_pipes(self) -> None:
+        for stream in (self.stdin, self.stdout, self.stderr):
+            if stream is not None:
+                stream.close()
+
+    def _stop_blocking(self) -> None:
+        """SIGTERM, the grace period, SIGKILL, reaped: blocking the loop."""
+        popen = self._popen
+        if popen.poll() is None:
+            popen.terminate()
+            try:
+                popen.wait(self._grace_period)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait()
+        self._release_pidfd()
+
+    def __enter__(self) -> Process:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        self._close_pipes()
+        if exc_type is None:
+            self._popen.wait()
+            self._release_pidfd()
+        else:
+            self._stop_blocking()
+
+    def __repr__(self) -> str:
+        code = self._popen.returncode
+        state = "running" if code is None else f"returncode={code}"
+        return f"<tinyio.Process {self._popen.args!r} pid={self._popen.pid} {state}>"
+
+
+def _check_grace(grace_period: object, caller: str) -> float:
+    problem = duration_problem(grace_period, f"{caller}: grace_period")
+    if problem is not None:
+        raise problem
+    return float(grace_period)  # pyright: ignore[reportArgumentType]
+
+
+def _check_command(command: Any, popen_kwargs: dict[str, Any], caller: str) -> None:
+    """FileNotFoundError at the call for a program not found on the PATH."""
+    program: Any = command
+    if isinstance(command, str | bytes | os.PathLike):
+        if popen_kwargs.get("shell"):
+            return
+    elif not isinstance(command, Sequence):
+        raise TypeError(f"{caller}: command must be a list of arguments, got {command!r}.")
+    elif not command:
+        raise ValueError(f"{caller}: command must not be empty.")
+    else:
+        program = cast("Sequence[Any]", command)[0]
+    if popen_kwargs.get("shell") or popen_kwargs.get("executable") is not None:
+        return
+    name = os.fsdecode(program)
+    if os.sep in name or (os.altsep and os.altsep in name):
+        return  # a path: relative to `cwd`, left to the spawn
+    env = popen_kwargs.get("env")
+    path = os.pathsep.join(os.get_exec_path(env))
+    if shutil.which(name, path=path) is None:
+        raise FileNotFoundError(
+            errno.ENOENT, f"{caller}: the command {name!r} was not found on the PATH", name
+        )
+
+
+def open_process(
+    command: Command,
+    *,
+    stdin: Any = None,
+    stdout: Any = None,
+    stderr: Any = None,
+    grace_period: float = _DEFAULT_GRACE,
+    **popen_kwargs: Any,
+) -> Process:
+    """Start a child process: `with tinyio.open_process(["cat"], stdin=subprocess.PIPE,
+    stdout=subprocess.PIPE) as proc:`.
+
+    `stdin`, `stdout`, `stderr` are as `subprocess.Popen`'s (None: the child inherits ours;
+    `subprocess.DEVNULL`, a descriptor or file, `subprocess.STDOUT` for `stderr`), and
+    `subprocess.PIPE` gives a stream on the `Process`. The other keywords go to
+    `subprocess.Popen` (`cwd`, `env`, `start_new_session`...), except the text-mode ones: the
+    pipes carry bytes.
+
+    Arguments:
+        command: the program and its arguments, as a list (or a string with `shell=True`).
+        grace_period: seconds between SIGTERM and SIGKILL when `with proc:` is left by an
+            error or a cancellation.
+
+    Returns:
+        A `tinyio.Process`, already running (this is not a coroutine: starting a child does not
+        wait).
+
+    Raises:
+        FileNotFoundError: the program does not exist (naming it).
+        TypeError, ValueError: a bad command or option (`text=True`, say).
+        OSError: the child could not be started.
+    """
+    for option in _TEXT_OPTIONS:
+        if popen_kwargs.get(option):
+            raise TypeError(
+                f"open_process: {option}= is not supported: the pipes carry bytes (decode "
+                "what you read, or use tinyio.run_process(..., text=True))."
+            )
+        popen_kwargs.pop(option, None)
+    grace = _check_grace(grace_period, "open_process")
+    _check_command(command, popen_kwargs, "open_process")
+    return _spawn(command, stdin, stdout, stderr, grace, popen_kwargs)
+
+
+def _spawn(
+    command: Any, stdin: Any, stdout: Any, stderr: Any, grace: float, popen_kwargs: dict[str, Any]
+) -> Process:
+    to_close: list[int] = []  # the child's ends, closed in the parent once it has them
+    ours: list[int] = []  # our ends, closed if the spawn fails
+    ends: list[int | None] = [None, None, None]
+    given = [stdin, stdout, stderr]
+    try:
+        for index, target in enumerate(given):
+            if target is subprocess.PIPE:
+                read_end, write_end = os.pipe2(os.O_CLOEXEC)
+                if index == 0:
+                    ours.append(write_end)
+                    to_close.append(read_end)
+                    given[index], ends[index] = read_end, write_end
+                else:
+                    ours.append(read_end)
+                    to_close.append(write_end)
+                    given[index], ends[index] = write_end, read_end
+        popen = subprocess.Popen(
+            command, stdin=given[0], stdout=given[1], stderr=given[2], **popen_kwargs
+        )
+    except BaseException:
+        for fd in ours:
+            os.close(fd)
+        raise
+    finally:
+        for fd in to_close:
+            os.close(fd)
+    in_end, out_end, err_end = ends
+    return Process(
+        popen,
+        None if in_end is None else PipeSendStream(in_end),
+        None if out_end is None else PipeReceiveStream(out_end),
+        None if err_end is None else PipeReceiveStream(err_end),
+        grace,
+    )
+
+
+def run_process(
+    command: Command,
+    *,
+    input: bytes | bytearray | memoryview | str | None = None,
+    capture_stdout: bool = False,
+    capture_stderr: bool = False,
+    check: bool = True,
+    grace_period: float = _DEFAULT_GRACE,
+    deliver_cancel: DeliverCancel | None = None,
+    **popen_kwargs: Any,
+) -> Coro[subprocess.CompletedProcess[Any]]:
+    """Run a command to completion: `result = yield tinyio.run_process(["ls"],
+    capture_stdout=True)`.
+
+    It feeds `input` to the child and drains its captured output at the same time, so that
+    no amount of either can deadlock. Cancelled (a `tinyio.timeout`, an error elsewhere,
+    Ctrl-C), it stops the child -- by default SIGTERM, `grace_period` seconds, SIGKILL --
+    reaps it, and then lets the cancellation go on.
+
+    Arguments:
+        command: the program and its arguments, as a list (or a string with `shell=True`).
+        input: bytes to write to the child's input, which is then closed (a `str` with
+            `text=True`). None: the child's input is ours, or `stdin=` if given.
+        capture_stdout: collect the child's standard output into the result (else it goes
+            where `stdout=` says, by default to ours).
+        capture_stderr: the same for its standard error.
+        check: raise `subprocess.CalledProcessError` if the exit status is not 0.
+        grace_period: seconds between SIGTERM and SIGKILL when cancelled.
+        deliver_cancel: instead of SIGTERM and SIGKILL, `deliver_cancel(process)` makes the
+            coroutine that asks the child to stop (it is cancelled once the child has exited;
+            if it returns first, the child is killed).
+        popen_kwargs: for `subprocess.Popen`; `text=True` (or `encoding=`, `errors=`) decodes
+            the output and encodes the input.
+
+    Returns:
+        A coroutine giving a `subprocess.CompletedProcess` (`returncode`, `stdout`, `stderr`).
+
+    Raises:
+        FileNotFoundError: the program does not exist, naming it (at the call, for a program
+            looked up on the PATH).
+        TypeError, ValueError: `input` with `stdin=`, a `str` input without `text=True`,
+            `capture_stdout` with `stdout=`, a bad option (at the call).
+        subprocess.CalledProcessError: `check` and a non-zero exit status, with the captured
+            output.
+    """
+    text = bool(
+        popen_kwargs.pop("text", False)
+        or popen_kwargs.pop("universal_newlines", False)
+        or popen_kwargs.get("encoding")
+        or popen_kwargs.get("errors")
+    )
+    encoding: str = popen_kwargs.pop("encoding", None) or locale.getpreferredencoding(False)
+    errors: str = popen_kwargs.pop("errors", None) or "strict"
+    for option in ("capture_output", "timeout"):
+        if option in popen_kwargs:
+            hint = (
+                "capture_stdout=True, capture_stderr=True"
+                if option == "capture_output"
+                else ("tinyio.timeout(tinyio.run_process(...), seconds)")
+            )
+            raise TypeError(f"run_process: {option}= is not supported; use {hint}.")
+    if input is not None:
+        if "stdin" in popen_kwargs:
+            raise ValueError("run_process: give input= or stdin=, not both.")
+        if isinstance(input, str):
+            if not text:
+                raise TypeError(
+                    "run_process: input is a str, which needs text=True (or encode it)."
+                )
+            data = input.encode(encoding, errors)
+        else:
+            if text:
+                raise TypeError("run_process: with text=True, input must be a str.")
+            data = bytes(bytes_like(input, "run_process"))
+    else:
+        data = None
+    for flag, name in ((capture_stdout, "stdout"), (capture_stderr, "stderr")):
+        if flag and name in popen_kwargs:
+            raise ValueError(f"run_process: give capture_{name}=True or {name}=, not both.")
+    if deliver_cancel is not None and not callable(deliver_cancel):
+        raise TypeError(f"run_process: deliver_cancel must be callable, got {deliver_cancel!r}.")
+    grace = _check_grace(grace_period, "run_process")
+    _check_command(command, popen_kwargs, "run_process")
+    stdin = subprocess.PIPE if data is not None else popen_kwargs.pop("stdin", None)
+    stdout = subprocess.PIPE if capture_stdout else popen_kwargs.pop("stdout", None)
+    stderr = subprocess.PIPE if capture_stderr else popen_kwargs.pop("stderr", None)
+    return _run_process(
+        command, data, stdin, stdout, stderr, check, grace, deliver_cancel, popen_kwargs,
+        (encoding, errors) if text else None,
+    )  # fmt: skip
+
+
+def _run_process(
+    command: Any,
+    data: bytes | None,
+    stdin: Any,
+    stdout: Any,
+    stderr: Any,
+    check: bool,
+    grace: float,
+    deliver_cancel: DeliverCancel | None,
+    popen_kwargs: dict[str, Any],
+    text: tuple[str, str] | None,
+) -> Coro[subprocess.CompletedProcess[Any]]:
+    loop: Loop = yield CURRENT_LOOP
+    proc = _spawn(command, stdin, stdout, stderr, grace, popen_kwargs)
+    children: list[Coro[Any]] = []
+    try:
+        work: list[Coro[Any]] = []
+        if proc.stdin is not None and data is not None:
+            work.append(_feed(proc.stdin, data))
+        outputs: list[Coro[bytes]] = [
+            _drain(stream) for stream in (proc.stdout, proc.stderr) if stream is not None
+        ]
+        children = [proc.wait(), *work, *outputs]
+        results = yield children
+    except BaseException:
+        if cancelling_everything(loop):  # a crash or Ctrl-C: no more waiting
+            proc._stop_blocking()  # pyright: ignore[reportPrivateUsage]
+        else:
+            # A timeout or cancel reaches us, not what we wait on: stop them, then the child.
+            yield [cancel(child) for child in children]
+            yield from _stop(proc, grace, deliver_cancel)
+        raise
+    finally:
+        proc._close_pipes()  # pyright: ignore[reportPrivateUsage]
+        if proc.returncode is None:  # pragma: no cover - reaped on every path above
+            proc._stop_blocking()  # pyright: ignore[reportPrivateUsage]
+    captured = iter(results[1 + len(work) :])
+    out = next(captured) if proc.stdout is not None else None
+    err = next(captured) if proc.stderr is not None else None
+    if text is not None:
+        out = None if out is None else _decode(out, text)
+        err = None if err is None else _decode(err, text)
+    code: int = results[0]
+    if check and code:
+        raise subprocess.CalledProcessError(code, proc.args, output=out, stderr=err)
+    return subprocess.CompletedProcess(proc.args, code, out, err)
+
+
+def _decode(data: bytes, text: tuple[str, str]) -> str:
+    # As subprocess's text mode: universal newlines.
+    return io.TextIOWrapper(io.BytesIO(data), encoding=text[0], errors=text[1]).read()
+
+
+def _feed(stream: PipeSendStream, data: bytes) -> Coro[None]:
+    try:
+        yield from stream.send_all(data)
+    except BrokenResourceError:
+        pass  # the child stopped reading (it exited): its status says how it went
+    finally:
+        stream.close()
+
+
+def _drain(stream: PipeReceiveStream) -> Coro[bytes]:
+    chunks: list[bytes] = []
+    while chunk := (yield from stream.receive_some(1 << 20)):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _terminate_then_kill(grace: float) -> DeliverCancel:
+    def deliver(proc: Process) -> Coro[None]:
+        proc.terminate()
+        yield from sleep(grace)
+        proc.kill()
+
+    return deliver
+
+
+def _stop(proc: Process, grace: float, deliver_cancel: DeliverCancel | None) -> Coro[None]:
+    """Ask the child to stop, wait for it, kill it if the asking ends first; reaped."""
+    if proc.returncode is None and proc.poll() is None:
+        deliver = deliver_cancel or _terminate_then_kill(grace)
+        try:
+            yield from race([proc.wait(), deliver(proc)])
+            if proc.returncode is None:  # `deliver` returned first
+                proc.kill()
+                yield from proc.wait()
+        finally:
+            if proc.returncode is None:  # interrupted meanwhile (a crash, Ctrl-C)
+                proc.kill()
+                proc._stop_blocking()  # pyright: ignore[reportPrivateUsage]

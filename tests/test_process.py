@@ -1,0 +1,548 @@
+"""Child processes: `open_process`, `run_process`, `Process` and its pipe streams.
+
+Real children only (`sys.executable -c ...`, `true`, `cat`). Synchronisation is by what the
+child writes (it says "ready" once its signal handlers are in place), never by sleeping.
+Every test checks that no descriptor is left open, and the ones that stop a child check that
+no process (nor zombie) is left with its pid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import tinyio
+import tinyio._process
+
+PY = sys.executable
+# A child that ignores SIGTERM, says its pid once it does, and then waits to be killed.
+STUBBORN = (
+    "import os, signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "print(os.getpid(), flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture(autouse=True)
+def no_descriptor_leaks() -> Iterator[None]:
+    before = open_fds()
+    yield
+    assert open_fds() == before, "the test left descriptors open"
+
+
+@pytest.fixture(params=["pidfd", "polling"])
+def exit_watch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with a pidfd (where there is one) and with the polling fallback."""
+    if request.param == "pidfd" and not hasattr(os, "pidfd_open"):
+        pytest.skip("no os.pidfd_open here")
+    monkeypatch.setattr(tinyio._process, "use_pidfd", request.param == "pidfd")
+    return request.param
+
+
+def gone(pid: int) -> bool:
+    """Whether no process, not even a zombie, has this pid any more."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def run(coro):
+    return tinyio.Loop().run(coro)
+
+
+# ---------------------------------------------------------------------- run_process
+
+
+def test_run_process_true(exit_watch):
+    def main():
+        return (yield tinyio.run_process(["true"]))
+
+    result = run(main())
+    assert isinstance(result, subprocess.CompletedProcess)
+    assert (result.args, result.returncode, result.stdout, result.stderr) == (
+        ["true"],
+        0,
+        None,
+        None,
+    )
+
+
+def test_run_process_captures_stdout_and_stderr_apart(exit_watch):
+    code = "import sys; print('out'); print('err', file=sys.stderr)"
+
+    def main():
+        return (
+            yield tinyio.run_process([PY, "-c", code], capture_stdout=True, capture_stderr=True)
+        )
+
+    result = run(main())
+    assert (result.stdout, result.stderr) == (b"out\n", b"err\n")
+
+
+def test_stderr_to_stdout():
+    code = "import sys; print('out', flush=True); print('err', file=sys.stderr)"
+
+    def main():
+        return (
+            yield tinyio.run_process(
+                [PY, "-c", code], capture_stdout=True, stderr=subprocess.STDOUT
+            )
+        )
+
+    assert run(main()).stdout == b"out\nerr\n"
+
+
+def test_ten_mebibytes_both_ways_do_not_deadlock(exit_watch):
+    # The child echoes its input on both outputs as it reads it: with a parent that fed
+    # first and read afterwards (or waited with full pipes), both would block for ever.
+    code = textwrap.dedent("""
+        import sys
+        while chunk := sys.stdin.buffer.read1(65536):
+            sys.stdout.buffer.write(chunk)
+            sys.stderr.buffer.write(chunk)
+    """)
+    data = os.urandom(1 << 16) * 160  # 10 MiB
+
+    def main():
+        return (
+            yield tinyio.run_process(
+                [PY, "-c", code], input=data, capture_stdout=True, capture_stderr=True
+            )
+        )
+
+    result = run(main())
+    assert result.stdout == data
+    assert result.stderr == data
+
+
+def test_text_mode_encodes_input_and_decodes_output():
+    def main():
+        return (
+            yield tinyio.run_process(
+                [PY, "-c", "import sys; sys.stdout.write(sys.stdin.read().upper())"],
+                input="héllo\r\n",
+                capture_stdout=True,
+                text=True,
+                encoding="utf-8",
+            )
+        )
+
+    assert run(main()).stdout == "HÉLLO\n"
+
+
+def test_check_raises_called_process_error_with_the_output():
+    code = "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"
+
+    def main():
+        try:
+            yield from tinyio.run_process(
+                [PY, "-c", code], capture_stdout=True, capture_stderr=True
+            )
+        except subprocess.CalledProcessError as error:
+            return error
+        return None
+
+    error = run(main())
+    assert isinstance(error, subprocess.CalledProcessError)
+    assert (error.returncode, error.output, error.stderr) == (3, b"out\n", b"err\n")
+    assert error.cmd == [PY, "-c", code]
+
+
+def test_check_false_returns_the_status():
+    def main():
+        return (yield tinyio.run_process([PY, "-c", "raise SystemExit(5)"], check=False))
+
+    assert run(main()).returncode == 5
+
+
+def test_a_child_killed_by_a_signal(exit_watch):
+    code = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+
+    def main():
+        result = yield tinyio.run_process([PY, "-c", code], check=False)
+        try:
+            yield from tinyio.run_process([PY, "-c", code])
+        except subprocess.CalledProcessError as error:
+            return result.returncode, error.returncode
+        return None
+
+    assert run(main()) == (-signal.SIGKILL, -signal.SIGKILL)
+
+
+def test_a_child_that_exits_without_reading_its_input():
+    def main():
+        return (yield tinyio.run_process(["true"], input=b"x" * (1 << 20)))
+
+    assert run(main()).returncode == 0
+
+
+# ---------------------------------------------------------------------- bad input
+
+
+def test_a_missing_command_raises_file_not_found_at_the_call_naming_it():
+    with pytest.raises(FileNotFoundError, match="no-such-command-tinyio"):
+        tinyio.run_process(["no-such-command-tinyio", "x"])
+    with pytest.raises(FileNotFoundError, match="no-such-command-tinyio"):
+        tinyio.open_process(["no-such-command-tinyio"])
+
+
+def test_a_missing_program_path_raises_file_not_found_naming_it():
+    def main():
+        yield from tinyio.run_process(["/nonexistent/tinyio-prog"])
+
+    with pytest.raises(FileNotFoundError, match="/nonexistent/tinyio-prog"):
+        run(main())
+
+
+def test_bad_arguments_raise_at_the_call():
+    with pytest.raises(ValueError, match="input= or stdin="):
+        tinyio.run_process(["cat"], input=b"x", stdin=subprocess.DEVNULL)
+    with pytest.raises(TypeError, match="text=True"):
+        tinyio.run_process(["cat"], input="text")
+    with pytest.raises(TypeError, match="must be a str"):
+        tinyio.run_process(["cat"], input=b"x", text=True)
+    with pytest.raises(ValueError, match="capture_stdout"):
+        tinyio.run_process(["cat"], capture_stdout=True, stdout=subprocess.DEVNULL)
+    with pytest.raises(TypeError, match="capture_stdout=True"):
+        tinyio.run_process(["cat"], capture_output=True)
+    with pytest.raises(TypeError, match=r"tinyio\.timeout"):
+        tinyio.run_process(["cat"], timeout=1)
+    with pytest.raises(ValueError, match="grace_period"):
+        tinyio.run_process(["cat"], grace_period=-1)
+    with pytest.raises(TypeError, match="pipes carry bytes"):
+        tinyio.open_process(["cat"], text=True)
+    with pytest.raises(ValueError, match="empty"):
+        tinyio.open_process([])
+
+
+# ---------------------------------------------------------------------- open_process
+
+
+def test_interactive_use(exit_watch):
+    code = textwrap.dedent("""
+        import sys
+        for line in sys.stdin:
+            print(line.strip().upper(), flush=True)
+    """)
+
+    def main():
+        with tinyio.open_process(
+            [PY, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        ) as proc:
+            answers = []
+            for word in (b"one", b"two", b"three"):
+                yield proc.stdin.send_all(word + b"\n")
+                answers.append((yield proc.stdout.receive_until(b"\n", 100)))
+            yield proc.stdin.send_eof()
+            answers.append((yield proc.stdout.receive_some()))
+            answers.append((yield proc.wait()))
+        return answers, proc.returncode
+
+    assert run(main()) == ([b"ONE\n", b"TWO\n", b"THREE\n", b"", 0], 0)
+
+
+def test_cat_with_receive_exactly():
+    def main():
+        with tinyio.open_process(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE) as proc:
+            yield proc.stdin.send_all(b"abcdef")
+            first = yield proc.stdout.receive_exactly(3)
+            second = yield proc.stdout.receive_exactly(3)
+            proc.stdin.close()
+            yield proc.wait()
+        return first, second
+
+    assert run(main()) == (b"abc", b"def")
+
+
+def test_several_waits_at_once_and_poll(exit_watch):
+    def main():
+        with tinyio.open_process(["cat"], stdin=subprocess.PIPE) as proc:
+            assert proc.poll() is None
+            assert proc.returncode is None
+
+            def closer():
+                yield
+                proc.stdin.close()
+
+            codes = yield [proc.wait(), proc.wait(), proc.wait(), closer()]
+            return codes, proc.poll(), (yield proc.wait())
+
+    assert run(main()) == ([0, 0, 0, None], 0, 0)
+
+
+def test_a_timed_out_wait_leaves_the_child_running(exit_watch):
+    def main():
+        with tinyio.open_process(["cat"], stdin=subprocess.PIPE) as proc:
+            result = yield tinyio.timeout(proc.wait(), 0.05)
+            still = proc.poll()
+            proc.terminate()
+            return result, still, (yield proc.wait())
+
+    assert run(main()) == ((None, False), None, -signal.SIGTERM)
+
+
+def test_send_signal_after_reaping_does_nothing():
+    def main():
+        proc = tinyio.open_process(["true"])
+        with proc:
+            yield proc.wait()
+        proc.kill()
+        proc.send_signal(signal.SIGTERM)
+        return proc.returncode
+
+    assert run(main()) == 0
+
+
+def test_leaving_with_by_an_error_stops_the_child(exit_watch):
+    class Failure(Exception):
+        pass
+
+    def main():
+        with tinyio.open_process(
+            [PY, "-c", STUBBORN], stdout=subprocess.PIPE, grace_period=0.1
+        ) as proc:
+            pid = int((yield proc.stdout.receive_until(b"\n", 100)))
+            raise Failure(pid)
+
+    with pytest.raises(Failure) as info:
+        run(main())
+    assert gone(info.value.args[0])
+
+
+def test_leaving_with_normally_closes_the_pipes_and_waits():
+    def main():
+        with tinyio.open_process(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE) as proc:
+            yield proc.stdin.send_all(b"x")
+            assert (yield proc.stdout.receive_some()) == b"x"
+        return proc.returncode, proc.stdin, proc.stdout
+
+    code, stdin, stdout = run(main())
+    assert code == 0  # its stdin closed, cat exited (its stdout was closed too: writing would
+    # have been a SIGPIPE, as with subprocess.Popen's `with`)
+    assert "closed" in repr(stdin)
+    assert "closed" in repr(stdout)
+
+
+def test_pipes_raise_closed_after_close():
+    def main():
+        with tinyio.open_process(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE) as proc:
+            proc.stdout.close()
+            with pytest.raises(tinyio.ClosedResourceError):
+                yield from proc.stdout.receive_some()
+            yield proc.stdin.send_eof()
+            yield proc.stdin.send_eof()  # again: nothing
+            with pytest.raises(tinyio.ClosedResourceError):
+                yield from proc.stdin.send_all(b"x")
+            yield proc.wait()
+
+    run(main())
+
+
+def test_writing_to_a_child_that_exited_is_a_broken_resource():
+    def main():
+        with tinyio.open_process(["true"], stdin=subprocess.PIPE) as proc:
+            yield proc.wait()
+            with pytest.raises(tinyio.BrokenResourceError):
+                yield from proc.stdin.send_all(b"x" * (1 << 20))
+
+    run(main())
+
+
+# ---------------------------------------------------------------------- cancellation
+
+
+def _pid_then_cancel(cancel):
+    """Run STUBBORN under run_process with its stdout on a pipe of ours; once it has said its
+    pid, `cancel(process_coroutine)` (a coroutine). Gives the pid and the time from the
+    cancel to the end."""
+    read_end, write_end = os.pipe()
+
+    def main():
+        runner = tinyio.run_process([PY, "-c", STUBBORN], stdout=write_end, grace_period=0.2)
+        yield {runner}
+        os.set_blocking(read_end, False)
+        while True:
+            try:
+                line = os.read(read_end, 100)
+                break
+            except BlockingIOError:
+                yield tinyio.wait_readable(read_end)
+        start = time.monotonic()
+        yield from cancel(runner)
+        return int(line), time.monotonic() - start
+
+    try:
+        return run(main())
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_cancel_with_a_child_that_ignores_sigterm(exit_watch):
+    pid, took = _pid_then_cancel(tinyio.cancel)
+    assert gone(pid)
+    assert took >= 0.2  # the grace period passed before SIGKILL
+
+
+def test_a_timeout_stops_the_child_then_goes_on(exit_watch):
+    def main():
+        start = time.monotonic()
+        result = yield tinyio.timeout(
+            tinyio.run_process([PY, "-c", STUBBORN], capture_stdout=True, grace_period=0.1), 0.3
+        )
+        return result, time.monotonic() - start
+
+    result, took = run(main())
+    assert result == (None, False)
+    assert took >= 0.4
+
+
+def test_an_error_elsewhere_stops_the_child(exit_watch):
+    read_end, write_end = os.pipe()
+
+    class Failure(Exception):
+        pass
+
+    def failing():
+        os.set_blocking(read_end, False)
+        while True:
+            try:
+                line = os.read(read_end, 100)
+                break
+            except BlockingIOError:
+                yield tinyio.wait_readable(read_end)
+        raise Failure(int(line))
+
+    def main():
+        yield [
+            tinyio.run_process([PY, "-c", STUBBORN], stdout=write_end, grace_period=0.1),
+            failing(),
+        ]
+
+    try:
+        with pytest.raises(Failure) as info:
+            run(main())
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert gone(info.value.args[0])
+
+
+def test_deliver_cancel():
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGUSR1, lambda *_: sys.exit(7))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    delivered = []
+
+    def deliver(proc):
+        delivered.append(proc.pid)
+        proc.send_signal(signal.SIGUSR1)
+        yield tinyio.Event().wait()  # cancelled once the child has exited
+
+    read_end, write_end = os.pipe()
+
+    def main():
+        runner = tinyio.run_process([PY, "-c", code], stdout=write_end, deliver_cancel=deliver)
+        yield {runner}
+        yield tinyio.wait_readable(read_end)
+        yield tinyio.cancel(runner)
+
+    try:
+        run(main())
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert len(delivered) == 1
+    assert gone(delivered[0])
+
+
+CTRL_C_PROGRAM = """
+import os, signal, subprocess, sys
+import tinyio
+
+STUBBORN = {stubborn!r}
+
+def main():
+    with tinyio.open_process(
+        [sys.executable, "-c", STUBBORN], stdout=subprocess.PIPE, grace_period=0.1
+    ) as proc:
+        pid = int((yield proc.stdout.receive_until(b"\\n", 100)))
+        print(pid, flush=True)
+        runner = tinyio.run_process(
+            [sys.executable, "-c", STUBBORN], stdout=subprocess.DEVNULL, grace_period=0.1
+        )
+        yield {{runner}}
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C
+        yield tinyio.sleep(30)
+
+try:
+    tinyio.Loop().run(main())
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+"""
+
+
+def test_ctrl_c_with_children_running():
+    program = CTRL_C_PROGRAM.format(stubborn=STUBBORN)
+    completed = subprocess.run(
+        [PY, "-c", program], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    pid, last = completed.stdout.split()
+    assert last == "KeyboardInterrupt"
+    assert gone(int(pid))
+
+
+def test_no_descriptor_left_in_nested_and_isolated_loops():
+    def inner():
+        result = yield tinyio.run_process(["cat"], input=b"abc", capture_stdout=True)
+        return result.stdout
+
+    def main():
+        isolated, ok = yield tinyio.isolate(inner())
+        nested = tinyio.Loop().run(inner())
+        return isolated, ok, nested
+
+    before = open_fds()
+    assert run(main()) == (b"abc", True, b"abc")
+    assert open_fds() == before
+
+
+def test_a_deliver_cancel_that_returns_first_gets_the_child_killed():
+    def deliver(proc):
+        return
+        yield
+
+    read_end, write_end = os.pipe()
+
+    def main():
+        runner = tinyio.run_process([PY, "-c", STUBBORN], stdout=write_end, deliver_cancel=deliver)
+        yield {runner}
+        yield tinyio.wait_readable(read_end)
+        pid = int(os.read(read_end, 100))
+        yield tinyio.cancel(runner)
+        return pid
+
+    try:
+        pid = run(main())
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert gone(pid)
