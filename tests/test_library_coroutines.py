@@ -169,6 +169,7 @@ NOT_COROUTINES = {
     "Process.send_signal",
     "Process.terminate",
     "Process.kill",
+    "Process.stop_blocking",
     "Process.stdin",
     "Process.stdout",
     "Process.stderr",

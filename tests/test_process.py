@@ -546,3 +546,31 @@ def test_a_deliver_cancel_that_returns_first_gets_the_child_killed():
         os.close(read_end)
         os.close(write_end)
     assert gone(pid)
+
+
+def test_stop_blocking_terminates_and_reaps_a_child_for_code_that_cannot_yield():
+    proc = tinyio.open_process([sys.executable, "-c", "import time; time.sleep(60)"])
+    assert repr(proc).endswith("running>")
+    proc.stop_blocking()
+    assert proc.returncode == -signal.SIGTERM
+    assert repr(proc).endswith(f"returncode={-signal.SIGTERM}>")
+    assert gone(proc.pid)
+    proc.stop_blocking()  # reaped already: nothing
+
+
+def test_the_pipe_streams_name_their_descriptor_until_closed():
+    command = [sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.read())"]
+    with tinyio.open_process(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as proc:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        for stream in (proc.stdin, proc.stdout):
+            assert repr(stream).endswith(f"fd={stream.fileno()}>")
+            assert os.get_inheritable(stream.fileno()) is False
+        proc.stdin.close()
+        assert repr(proc.stdin).endswith("closed>")
+        assert run(proc.wait()) == 0
+
+
+def test_a_deliver_cancel_that_is_not_callable_is_refused_at_the_call():
+    with pytest.raises(TypeError, match=r"deliver_cancel must be callable, got 5\."):
+        tinyio.run_process(["true"], deliver_cancel=5)  # type: ignore[arg-type]

@@ -313,8 +313,24 @@ class Process:
             if stream is not None:
                 stream.close()
 
-    def _stop_blocking(self) -> None:
-        """SIGTERM, the grace period, SIGKILL, reaped: blocking the loop."""
+    def stop_blocking(self) -> None:
+        """Stop the child now, blocking the calling thread: SIGTERM, then SIGKILL if it has not
+        exited within the grace period, and reaped. Nothing if it has been reaped already.
+
+        For clean-up code that cannot yield (a `finally` block while the loop is cancelling
+        everything); a coroutine that can wait uses `terminate()` and `yield proc.wait()`,
+        which do not block the loop. Leaving `with proc:` by an error calls this.
+
+        ```python
+        import sys
+        import tinyio
+
+        proc = tinyio.open_process([sys.executable, "-c", "import time; time.sleep(60)"])
+        proc.stop_blocking()
+        print(proc.returncode)
+        # -15
+        ```
+        """
         popen = self._popen
         if popen.poll() is None:
             popen.terminate()
@@ -334,7 +350,7 @@ class Process:
             self._popen.wait()
             self._release_pidfd()
         else:
-            self._stop_blocking()
+            self.stop_blocking()
 
     def __repr__(self) -> str:
         code = self._popen.returncode
@@ -575,16 +591,18 @@ def _run_process(
         results = yield children
     except BaseException:
         if cancelling_everything(loop):  # a crash or Ctrl-C: no more waiting
-            proc._stop_blocking()  # pyright: ignore[reportPrivateUsage]
+            proc.stop_blocking()
         else:
             # A timeout or cancel reaches us, not what we wait on: stop them, then the child.
             yield [cancel(child) for child in children]
             yield from _stop(proc, grace, deliver_cancel)
         raise
     finally:
-        proc._close_pipes()  # pyright: ignore[reportPrivateUsage]
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
         if proc.returncode is None:  # pragma: no cover - reaped on every path above
-            proc._stop_blocking()  # pyright: ignore[reportPrivateUsage]
+            proc.stop_blocking()
     captured = iter(results[1 + len(work) :])
     out = next(captured) if proc.stdout is not None else None
     err = next(captured) if proc.stderr is not None else None
@@ -639,4 +657,4 @@ def _stop(proc: Process, grace: float, deliver_cancel: DeliverCancel | None) -> 
         finally:
             if proc.returncode is None:  # interrupted meanwhile (a crash, Ctrl-C)
                 proc.kill()
-                proc._stop_blocking()  # pyright: ignore[reportPrivateUsage]
+                proc.stop_blocking()

@@ -8,9 +8,9 @@ thread instead of a coroutine, so that coroutines and threads are served in one 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import queue
-import sys
 import threading
 import time
 from collections import deque
@@ -42,7 +42,8 @@ _CORE_DIR: Final = os.path.dirname(Wait.__init__.__code__.co_filename) + os.sep
 
 
 def _in_a_loop_step() -> bool:
-    frame = sys._getframe(2)  # pyright: ignore[reportPrivateUsage]
+    here = inspect.currentframe()
+    frame = None if here is None or here.f_back is None else here.f_back.f_back
     while frame is not None:
         if frame.f_code.co_filename.startswith(_CORE_DIR):
             return True
