@@ -1184,3 +1184,36 @@ def test_ctrl_c_while_the_loop_sleeps_in_its_selector_raises_keyboard_interrupt(
 def test_a_port_a_client_cannot_connect_to_is_refused_at_the_call_with_the_range_it_takes(port):
     with pytest.raises(ValueError, match=rf"port must be between 1 and 65535, got {port}\."):
         tinyio.open_tcp_stream("127.0.0.1", port)
+
+
+def test_listening_on_a_port_in_use_raises_and_leaves_no_descriptor_open():
+    def main():
+        (taken,) = yield tinyio.open_tcp_listeners(0, host="127.0.0.1")
+        with taken:
+            port = taken.socket.getsockname()[1]
+            before = open_fds()
+            try:
+                yield from tinyio.open_tcp_listeners(port, host="127.0.0.1")
+            except OSError as error:
+                return error.errno, open_fds() - before
+        return None
+
+    assert run(main()) == (errno.EADDRINUSE, 0)
+
+
+def test_connecting_where_no_one_listens_tries_every_address_and_raises_oserror():
+    def main():
+        (listener,) = yield tinyio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listener.socket.getsockname()[1]
+        listener.close()  # nobody listens there now
+        try:
+            yield from tinyio.open_tcp_stream("localhost", port)
+        except OSError as error:
+            return type(error)
+        return None
+
+    before = open_fds()  # the loop's own selector is made and closed within the run
+    kind = run(main())
+    assert kind is not None
+    assert issubclass(kind, OSError)
+    assert open_fds() == before
