@@ -10,6 +10,7 @@ inside too.
 import itertools
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -913,3 +914,55 @@ def test_isolate_checks_exception_group_at_the_call(bad):
 
     with pytest.raises(TypeError, match="exception_group"):
         tinyio.isolate(coro(), exception_group=bad)
+
+
+def _yield_isolated_then_fail(foo: Any) -> Any:
+    yield {tinyio.isolate(foo)}
+    raise ValueError("the yielder failed at once")
+
+
+def test_background_isolate_sees_the_cancellation_of_an_error_at_once() -> None:
+    # `yield {isolate(foo())}` then an error before the isolate's first turn: `foo` is started
+    # and sees CancelledError at its first yield, so that its `finally` runs.
+    seen: list[str] = []
+
+    def foo() -> Any:
+        seen.append("started")
+        try:
+            yield tinyio.sleep(1)
+        except tinyio.CancelledError:
+            seen.append("cancelled")
+            raise
+        finally:
+            seen.append("finally")
+
+    with pytest.raises(ValueError, match="at once"):
+        tinyio.Loop().run(_yield_isolated_then_fail(foo()))
+    assert seen == ["started", "cancelled", "finally"]
+
+
+def test_background_isolate_cancelled_at_once_may_return_or_go_on() -> None:
+    # A coroutine that returns on the cancellation, or yields again, is not run any further.
+    seen: list[str] = []
+
+    def returns() -> Any:
+        try:
+            yield tinyio.sleep(1)
+        except tinyio.CancelledError:
+            seen.append("returned")
+            return 1
+
+    def goes_on() -> Any:
+        try:
+            yield tinyio.sleep(1)
+        except tinyio.CancelledError:
+            seen.append("went on")
+        try:
+            yield tinyio.sleep(1)
+        finally:
+            seen.append("closed")
+
+    for foo in (returns(), goes_on()):
+        with pytest.raises(ValueError, match="at once"):
+            tinyio.Loop().run(_yield_isolated_then_fail(foo))
+    assert seen == ["returned", "went on", "closed"]

@@ -106,7 +106,14 @@ def isolate(
 def _isolate(
     coro: Coro[_T], exception_group: bool | None
 ) -> Coro[tuple[_T, Literal[True]] | tuple[_Failure, Literal[False]]]:
-    outer: Loop = yield CURRENT_LOOP
+    try:
+        outer: Loop = yield CURRENT_LOOP
+    except CancelledError as error:
+        # Cancelled before the nested loop began (`yield {isolate(foo())}`, then an error at
+        # once): `coro` still sees the cancellation, at its first yield, so that its
+        # `finally` runs (see docs/devdocs/background-coroutines.md).
+        _cancel_unstarted(coro, error)
+        raise
     inner = Loop(clock=clock_of(outer))  # one clock: a virtual one jumps for both loops
     lend_selector(inner, outer)  # one selector: the inner loop's descriptor waits are ours
     with inner.runtime(coro, exception_group) as steps:
@@ -131,6 +138,16 @@ def _isolate(
                             yield wake
                     else:
                         yield wake
+
+
+def _cancel_unstarted(coro: Coro[Any], error: CancelledError) -> None:
+    """Start `coro` up to its first yield, then throw a copy of `error` in there."""
+    try:
+        next(coro)
+        coro.throw(CancelledError(*error.args))
+    except (CancelledError, StopIteration):
+        return
+    coro.close()  # it went on after the cancellation: it may not run on
 
 
 def _is_ordinary(error: BaseException) -> TypeGuard[_Failure]:
