@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import logging
 import os
 import signal
@@ -21,6 +22,7 @@ import tempfile
 import textwrap
 import threading
 import time
+import types
 from collections.abc import Iterator
 
 import pytest
@@ -596,10 +598,71 @@ def test_a_failing_handler_is_logged_and_the_server_goes_on(caplog):
     with caplog.at_level(logging.ERROR, logger="tinyio"):
         assert run(main()) == [b"", b"ok good\n", b"ok after\n"]
     (record,) = caplog.records
-    assert "handler" in record.getMessage()
+    message = record.getMessage()
+    assert "handler" in message
+    assert "tinyio" not in message  # the logger's name says it already
+    assert "('127.0.0.1', " in message  # which client it was
     assert record.exc_info is not None
     assert record.exc_info[0] is KeyError
     assert "failing_part" in caplog.text  # with its traceback
+
+
+def test_a_generator_passed_instead_of_the_handler_function_is_refused_at_the_call():
+    def handler(stream):
+        yield stream.send_all(b"hi")
+
+    for serve in [
+        lambda h: tinyio.serve_tcp(h, 0),
+        lambda h: tinyio.serve_listeners(h, []),
+    ]:
+        with pytest.raises(TypeError, match=r"pass the function itself"):
+            serve(handler(None))
+        with pytest.raises(TypeError, match=r"needs a handler function, got 5\."):
+            serve(5)
+
+
+def test_a_handler_that_returns_no_coroutine_is_logged_with_what_it_returned(caplog):
+    def not_a_generator(stream):
+        return stream.socket.fileno()
+
+    def main():
+        listeners = yield tinyio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+        server = tinyio.serve_listeners(not_a_generator, listeners)
+        yield {server}
+        with (yield tinyio.open_tcp_stream("127.0.0.1", port)) as stream:
+            reply = yield stream.receive_some()
+        yield tinyio.cancel(server)
+        return reply
+
+    with caplog.at_level(logging.ERROR, logger="tinyio"):
+        assert run(main()) == b""  # the server closed the connection
+    (record,) = caplog.records
+    assert record.exc_info is not None
+    assert "not a coroutine: a handler is a generator function" in str(record.exc_info[1])
+    assert "not_a_generator" in str(record.exc_info[1])
+
+
+def test_the_server_coroutines_have_readable_names():
+    names = []
+
+    def handler(stream):
+        yield
+        names.extend(o.__qualname__ for o in gc.get_objects() if isinstance(o, types.GeneratorType))
+
+    def main():
+        listeners = yield tinyio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+        server = tinyio.serve_listeners(handler, listeners)
+        yield {server}
+        with (yield tinyio.open_tcp_stream("127.0.0.1", port)) as stream:
+            yield stream.receive_some()
+        yield tinyio.cancel(server)
+
+    run(main())
+    assert "serve_listeners.accept_loop" in names
+    assert "serve_listeners.connection" in names
+    assert not [name for name in names if name.startswith("_serve.")]
 
 
 def test_cancelling_the_server_closes_everything_and_runs_every_finally():
@@ -1199,6 +1262,28 @@ def test_listening_on_a_port_in_use_raises_and_leaves_no_descriptor_open():
         return None
 
     assert run(main()) == (errno.EADDRINUSE, 0)
+
+
+def test_a_port_in_use_is_named_in_the_error():
+    def main():
+        (taken,) = yield tinyio.open_tcp_listeners(0, host="127.0.0.1")
+        with taken:
+            port = taken.socket.getsockname()[1]
+            try:
+                yield from tinyio.open_tcp_listeners(port, host="127.0.0.1")
+            except OSError as error:
+                return port, str(error)
+        return None
+
+    port, message = run(main())
+    assert f"('127.0.0.1', {port})" in message
+
+
+def test_a_unix_path_no_one_listens_on_is_named_in_the_error(tmp_path):
+    path = str(tmp_path / "nobody.sock")
+    with pytest.raises(FileNotFoundError) as caught:
+        run(tinyio.open_unix_stream(path))
+    assert path in str(caught.value)
 
 
 def test_connecting_where_no_one_listens_tries_every_address_and_raises_oserror():

@@ -19,8 +19,9 @@ import errno
 import logging
 import os
 import socket as _socket
+import types
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from ._cancel import cancel, race
 from ._core import (
@@ -667,7 +668,12 @@ def open_unix_stream(path: str | bytes | os.PathLike[str]) -> Coro[SocketStream]
 def _open_unix_stream(path: str | bytes) -> Coro[SocketStream]:
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.setblocking(False)
-    yield from connect_socket(sock, path)
+    try:
+        yield from connect_socket(sock, path)
+    except OSError as error:
+        if error.filename is None:
+            error.filename = path  # "[Errno 2] No such file or directory: '/run/app.sock'"
+        raise
     try:
         return SocketStream(sock)
     except BaseException:
@@ -833,6 +839,11 @@ def _open_tcp_listeners(
                     sock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 1)
                 sock.bind(address)
                 sock.listen(backlog)
+            except OSError as error:
+                sock.close()
+                if error.filename is None:
+                    error.filename = address  # "Address already in use: ('127.0.0.1', 80)"
+                raise
             except BaseException:
                 sock.close()
                 raise
@@ -859,8 +870,9 @@ def serve_tcp(
     port 0, or to know that the server listens before a client connects, make those two
     calls yourself. Raises as they do.
     """
-    if not callable(handler):
-        raise TypeError(f"serve_tcp needs a handler function, got {handler!r}.")
+    problem = handler_problem(handler, "serve_tcp")
+    if problem is not None:
+        raise problem
     port = check_port(port, "serve_tcp")
     if host is not None and not isinstance(host, str | bytes):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(f"serve_tcp: host must be a str or None, got {host!r}.")
@@ -921,8 +933,9 @@ def serve_listeners(handler: Handler, listeners: Iterable[SocketListener]) -> Co
         TypeError, ValueError: `handler` is not callable, or `listeners` is empty or holds
             something else than listeners (at the call).
     """
-    if not callable(handler):
-        raise TypeError(f"serve_listeners needs a handler function, got {handler!r}.")
+    problem = handler_problem(handler, "serve_listeners")
+    if problem is not None:
+        raise problem
     if isinstance(listeners, SocketListener):
         raise TypeError("serve_listeners needs a list of listeners: write `[listener]`.")
     listeners = list(listeners)
@@ -941,12 +954,17 @@ def _serve(handler: Handler, listeners: list[SocketListener]) -> Coro[None]:
 
     def run_handler(stream: SocketStream) -> Coro[None]:
         try:
+            try:
+                peer = stream.socket.getpeername()
+            except OSError:  # the peer is gone already
+                peer = "a peer that left"
             outcome, ok = yield from isolate(_call(handler, stream))
             if not ok and not stopping:
                 error: BaseException = outcome
                 LOGGER.error(
-                    "tinyio: a connection's handler %s raised; the server goes on",
+                    "handler %s for %r failed; the server goes on",
                     getattr(handler, "__qualname__", repr(handler)),
+                    peer,
                     exc_info=(type(error), error, error.__traceback__),
                 )
         finally:
@@ -964,6 +982,11 @@ def _serve(handler: Handler, listeners: list[SocketListener]) -> Coro[None]:
             running = handlers[stream] = run_handler(stream)
             yield {running}
 
+    # What a Ctrl-C report or a snapshot names these coroutines by, instead of
+    # `_serve.<locals>.accept_loop`.
+    accept_loop.__qualname__ = accept_loop.__name__ = "serve_listeners.accept_loop"
+    run_handler.__qualname__ = run_handler.__name__ = "serve_listeners.connection"
+
     accepting = [accept_loop(listener) for listener in listeners]
     try:
         yield accepting
@@ -978,6 +1001,26 @@ def _serve(handler: Handler, listeners: list[SocketListener]) -> Coro[None]:
             yield [cancel(coro) for coro in [*accepting, *handlers.values()]]
 
 
+def handler_problem(handler: object, caller: str) -> TypeError | None:
+    """The error for a handler that is not a function giving coroutines (returned, so that the
+    public function raises it: no frame of ours in the user's traceback)."""
+    if isinstance(handler, types.GeneratorType):
+        return TypeError(
+            f"{caller} needs a handler function, got the generator {handler!r}: pass the "
+            "function itself (`handler`, not `handler(...)`), which is called once per "
+            "connection."
+        )
+    if not callable(handler):
+        return TypeError(f"{caller} needs a handler function, got {handler!r}.")
+    return None
+
+
 def _call(handler: Handler, stream: SocketStream) -> Coro[Any]:
-    coro = handler(stream)
-    return (yield from coro)
+    coro: object = handler(stream)
+    if not isinstance(coro, types.GeneratorType):
+        raise TypeError(
+            f"the handler {getattr(handler, '__qualname__', handler)!r} returned {coro!r}, not "
+            "a coroutine: a handler is a generator function (with a `yield`), or a function "
+            "returning a generator."
+        )
+    return (yield from cast(Coro[Any], coro))
