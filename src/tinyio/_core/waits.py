@@ -33,8 +33,6 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-Coro: TypeAlias = Generator[Any, Any, _T]
-"""A tinyio coroutine returning `_T`: any generator. `def f(): x = yield g(); return x + 1`."""
 
 
 class CancelledError(BaseException):
@@ -161,6 +159,26 @@ class _CurrentLoop:
 
 
 CURRENT_LOOP: Final = _CurrentLoop()
+
+
+class _StandsForCoroutine(Protocol):
+    def _tinyio_wait_(self) -> Generator[Any, Any, Any]: ...
+
+
+Yieldable: TypeAlias = (
+    Generator[Any, Any, Any]
+    | list[Generator[Any, Any, Any]]
+    | set[Generator[Any, Any, Any]]
+    | Wait
+    | Interrupt
+    | _CurrentLoop
+    | _StandsForCoroutine
+    | None
+)
+Coro: TypeAlias = Generator[Yieldable, Any, _T]
+"""A tinyio coroutine returning `_T`: any generator. `def f(): x = yield g(); return x + 1`."""
+
+
 
 
 # The ids of the code objects of the generator functions marked with `starts_at_once` (ids,
