@@ -34,7 +34,6 @@ __all__ = [
 _T = TypeVar("_T")
 
 
-
 class CancelledError(BaseException):
     """Thrown into a coroutine (at the `yield` where it is suspended) when the loop is crashing,
     or when the coroutine is cancelled by `tinyio.cancel` or loses a `tinyio.race`.
@@ -177,8 +176,6 @@ Yieldable: TypeAlias = (
 )
 Coro: TypeAlias = Generator[Yieldable, Any, _T]
 """A tinyio coroutine returning `_T`: any generator. `def f(): x = yield g(); return x + 1`."""
-
-
 
 
 # The ids of the code objects of the generator functions marked with `starts_at_once` (ids,
