@@ -139,8 +139,12 @@ async def to_asyncio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
             if descriptor is not None:
                 host.add_reader(descriptor, woken.set)
             try:
+                # `asyncio.timeout`, not `wait_for`: on 3.11, `wait_for` loses a cancellation
+                # that comes as the event is set (the task then runs on, and Ctrl-C under
+                # `asyncio.run` was answered only seconds later).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), idle.timeout)
+                    async with asyncio.timeout(idle.timeout):
+                        await woken.wait()
             finally:
                 if descriptor is not None:
                     host.remove_reader(descriptor)
@@ -185,7 +189,12 @@ async def to_trio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
             else:
                 await trio.lowlevel.checkpoint()
 
-    return await _drive(coro, exception_group, trio.lowlevel.checkpoint, wait_idle)
+    # Under KI protection: trio's Ctrl-C handler then never raises inside the tinyio loop's
+    # machinery (a lock half taken, a wait half registered), but delivers the interrupt at
+    # this task's next checkpoint, between two slices of steps; it leaves `runtime` from there,
+    # which cancels every tinyio coroutine first (devdocs/ctrl-c.md).
+    drive = trio.lowlevel.enable_ki_protection(_drive)
+    return await drive(coro, exception_group, trio.lowlevel.checkpoint, wait_idle)
 
 
 def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:

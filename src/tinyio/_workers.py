@@ -339,7 +339,10 @@ class Workers:
                 with self._lock:
                     self._idle -= 1
                     if self._waiting == 0:  # else a job came just now: go and take it
-                        self._threads.remove(me)
+                        # Not listed if the `start()` that made it raised (a Ctrl-C landing
+                        # in its wait for the new thread): see `_start_worker`.
+                        if me in self._threads:
+                            self._threads.remove(me)
                         return
                 continue
             with self._lock:

@@ -439,7 +439,7 @@ class _Runtime(contextlib.AbstractContextManager[Generator[Callable[[], None] | 
     an error raised on entering or leaving shows none of the loop's frames, and none of
     contextlib's."""
 
-    __slots__ = ("_coro", "_drive", "_exception_group", "_finished", "_gen", "_prepare")
+    __slots__ = ("_coro", "_drive", "_driving", "_exception_group", "_finished", "_gen", "_prepare")
 
     def __init__(
         self,
@@ -457,6 +457,7 @@ class _Runtime(contextlib.AbstractContextManager[Generator[Callable[[], None] | 
         self._exception_group = exception_group
         self._finished = False
         self._gen: Generator[Callable[[], None] | None, None, _T] | None = None
+        self._driving: Generator[Callable[[], None] | None, None, _Outcome] | None = None
 
     def __enter__(self) -> Generator[Callable[[], None] | None, None, _T]:
         try:
@@ -467,7 +468,7 @@ class _Runtime(contextlib.AbstractContextManager[Generator[Callable[[], None] | 
             # A bare `raise` inside `except` adds no entry for this frame (see `Loop.run`).
             error.__traceback__ = without_library_frames(error.__traceback__)
             raise
-        drive = self._drive(self._coro, known, self._exception_group, True)
+        drive = self._driving = self._drive(self._coro, known, self._exception_group, True)
         self._gen = self._steps(drive)
         return self._gen
 
@@ -492,11 +493,17 @@ class _Runtime(contextlib.AbstractContextManager[Generator[Callable[[], None] | 
         tb: types.TracebackType | None,
     ) -> None:
         gen = self._gen
+        drive = self._driving
         assert gen is not None
-        if exc is not None or self._finished:
-            gen.close()  # cancels every unfinished coroutine, see `Loop._drive`
-            return
+        assert drive is not None
+        # Closing the loop's own generator cancels every unfinished coroutine (see
+        # `Loop._drive`). Closed directly, not only through `gen`: an error raised in `gen`'s
+        # own frame (a Ctrl-C landing between two steps) ends `gen` but leaves `drive`
+        # suspended, and closing a finished `gen` reaches nothing.
         gen.close()
+        drive.close()
+        if exc is not None or self._finished:
+            return
         try:
             raise RuntimeError(
                 f"Left `loop.runtime({messages.name(self._coro)}, ...)` with the loop only "
