@@ -621,22 +621,24 @@ def test_a_generator_passed_instead_of_the_handler_function_is_refused_at_the_ca
             serve(5)
 
 
+def one_connection(handler):
+    """Serve `handler` on a port of its own, connect once, and give the first reply."""
+    listeners = yield tinyio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    server = tinyio.serve_listeners(handler, listeners)
+    yield {server}
+    with (yield tinyio.open_tcp_stream("127.0.0.1", port)) as stream:
+        reply = yield stream.receive_some()
+    yield tinyio.cancel(server)
+    return reply
+
+
 def test_a_handler_that_returns_no_coroutine_is_logged_with_what_it_returned(caplog):
     def not_a_generator(stream):
         return stream.socket.fileno()
 
-    def main():
-        listeners = yield tinyio.open_tcp_listeners(0, host="127.0.0.1")
-        port = listeners[0].socket.getsockname()[1]
-        server = tinyio.serve_listeners(not_a_generator, listeners)
-        yield {server}
-        with (yield tinyio.open_tcp_stream("127.0.0.1", port)) as stream:
-            reply = yield stream.receive_some()
-        yield tinyio.cancel(server)
-        return reply
-
     with caplog.at_level(logging.ERROR, logger="tinyio"):
-        assert run(main()) == b""  # the server closed the connection
+        assert run(one_connection(not_a_generator)) == b""  # the server closed it
     (record,) = caplog.records
     assert record.exc_info is not None
     assert "not a coroutine: a handler is a generator function" in str(record.exc_info[1])
@@ -650,16 +652,7 @@ def test_the_server_coroutines_have_readable_names():
         yield
         names.extend(o.__qualname__ for o in gc.get_objects() if isinstance(o, types.GeneratorType))
 
-    def main():
-        listeners = yield tinyio.open_tcp_listeners(0, host="127.0.0.1")
-        port = listeners[0].socket.getsockname()[1]
-        server = tinyio.serve_listeners(handler, listeners)
-        yield {server}
-        with (yield tinyio.open_tcp_stream("127.0.0.1", port)) as stream:
-            yield stream.receive_some()
-        yield tinyio.cancel(server)
-
-    run(main())
+    run(one_connection(handler))
     assert "serve_listeners.accept_loop" in names
     assert "serve_listeners.connection" in names
     assert not [name for name in names if name.startswith("_serve.")]
