@@ -8,12 +8,14 @@ no process (nor zombie) is left with its pid.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -574,3 +576,20 @@ def test_the_pipe_streams_name_their_descriptor_until_closed():
 def test_a_deliver_cancel_that_is_not_callable_is_refused_at_the_call():
     with pytest.raises(TypeError, match=r"deliver_cancel must be callable, got 5\."):
         tinyio.run_process(["true"], deliver_cancel=5)  # type: ignore[arg-type]
+
+
+def test_a_process_dropped_without_being_waited_for_leaves_no_descriptor_open():
+    # As a dropped `subprocess.Popen`: a ResourceWarning says it was never waited for, and the
+    # child is reaped; the pidfd that tinyio opened for it is closed with it.
+    before = open_fds()
+    proc = tinyio.open_process(["true"])
+    pid = proc.pid
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del proc
+        gc.collect()
+    assert [str(w.message) for w in caught] == [f"subprocess {pid} is still running"]
+    assert open_fds() == before
+    with pytest.raises(ChildProcessError):  # reaped: no zombie left
+        os.waitpid(pid, os.WNOHANG)

@@ -296,6 +296,15 @@ class Process:
             notify_closing(pidfd)
             os.close(pidfd)
 
+    def __del__(self) -> None:
+        # Dropped without being waited for: its pidfd is closed here (nothing waits on it, or
+        # that waiter would hold this object). The child itself is `Popen`'s business, as for
+        # a dropped `Popen`: reaped if it has exited, else a `ResourceWarning` and reaped later.
+        pidfd = self._pidfd
+        if pidfd is not None:
+            self._pidfd = None
+            os.close(pidfd)
+
     def send_signal(self, sig: int) -> None:
         """Send signal `sig` to the child; nothing if it has been reaped already."""
         self._popen.send_signal(sig)
