@@ -1,5 +1,6 @@
 """When anything fails, every other coroutine is cancelled where it waits (docs: errors.md)."""
 
+import concurrent.futures
 import contextlib
 import signal
 import sys
@@ -577,3 +578,78 @@ def test_the_loop_can_run_again_after_an_error():
     assert loop.run(afterwards()) == "fine"
     # No leftover timer or waiter from the crashed run holds this one up.
     assert time.monotonic() - start < 0.15
+
+
+def _blocked_until(released: threading.Event, started: threading.Event, ended: list[object]):
+    """A call stuck in one C call (a cancellation reaches it only when the call returns)
+    until `released` is set, or 10 s pass."""
+    started.set()
+    try:
+        released.wait(10)
+    finally:
+        ended.append(("call ended", released.is_set()))
+
+
+def _stuck_thread_call(released, started, ended, _):
+    return tinyio.run_in_thread(_blocked_until, released, started, ended)
+
+
+def _stuck_executor_call(released, started, ended, cleanup: contextlib.ExitStack):
+    pool = cleanup.enter_context(concurrent.futures.ThreadPoolExecutor(1))
+    return tinyio.run_in_executor(pool, _blocked_until, released, started, ended)
+
+
+def _stuck_asyncio_cleanup(released, started, ended, _):
+    import asyncio
+
+    async def task():
+        try:
+            await asyncio.sleep(100)
+        finally:
+            _blocked_until(released, started, ended)  # cleans up blocking its loop
+
+    def call():
+        yield tinyio.from_asyncio(task())
+
+    return call()
+
+
+@pytest.mark.parametrize(
+    "stuck", [_stuck_thread_call, _stuck_executor_call, _stuck_asyncio_cleanup]
+)
+def test_while_a_crash_waits_for_a_stuck_call_the_other_coroutines_clean_up_at_once(stuck):
+    # Issue 21, item 7. The other coroutine's `finally` is what lets the call go: had it to
+    # wait for the call to end, the call would end only after its 10 s.
+    released, started = threading.Event(), threading.Event()
+    order: list[object] = []
+
+    def other():
+        try:
+            yield tinyio.sleep(100)
+        finally:
+            order.append("other cleaned up")
+            released.set()
+
+    def failing():
+        if stuck is _stuck_asyncio_cleanup:
+            yield tinyio.sleep(0.05)  # the task is in its sleep: its cleanup blocks
+            started.set()
+        while not started.is_set():
+            yield tinyio.sleep(0.001)
+        raise ValueError("boom")
+
+    def caller(cleanup):
+        try:
+            yield stuck(released, started, order, cleanup)
+        finally:
+            order.append("its caller cleaned up")
+
+    def main(cleanup):
+        yield [other(), caller(cleanup), failing()]
+
+    begun = time.monotonic()
+    with contextlib.ExitStack() as cleanup, pytest.raises(ValueError, match="boom"):
+        tinyio.Loop().run(main(cleanup))
+    # The coroutine that waits on the call cleans up after it, as an error goes up a stack.
+    assert order == ["other cleaned up", ("call ended", True), "its caller cleaned up"]
+    assert time.monotonic() - begun < 5

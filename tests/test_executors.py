@@ -532,3 +532,28 @@ def test_an_executor_call_that_never_started_is_cancelled_and_never_runs():
 
     assert tinyio.Loop().run(main()) == (None, False)
     assert ran == []
+
+
+def test_a_crash_just_after_the_call_is_made_leaves_no_call_running_after_run():
+    # The crash comes in the turn right after the executor call's first step: the call either
+    # never starts, or `run` waits for it (it used to run on after `run` had returned).
+    started, ended = threading.Event(), threading.Event()
+
+    def work():
+        started.set()
+        time.sleep(0.2)
+        ended.set()
+
+    def failing():
+        raise ValueError("boom")
+        yield
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+
+        def main():
+            yield [tinyio.run_in_executor(pool, work), failing()]
+
+        with pytest.raises(ValueError, match="boom"):
+            tinyio.Loop().run(main())
+        if started.wait(0.1):
+            assert ended.is_set()

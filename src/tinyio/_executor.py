@@ -13,6 +13,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Final, ParamSpec, Protocol, TypeVar
 
 from ._core import (
+    AFTER_THE_OTHERS,
     CURRENT_LOOP,
     Coro,
     Loop,
@@ -80,7 +81,9 @@ def from_future(future: FutureLike[_R]) -> Coro[_R]:
     return _from_future(future)
 
 
-def _from_future(future: FutureLike[_R]) -> Coro[_R]:
+def _from_future(future: FutureLike[_R], loop: Loop | None = None) -> Coro[_R]:
+    """The coroutine of `from_future`. `loop`: the running loop, if the caller has it (a
+    call submitted by us, whose coroutine may be stopped as soon as it is submitted)."""
     ended = threading.Event()
     # The wait the coroutine (or the reaper) yields now; the done-callback, which may run in
     # any thread, sets `ended` before it wakes it, the waiter puts a new one here before it
@@ -92,9 +95,9 @@ def _from_future(future: FutureLike[_R]) -> Coro[_R]:
         waits[0].wake()
 
     future.add_done_callback(done)
-    loop: Loop | None = None
     try:
-        loop = yield CURRENT_LOOP  # inside the `try`: cancelled here, it cancels the future
+        if loop is None:
+            loop = yield CURRENT_LOOP  # inside the `try`: cancelled here, it cancels the future
         with waking_from_outside(loop):
             yield waits[0]
     except BaseException:
@@ -102,6 +105,7 @@ def _from_future(future: FutureLike[_R]) -> Coro[_R]:
         if loop is not None and not ended.is_set():
             # It runs: `loop.run` must not return before it has ended.
             if cancelling_everything(loop):
+                yield AFTER_THE_OTHERS  # the other coroutines clean up first, at once
                 _wait_blocking(loop, ended, future)
             else:
                 # Interrupted (a timeout): go on at once, while a reaper waits for the call in
@@ -122,7 +126,8 @@ def _reap(loop: Loop, ended: threading.Event, waits: list[Wait], future: object)
             with waking_from_outside(loop):
                 yield waits[0]
     except BaseException:
-        _wait_blocking(loop, ended, future)  # the loop is stopping: nothing may wait
+        yield AFTER_THE_OTHERS  # the loop is stopping: the others clean up first, at once
+        _wait_blocking(loop, ended, future)
         raise
 
 
@@ -177,10 +182,14 @@ def run_in_executor(
 def _run_in_executor(
     executor: Executor, fn: Callable[..., _R], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Coro[_R]:
-    # Inline (`yield from`), so that the call's error is the caller's to catch.
+    # Inline (`yield from`), so that the call's error is the caller's to catch. The loop first:
+    # stopped once the call is submitted, the coroutine must know whose run is to wait for it.
+    loop = yield CURRENT_LOOP
     if isinstance(executor, ThreadPoolExecutor):
         # In a copy of the calling coroutine's context variables, as `run_in_thread` does. Only
         # for threads: a context cannot be pickled for another process or machine.
         context = contextvars.copy_context()
-        return (yield from _from_future(executor.submit(context.run, fn, *args, **kwargs)))
-    return (yield from _from_future(executor.submit(fn, *args, **kwargs)))
+        future = executor.submit(context.run, fn, *args, **kwargs)
+    else:
+        future = executor.submit(fn, *args, **kwargs)
+    return (yield from _from_future(future, loop))

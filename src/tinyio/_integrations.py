@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, TypeVar
 
 from ._core import (
+    AFTER_THE_OTHERS,
     CURRENT_LOOP,
     CancelledError,
     Coro,
@@ -364,7 +365,10 @@ def _in_own_thread(
         # (so that a task that takes long to clean up does not stall every other coroutine),
         # unless the loop is cancelling everything, when nothing may wait. If something stops
         # this wait in turn, the thread is still waited for (blocking), so that `loop.run`
-        # never returns before it has ended.
+        # never returns before it has ended. When cancelling everything, the other coroutines
+        # clean up first.
+        if cancelling_everything(loop):
+            yield AFTER_THE_OTHERS
         try:
             if not cancelling_everything(loop):
                 yield from until(loop, running.is_set)

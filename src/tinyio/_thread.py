@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
 from ._core import (
+    AFTER_THE_OTHERS,
     CURRENT_LOOP,
     CancelledError,
     Coro,
@@ -133,6 +134,7 @@ def _run_in_thread(
             yield {_reap(loop, job, None if slot is None else slot.hand_over())}
             raise
         if sent:
+            yield AFTER_THE_OTHERS  # the other coroutines clean up first, at once
             if not workers.wait_for_cancelled(job, loop):
                 raise  # abandoned (a second Ctrl-C): the run's error names it
             _check_answer(job)
@@ -171,7 +173,10 @@ def _reap(loop: Loop, job: Job, slot: Slot | None) -> Coro[None]:
             with waking_from_outside(loop):
                 yield wait
         except BaseException:
-            job.ended.wait()  # the loop is stopping: the thread was sent CancelledError too
+            # The loop is stopping: the thread was sent CancelledError too. The others clean
+            # up first; then wait for it (a second Ctrl-C abandons it).
+            yield AFTER_THE_OTHERS
+            workers_of(loop).wait_for_cancelled(job, loop)  # False: a second Ctrl-C abandoned it
             raise
         _check_answer(job)
     if job.error is not None and not isinstance(job.error, CancelledError):

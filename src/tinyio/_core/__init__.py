@@ -24,6 +24,8 @@ What a feature may ask of, or tell, a `Loop` it runs in (while it runs):
 
 - `at_stop(loop, callback)`: call back once when the current run ends;
 - `cancelling_everything(loop)`: whether the loop is cancelling all that is unfinished;
+  then, before blocking on work outside the loop that must end first (a thread),
+  `yield AFTER_THE_OTHERS` lets every other coroutine clean up at once;
 - `failed_on_its_own(loop, error)`: an error raised while being cancelled that is not a
   response to the cancellation;
 - `waiters_of(loop, coro)`, `has_run(loop, coro)`: what waits on a coroutine, whether it ran;
@@ -46,6 +48,7 @@ for a coroutine or thread that mishandled its cancellation), `without_library_fr
 `is_library_code` (tinyio's own frames are left out of what a user reads).
 """
 
+from .crash import AFTER_THE_OTHERS
 from .hooks import (
     at_stop,
     cancelling_everything,
@@ -85,6 +88,7 @@ from .waits import (
 from .wakeups import Idle
 
 __all__ = [
+    "AFTER_THE_OTHERS",
     "CURRENT_LOOP",
     "READABLE",
     "WRITABLE",

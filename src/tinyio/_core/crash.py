@@ -11,20 +11,47 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any, Final
 
 from . import messages
 from .diagnostics import format_snapshot, take_snapshot
-from .tasks import FAILED, NO_GENERATOR, Task
+from .tasks import FAILED, NO_GENERATOR, Gather, Task
 from .tracebacks import without_library_frames
-from .waits import CancelledError
+from .waits import CancelledError, Coro
 
-__all__ = ["REPORT_EVERY_CRASH", "add_notes", "cancel_each", "final_group", "is_ctrl_c"]
+__all__ = [
+    "AFTER_THE_OTHERS",
+    "REPORT_EVERY_CRASH",
+    "add_notes",
+    "cancel_each",
+    "final_group",
+    "is_ctrl_c",
+]
 
 # The environment variable that, set (to anything but "0"), adds the report of what every
 # coroutine was doing to every error that crashes a loop (see docs/diagnostics.md).
 REPORT_EVERY_CRASH: Final = "TINYIO_REPORT_EVERY_CRASH"
+
+
+class _AfterTheOthers:
+    """What `AFTER_THE_OTHERS` is: a wait that ends once every other coroutine of a loop that
+    is cancelling everything has been thrown its CancelledError (at once otherwise)."""
+
+    __slots__ = ()
+
+    def _tinyio_wait_(self) -> Generator[None, None, None]:
+        return  # not cancelling everything: there is nothing to wait for
+        yield
+
+    def __repr__(self) -> str:
+        return "tinyio.AFTER_THE_OTHERS"
+
+
+AFTER_THE_OTHERS: Final = _AfterTheOthers()
+"""For library code being cancelled with everything else, before it blocks on work outside
+the loop (a thread that must end): `yield AFTER_THE_OTHERS`, so that the other coroutines
+clean up at once instead of after that wait."""
 
 
 def cancel_each(
@@ -34,7 +61,9 @@ def cancel_each(
     independent: list[BaseException],
 ) -> tuple[list[BaseException], list[BaseException]]:
     """Throw CancelledError (saying `message(task)`) into each of the `running` tasks (oldest
-    first), newest first.
+    first), newest first. A task that yields `AFTER_THE_OTHERS` in response is resumed once
+    all the others have been thrown theirs, and the tasks waiting on it (directly or through
+    others) are thrown theirs after it.
 
     Returns the errors raised instead of a clean cancellation, and the CancelledErrors that
     report clean ones (but those of the tasks in `chain`, whose frames are already in the
@@ -45,34 +74,42 @@ def cancel_each(
     # (age, error) pairs: the age of a task is its rank in `running`, oldest first.
     others: list[tuple[int, BaseException]] = []
     cancelled: list[tuple[int, BaseException]] = []
-    for age in range(len(running) - 1, -1, -1):
-        task = running[age]
-        gen = task.gen
-        task.state = FAILED
-        task.gen = NO_GENERATOR
-        task.waiting_on = None
-        task.value = None
-        task.instead = None
-        error = CancelledError(message(task))
+    # What goes on once the others have been thrown theirs: (age, task, generator, the error
+    # to throw in, or None to resume one that yielded AFTER_THE_OTHERS).
+    deferred: list[tuple[int, Task, Coro[Any], CancelledError | None]] = []
+    deferred_tasks: set[Task] = set()
+
+    def finish(age: int, task: Task, gen: Coro[Any], error: CancelledError | None) -> None:
+        """Throw `error` into `gen` (None: resume it), and file what it does."""
         # Where it is suspended: the warning below points there.
         frame = gen.gi_frame
         filename = gen.gi_code.co_filename
         lineno = gen.gi_code.co_firstlineno if frame is None else frame.f_lineno
         module = "" if frame is None else str(frame.f_globals.get("__name__", ""))
+        late = error is None or task in deferred_tasks
         try:
-            yielded = task.context.run(gen.throw, error)
+            if error is None:
+                yielded = task.context.run(gen.send, None)
+            else:
+                yielded = task.context.run(gen.throw, error)
+            while late and yielded is AFTER_THE_OTHERS:  # the others have been thrown theirs
+                yielded = task.context.run(gen.send, None)
         except CancelledError as raised:
             if task not in chain:
                 cancelled.append((age, raised))
-            continue
+            return
         except StopIteration as stop:
             problem = f"returned `{stop.value!r}`"
         except BaseException as raised:
             others.append((age, raised))
             if any(raised is e for e in independent):
-                continue
+                return
             problem = f"raised the exception `{type(raised).__name__}: {raised}`"
         else:
+            if yielded is AFTER_THE_OTHERS:
+                deferred.append((age, task, gen, None))
+                deferred_tasks.add(task)
+                return
             problem = f"yielded `{yielded!r}`"
             try:
                 task.context.run(gen.close)
@@ -88,6 +125,26 @@ def cancel_each(
             )
         except BaseException as raised:  # warnings turned into errors
             others.append((age, raised))
+
+    for age in range(len(running) - 1, -1, -1):
+        task = running[age]
+        gen = task.gen
+        waiting_on = task.waiting_on
+        task.state = FAILED
+        task.gen = NO_GENERATOR
+        task.waiting_on = None
+        task.value = None
+        task.instead = None
+        error = CancelledError(message(task))
+        if deferred_tasks and _waits_on_one_of(waiting_on, deferred_tasks):
+            # It waits on one that cleans up after the others: it does so after it, as an
+            # error goes up a call stack.
+            deferred.append((age, task, gen, error))
+            deferred_tasks.add(task)
+        else:
+            finish(age, task, gen, error)
+    for age, task, gen, error in deferred:
+        finish(age, task, gen, error)
     for _, raised in others + cancelled:
         raised.__traceback__ = without_library_frames(raised.__traceback__)
     others.sort(key=lambda pair: pair[0])
@@ -95,6 +152,14 @@ def cancel_each(
     # with a context, or with the frames of a `yield from` chain.
     cancelled.sort(key=lambda pair: (not _is_informative(pair[1]), pair[0]))
     return [e for _, e in others], [e for _, e in cancelled]
+
+
+def _waits_on_one_of(waiting_on: object, tasks: set[Task]) -> bool:
+    if type(waiting_on) is Task:
+        return waiting_on in tasks
+    if type(waiting_on) is Gather:
+        return any(task in tasks for task in waiting_on.tasks)
+    return False
 
 
 def _is_informative(error: BaseException) -> bool:
