@@ -16,9 +16,9 @@ from typing import Any, Final
 
 from . import messages
 from .diagnostics import format_snapshot, take_snapshot
-from .tasks import FAILED, NO_GENERATOR, Gather, Task
+from .tasks import FAILED, NO_GENERATOR, Gather, Gen, Task
 from .tracebacks import without_library_frames
-from .waits import CancelledError, Coro
+from .waits import CancelledError
 
 __all__ = [
     "AFTER_THE_OTHERS",
@@ -76,10 +76,10 @@ def cancel_each(
     cancelled: list[tuple[int, BaseException]] = []
     # What goes on once the others have been thrown theirs: (age, task, generator, the error
     # to throw in, or None to resume one that yielded AFTER_THE_OTHERS).
-    deferred: list[tuple[int, Task, Coro[Any], CancelledError | None]] = []
+    deferred: list[tuple[int, Task, Gen, CancelledError | None]] = []
     deferred_tasks: set[Task] = set()
 
-    def finish(age: int, task: Task, gen: Coro[Any], error: CancelledError | None) -> None:
+    def finish(age: int, task: Task, gen: Gen, error: CancelledError | None) -> None:
         """Throw `error` into `gen` (None: resume it), and file what it does."""
         # Where it is suspended: the warning below points there.
         frame = gen.gi_frame
