@@ -195,6 +195,27 @@ def test_the_cancellation_warning_says_what_the_coroutine_did_instead(stubborn, 
     assert phrase in messages[0]
 
 
+def test_the_warning_for_a_cleanup_that_yields_after_a_crash_points_at_that_yield():
+    # After a crash nothing waits any more: a `yield` in a `finally` is the mistake, and the
+    # warning names its line, not the line where the coroutine was suspended.
+    def cleanup_that_waits():
+        try:
+            yield tinyio.sleep(100)
+        finally:
+            yield tinyio.sleep(0.1)  # the line the warning names
+
+    def main():
+        yield [cleanup_that_waits(), fail_after_a_step()]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(KeyError):
+            tinyio.Loop().run(main())
+    (warning,) = [w for w in caught if w.category is RuntimeWarning]
+    first = cleanup_that_waits.__code__.co_firstlineno
+    assert (warning.filename, warning.lineno) == (__file__, first + 4)
+
+
 # ---------------------------------------------------------------- hints
 
 

@@ -111,6 +111,8 @@ def cancel_each(
                 deferred_tasks.add(task)
                 return
             problem = f"yielded `{yielded!r}`"
+            if gen.gi_frame is not None:  # point at that `yield` (in a `finally`, say)
+                lineno = gen.gi_frame.f_lineno
             try:
                 task.context.run(gen.close)
             except BaseException as raised:  # e.g. it ignored GeneratorExit too
