@@ -543,3 +543,38 @@ def test_misuse_of_a_tinyio_object_ends_in_the_public_method_that_raised(
     last = traceback.extract_tb(excinfo.value.__traceback__)[-1]
     assert is_library_frame(last)
     assert last.name == method
+
+
+def _cleanup_fails():
+    try:
+        yield tinyio.sleep(10)
+    finally:
+        raise OSError("cleanup failed")
+
+
+def _stopped_by_timeout():
+    yield tinyio.timeout(_cleanup_fails(), 0.01)
+
+
+def _stopped_by_cancel():
+    task = _cleanup_fails()
+    yield {task}
+    yield tinyio.sleep(0.01)
+    yield tinyio.cancel(task)
+
+
+def _stopped_by_a_lost_race():
+    yield tinyio.race([_cleanup_fails(), tinyio.sleep(0.01)])
+
+
+@pytest.mark.parametrize("main", [_stopped_by_timeout, _stopped_by_cancel, _stopped_by_a_lost_race])
+def test_what_an_error_was_raised_while_handling_shows_none_of_the_loop_s_frames(main):
+    # "During handling of the above exception": the CancelledError or TimeoutError thrown in
+    # at the user's `yield`, shown from that line, as the error itself is.
+    with pytest.raises(OSError, match="cleanup failed") as raised:
+        tinyio.Loop().run(main())
+    context = raised.value.__context__
+    assert isinstance(context, (tinyio.CancelledError, tinyio.TimeoutError))
+    shown = traceback.extract_tb(context.__traceback__)
+    assert [frame.name for frame in shown] == ["_cleanup_fails"]
+    assert all(os.sep + "tinyio" + os.sep not in frame.filename for frame in shown)

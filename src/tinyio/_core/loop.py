@@ -25,7 +25,7 @@ from .diagnostics import take_snapshot
 from .scheduler import Scheduler
 from .tasks import FAILED, INTERRUPTED, RUNNING, Gen, Task, is_fresh, task_of
 from .timers import Clock
-from .tracebacks import stitched_traceback, without_library_frames
+from .tracebacks import stitched_traceback, trim_chain, without_library_frames
 from .waits import CancelledError, Coro
 from .wakeups import Idle
 
@@ -398,6 +398,7 @@ class Loop(Scheduler):
             error.add_note(note)
         self._run.notes.clear()
         final = crash.final_group(error, others, cancelled, exception_group)
+        trim_chain(final)  # what it was raised while handling: without our frames either
         if self._run.guarded and ctrl_c.take_pending() and not crash.is_ctrl_c(final):
             # Ctrl-C while the loop was stopping for another error: the run ends as a Ctrl-C
             # does, with that error as its context.

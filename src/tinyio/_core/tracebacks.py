@@ -18,6 +18,8 @@ __all__ = ["is_library_code", "stitched_traceback", "without_library_frames"]
 # The package's directory (this module is in its `_core/`).
 _PACKAGE_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _TOUR: Final = _PACKAGE_DIR + "__main__.py"  # user-level example code, though shipped with us
+# The scheduler's step, which throws into coroutines: never called by user code.
+_STEP: Final = _PACKAGE_DIR + "_core" + os.sep + "scheduler.py"
 _CO_GENERATOR: Final = 0x20  # `inspect.CO_GENERATOR`, without importing `inspect` here
 
 
@@ -38,7 +40,7 @@ def without_library_frames(tb: types.TracebackType | None) -> types.TracebackTyp
         if not is_library_code(code.co_filename):
             entries.append(tb)
             called_by_user = True
-        elif called_by_user and not code.co_flags & _CO_GENERATOR:
+        elif called_by_user and not code.co_flags & _CO_GENERATOR and code.co_filename != _STEP:
             entries.append(tb)
         else:
             called_by_user = False
@@ -47,6 +49,25 @@ def without_library_frames(tb: types.TracebackType | None) -> types.TracebackTyp
     for entry in reversed(entries):
         result = types.TracebackType(result, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
     return result
+
+
+def trim_chain(error: BaseException) -> None:
+    """Leave tinyio's machinery out of the tracebacks of what `error` was raised from or while
+    handling (its `__cause__` and `__context__`, all the way down, and the members of the
+    groups among them): what "During handling of the above exception" shows."""
+    seen = {id(error)}
+    pending = [error.__cause__, error.__context__]
+    if isinstance(error, BaseExceptionGroup):
+        pending += error.exceptions  # pyright: ignore[reportUnknownMemberType]
+    while pending:
+        link = pending.pop()
+        if link is None or id(link) in seen:
+            continue
+        seen.add(id(link))
+        link.__traceback__ = without_library_frames(link.__traceback__)
+        pending += [link.__cause__, link.__context__]
+        if isinstance(link, BaseExceptionGroup):
+            pending += link.exceptions  # pyright: ignore[reportUnknownMemberType]
 
 
 def _prepend_frames(gen: Gen, tb: types.TracebackType | None) -> types.TracebackType | None:
