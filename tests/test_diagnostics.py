@@ -10,6 +10,7 @@ coroutine reach its wait (each bare `yield` is one round of the loop, so this is
 and then raises `Boom`; the test then reads the note on `Boom`.
 """
 
+import concurrent.futures
 import contextlib
 import inspect
 import json
@@ -1184,3 +1185,48 @@ def test_the_report_is_never_added_twice_to_one_error(monkeypatch):
 
 def raise_ctrl_c():
     raise KeyboardInterrupt
+
+
+def test_reports_name_the_function_and_executor_of_executor_and_pool_calls():
+    # Issue 22: an executor call names its function and executor; a pool's call names the
+    # function its thread runs (the pool while it waits for a place).
+    started = threading.Event()
+    release = threading.Event()
+    pool = tinyio.ThreadPool(1)
+
+    def blocking_fn():
+        started.set()
+        release.wait(10)
+
+    snapshots = []
+
+    def observer(loop):
+        yield tinyio.run_in_thread(started.wait, 10)
+        yield tinyio.sleep(0.05)  # the pool's second call is in line for its place
+        snapshots.append(loop.snapshot())
+        release.set()
+
+    loop = tinyio.Loop()
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+
+        def main():
+            yield [
+                tinyio.run_in_executor(executor, blocking_fn),
+                pool.run_in_thread(release.wait, 10),
+                pool.run_in_thread(release.wait, 10),
+                observer(loop),
+            ]
+
+        loop.run(main())
+    by_name = {}
+    for child in snapshots[0][0]["children"]:
+        by_name.setdefault(child["name"], []).append(child.get("on"))
+    (executor_call,) = by_name["tinyio.run_in_executor"]
+    assert re.fullmatch(
+        r"<executor call .*blocking_fn\(\) in ThreadPoolExecutor, running, submitted "
+        r"\d+\.\d{3} s ago>",
+        executor_call,
+    )
+    running, in_line = by_name["tinyio.ThreadPool.limited"]
+    assert re.fullmatch(r"<thread call .*wait\(\), running for \d+\.\d{3} s>", running)
+    assert in_line == "<tinyio.ThreadPool max_threads=1>"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Final, ParamSpec, Protocol, TypeVar
@@ -23,6 +24,7 @@ from ._core import (
     note_on_outcome,
     waking_from_outside,
 )
+from ._workers import describe
 
 __all__ = ["from_future", "run_in_executor"]
 
@@ -81,9 +83,10 @@ def from_future(future: FutureLike[_R]) -> Coro[_R]:
     return _from_future(future)
 
 
-def _from_future(future: FutureLike[_R], loop: Loop | None = None) -> Coro[_R]:
+def _from_future(future: FutureLike[_R], loop: Loop | None = None, job: object = None) -> Coro[_R]:
     """The coroutine of `from_future`. `loop`: the running loop, if the caller has it (a
-    call submitted by us, whose coroutine may be stopped as soon as it is submitted)."""
+    call submitted by us, whose coroutine may be stopped as soon as it is submitted); `job`:
+    what the loop's reports say this coroutine waits on (`run_in_executor`'s call)."""
     ended = threading.Event()
     # The wait the coroutine (or the reaper) yields now; the done-callback, which may run in
     # any thread, sets `ended` before it wakes it, the waiter puts a new one here before it
@@ -192,4 +195,24 @@ def _run_in_executor(
         future = executor.submit(context.run, fn, *args, **kwargs)
     else:
         future = executor.submit(fn, *args, **kwargs)
-    return (yield from _from_future(future, loop))
+    return (yield from _from_future(future, loop, _Call(fn, executor, future)))
+
+
+class _Call:
+    """An executor call, as reports name it: `<executor call work() in ThreadPoolExecutor,
+    running for 0.2 s>`."""
+
+    __slots__ = ("executor", "fn", "future", "submitted")
+
+    def __init__(self, fn: Callable[..., Any], executor: Executor, future: Any) -> None:
+        self.fn = fn
+        self.executor = executor
+        self.future = future
+        self.submitted = time.monotonic()
+
+    def __repr__(self) -> str:
+        call = f"{describe(self.fn)}() in {type(self.executor).__name__}"
+        if self.future.done():
+            return f"<executor call {call}, finished>"
+        state = "running" if self.future.running() else "queued"
+        return f"<executor call {call}, {state}, submitted {time.monotonic() - self.submitted:.3f} s ago>"

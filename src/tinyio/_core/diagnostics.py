@@ -15,9 +15,9 @@ from __future__ import annotations
 import types
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from .tasks import NO_GENERATOR, RUNNING, Gather, Task
+from .tasks import NO_GENERATOR, RUNNING, Gather, Gen, Task
 from .tracebacks import is_library_code
 
 __all__ = ["format_snapshot", "take_snapshot"]
@@ -40,6 +40,25 @@ def _library_name(code: types.CodeType) -> str:
     return "tinyio." + code.co_qualname.replace("._", ".").lstrip("_")
 
 
+def _subject_of(gen: Gen) -> object:
+    """What a tinyio coroutine works on, for its report: the `job` (a thread or executor call)
+    of the innermost frame of its `yield from` chain that has one, else its own `self` (a
+    lock, a pool); None if neither."""
+    subject: object = None
+    inner: object = gen
+    while type(inner) is types.GeneratorType:
+        frame = inner.gi_frame  # pyright: ignore[reportUnknownMemberType]
+        if frame is None:
+            break
+        local = frame.f_locals  # pyright: ignore[reportUnknownMemberType]
+        if local.get("job") is not None:
+            subject = local["job"]
+        elif subject is None:
+            subject = local.get("self")
+        inner = cast(object, inner.gi_yieldfrom)  # pyright: ignore[reportUnknownMemberType]
+    return subject
+
+
 def _describe_task(task: Task, now: float) -> dict[str, Any] | None:
     """The fields of one coroutine's node, apart from its children (None: it has finished)."""
     gen = task.gen  # read once: from another thread, the task may finish meanwhile
@@ -52,10 +71,9 @@ def _describe_task(task: Task, now: float) -> dict[str, Any] | None:
     if library:
         # A tinyio coroutine (Event.wait, run_in_thread, ...): say what it stands for.
         node["name"] = _library_name(code)
-        if frame is not None:
-            subject = frame.f_locals.get("self", frame.f_locals.get("job"))
-            if subject is not None:
-                node["on"] = _safe_repr(subject)
+        subject = _subject_of(gen)
+        if subject is not None:
+            node["on"] = _safe_repr(subject)
     else:
         node["file"] = code.co_filename
         node["line"] = frame.f_lineno if frame is not None else code.co_firstlineno
