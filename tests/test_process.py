@@ -786,10 +786,10 @@ def test_leaving_with_by_an_error_outside_a_running_loop_stops_the_child_blockin
 # ---------------------------------------------------------------------- the no-pidfd fallback
 
 
-def test_the_fallback_wakes_a_virtual_clock_loop_from_its_thread(monkeypatch):
+def test_waiting_for_a_child_under_a_virtual_clock(exit_watch):
     # A fallback polling with sleeps would race through a virtual clock's timers (or spin):
-    # the `waitid` thread wakes the wait, and the clock stands still meanwhile.
-    monkeypatch.setattr(tinyio._process, "use_pidfd", False)
+    # the `waitid` thread wakes the wait, and the clock stands still meanwhile -- as it does
+    # for a wait on a pidfd, the child being work outside the loop, as a thread call is.
     loop = tinyio.Loop(clock=VirtualClock())
     ticks: list[float] = []
 
@@ -815,10 +815,9 @@ def test_the_fallback_wakes_a_virtual_clock_loop_from_its_thread(monkeypatch):
     assert waitid_threads(pid) == []
 
 
-def test_the_fallback_under_a_virtual_clock_with_a_stubborn_child(monkeypatch):
+def test_a_stubborn_child_under_a_virtual_clock(exit_watch):
     # `with` left by an error under a virtual clock: the reaper's real grace period passes in
     # its thread; `yield proc.wait()` waits for it, the virtual clock standing still.
-    monkeypatch.setattr(tinyio._process, "use_pidfd", False)
     loop = tinyio.Loop(clock=VirtualClock())
 
     def main():

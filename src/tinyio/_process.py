@@ -355,16 +355,18 @@ class Process:
         popen = self._popen
         if popen.poll() is not None:
             return
+        loop: Loop = yield CURRENT_LOOP
         if self._reaper is not None:  # being stopped in the background: the reaper reaps
-            loop: Loop = yield CURRENT_LOOP
             yield from self._reaped.wait(loop)
         elif self._pidfd is not None:
-            yield from wait_descriptor(self._pidfd, READABLE)
+            # The child runs outside the loop, as a thread call does: a virtual clock waits
+            # for it rather than jump (as it does with the fallback's thread, below).
+            with waking_from_outside(loop):
+                yield from wait_descriptor(self._pidfd, READABLE)
         else:
             # No pidfd: a thread waits in `waitid` for the exit, without reaping (see the
             # module's docstring); one per child, started by the first wait, and left running
             # if that wait is cancelled (the next wait uses it).
-            loop = yield CURRENT_LOOP
             exited = self._exited
             if exited is None:
                 exited = self._exited = _Signal()
