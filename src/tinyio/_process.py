@@ -416,9 +416,10 @@ class Process:
         """Stop the child now, blocking the calling thread: SIGTERM, then SIGKILL if it has not
         exited within the grace period, and reaped. Nothing if it has been reaped already.
 
-        For clean-up code that cannot yield (a `finally` block while the loop is cancelling
-        everything); a coroutine that can wait uses `terminate()` and `yield proc.wait()`,
-        which do not block the loop. Leaving `with proc:` by an error calls this.
+        For clean-up code that cannot yield and runs outside a loop, or must see the child
+        gone before it goes on; a coroutine that can wait uses `terminate()` and `yield
+        proc.wait()`, which do not block the loop. Leaving `with proc:` by an error does not
+        block: it leaves the grace period to a reaper thread (which this joins, if one runs).
 
         ```python
         import sys
@@ -622,7 +623,9 @@ def run_process(
     It feeds `input` to the child and drains its captured output at the same time, so that
     no amount of either can deadlock. Cancelled (a `tinyio.timeout`, an error elsewhere,
     Ctrl-C), it stops the child -- by default SIGTERM, `grace_period` seconds, SIGKILL --
-    reaps it, and then lets the cancellation go on.
+    reaps it, and then lets the cancellation go on. While the whole loop is stopping (a
+    crash, Ctrl-C), the grace period passes in a reaper thread instead, and `loop.run`
+    returns once the child has been reaped.
 
     Arguments:
         command: the program and its arguments, as a list (or a string with `shell=True`).
