@@ -417,10 +417,14 @@ def test_cancel_with_a_child_that_ignores_sigterm(exit_watch):
 
 
 def test_a_timeout_stops_the_child_then_goes_on(exit_watch):
+    # The shell ignores SIGTERM within milliseconds, and `sleep` inherits that: a Python
+    # child could still be starting when the timeout fires (slow under coverage or load).
+    ignores_sigterm = ["sh", "-c", "trap '' TERM; exec sleep 60"]
+
     def main():
         start = time.monotonic()
         result = yield tinyio.timeout(
-            tinyio.run_process([PY, "-c", STUBBORN], capture_stdout=True, grace_period=0.1), 0.3
+            tinyio.run_process(ignores_sigterm, capture_stdout=True, grace_period=0.1), 0.3
         )
         return result, time.monotonic() - start
 
@@ -859,3 +863,52 @@ def test_the_fallback_thread_of_a_child_reaped_already():
     exited = tinyio._process._Signal()
     tinyio._process._watch_exit(popen.pid, exited)  # ChildProcessError: it is done at once
     assert exited.done.is_set()
+
+
+def test_a_crash_during_the_grace_period_kills_the_child_at_once(exit_watch):
+    # A timeout stops `run_process`, whose child ignores SIGTERM: its grace period begins.
+    # The loop crashing meanwhile cuts it short (SIGKILL, reaped in the background).
+    ignores_sigterm = ["sh", "-c", "trap '' TERM; exec sleep 60"]
+    pids: list[int] = []
+
+    def deliver(proc):
+        pids.append(proc.pid)
+        proc.terminate()
+        yield tinyio.sleep(30)
+
+    def timed_out():
+        yield tinyio.timeout(tinyio.run_process(ignores_sigterm, deliver_cancel=deliver), 0.05)
+
+    def failing():
+        while not pids:
+            yield tinyio.sleep(0.01)
+        raise Failure
+
+    def main():
+        yield [timed_out(), failing()]
+
+    start = time.monotonic()
+    with pytest.raises(Failure):
+        run(main())
+    assert time.monotonic() - start < 10  # not the 30 s `deliver` would have waited
+    assert gone(pids[0])
+    assert reaped(pids[0])
+
+
+def test_a_wait_for_a_child_that_has_exited_already(exit_watch):
+    def main():
+        proc = tinyio.open_process(["true"])
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped
+        return (yield proc.wait()), proc.pid
+
+    code, pid = run(main())
+    assert code == 0
+    assert reaped(pid)
+
+
+def test_a_spawn_that_fails_closes_the_pipes_it_made():
+    def main():
+        yield from tinyio.run_process(["/nonexistent/tinyio-prog"], capture_stdout=True)
+
+    with pytest.raises(FileNotFoundError):
+        run(main())

@@ -117,10 +117,10 @@ def _loop_of_this_step() -> Loop | None:
     on the stack as `open_process` is a plain function; None outside any loop."""
     frame = inspect.currentframe()
     while frame is not None:
-        if frame.f_code.co_filename.startswith(_CORE_DIR):
-            candidate = frame.f_locals.get("self")
-            if isinstance(candidate, Loop):
-                return candidate
+        if frame.f_code.co_filename.startswith(_CORE_DIR) and isinstance(
+            candidate := frame.f_locals.get("self"), Loop
+        ):
+            return candidate
         frame = frame.f_back
     return None
 
