@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import pytest
 
 import tinyio
 import tinyio._process
+from tinyio.testing import VirtualClock
 
 PY = sys.executable
 # A child that ignores SIGTERM, says its pid once it does, and then waits to be killed.
@@ -44,9 +46,9 @@ def no_descriptor_leaks() -> Iterator[None]:
     assert open_fds() == before, "the test left descriptors open"
 
 
-@pytest.fixture(params=["pidfd", "polling"])
+@pytest.fixture(params=["pidfd", "thread"])
 def exit_watch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test with a pidfd (where there is one) and with the polling fallback."""
+    """Run the test with a pidfd (where there is one) and with the fallback's `waitid` thread."""
     if request.param == "pidfd" and not hasattr(os, "pidfd_open"):
         pytest.skip("no os.pidfd_open here")
     monkeypatch.setattr(tinyio._process, "use_pidfd", request.param == "pidfd")
@@ -60,6 +62,20 @@ def gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+def reaped(pid: int) -> bool:
+    """Whether our child with this pid has been reaped (no zombie left): waitpid says it is
+    no child of ours any more."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def waitid_threads(pid: int) -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == f"tinyio: waitid for pid {pid}"]
 
 
 def run(coro):
@@ -401,10 +417,14 @@ def test_cancel_with_a_child_that_ignores_sigterm(exit_watch):
 
 
 def test_a_timeout_stops_the_child_then_goes_on(exit_watch):
+    # The shell ignores SIGTERM within milliseconds, and `sleep` inherits that: a Python
+    # child could still be starting when the timeout fires (slow under coverage or load).
+    ignores_sigterm = ["sh", "-c", "trap '' TERM; exec sleep 60"]
+
     def main():
         start = time.monotonic()
         result = yield tinyio.timeout(
-            tinyio.run_process([PY, "-c", STUBBORN], capture_stdout=True, grace_period=0.1), 0.3
+            tinyio.run_process(ignores_sigterm, capture_stdout=True, grace_period=0.1), 0.3
         )
         return result, time.monotonic() - start
 
@@ -593,3 +613,302 @@ def test_a_process_dropped_without_being_waited_for_leaves_no_descriptor_open():
     assert open_fds() == before
     with pytest.raises(ChildProcessError):  # reaped: no zombie left
         os.waitpid(pid, os.WNOHANG)
+
+
+# ---------------------------------------------------------------------- stopping in the background
+
+
+class Failure(Exception):
+    pass
+
+
+def test_leaving_with_by_an_error_stops_the_child_without_blocking_the_loop(exit_watch):
+    # The child ignores SIGTERM: it lives out its grace period, while the loop goes on -- the
+    # coroutine that left the block, and a ticker -- and is then killed and reaped.
+    grace = 0.5
+    ticks: list[float] = []
+
+    def ticker():
+        while True:
+            ticks.append(time.monotonic())
+            yield tinyio.sleep(0.01)
+
+    def main():
+        background = ticker()
+        yield {background}
+        try:
+            with tinyio.open_process(
+                [PY, "-c", STUBBORN], stdout=subprocess.PIPE, grace_period=grace
+            ) as proc:
+                pid = int((yield proc.stdout.receive_until(b"\n", 100)))
+                start = time.monotonic()
+                raise Failure(pid)
+        except Failure:
+            left = time.monotonic()
+        assert left - start < grace / 2  # `with` did not wait out the grace period
+        assert proc.returncode is None
+        assert not gone(pid)  # still in its grace period
+        before = len(ticks)
+        yield tinyio.sleep(grace / 5)
+        assert len(ticks) > before  # the loop runs meanwhile
+        assert not gone(pid)
+        code = yield proc.wait()  # waits for the reaper, without blocking either
+        took = time.monotonic() - start
+        yield tinyio.cancel(background)
+        return pid, code, took
+
+    pid, code, took = run(main())
+    assert code == -signal.SIGKILL
+    assert took >= grace
+    assert gone(pid)
+    assert reaped(pid)
+
+
+def test_the_run_returns_only_once_the_reaper_has_reaped_the_child(exit_watch):
+    grace = 0.3
+
+    def main():
+        with tinyio.open_process(
+            [PY, "-c", STUBBORN], stdout=subprocess.PIPE, grace_period=grace
+        ) as proc:
+            pid = int((yield proc.stdout.receive_until(b"\n", 100)))
+            raise Failure(pid, time.monotonic())
+
+    with pytest.raises(Failure) as info:
+        run(main())
+    pid, raised = info.value.args
+    assert time.monotonic() - raised >= grace  # the run waited for the reaper, then
+    assert gone(pid)
+    assert reaped(pid)
+
+
+def test_a_crash_stops_children_without_holding_up_other_clean_up(exit_watch):
+    # While the loop cancels everything, `with proc:` and a cancelled `run_process` send
+    # SIGTERM and leave the grace period to a reaper thread: the other coroutines' `finally`
+    # blocks run at once, not one grace period after another; the run ends once both are
+    # reaped.
+    grace = 1.0
+    pids: list[int] = []
+    crashed: list[float] = []
+    cleaned_up: list[float] = []
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+
+    def pid_from(fd):
+        while True:
+            try:
+                return int(os.read(fd, 100))
+            except BlockingIOError:
+                yield tinyio.wait_readable(fd)
+
+    def with_block(ready):
+        try:
+            with tinyio.open_process(
+                [PY, "-c", STUBBORN], stdout=subprocess.PIPE, grace_period=grace
+            ) as proc:
+                pids.append(int((yield proc.stdout.receive_until(b"\n", 100))))
+                ready.set()
+                yield tinyio.sleep(30)
+        finally:
+            cleaned_up.append(time.monotonic())  # once `with` has dealt with the child
+
+    def runner():
+        try:
+            yield tinyio.run_process([PY, "-c", STUBBORN], stdout=write_end, grace_period=grace)
+        finally:
+            cleaned_up.append(time.monotonic())
+
+    def reader(ready):
+        pids.append((yield from pid_from(read_end)))
+        ready.set()
+
+    def other():
+        try:
+            yield tinyio.sleep(30)
+        finally:
+            cleaned_up.append(time.monotonic())
+
+    def failing(events):
+        for event in events:
+            yield event.wait()
+        crashed.append(time.monotonic())
+        raise Failure
+
+    def main():
+        events = [tinyio.Event(), tinyio.Event()]
+        yield [other(), with_block(events[0]), runner(), reader(events[1]), failing(events)]
+
+    try:
+        with pytest.raises(Failure):
+            run(main())
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    ended = time.monotonic()
+    assert len(cleaned_up) == 3
+    assert max(cleaned_up) - crashed[0] < grace / 2  # nobody waited for a grace period
+    assert ended - crashed[0] >= grace  # but the run did, for the reapers
+    assert len(pids) == 2
+    for pid in pids:
+        assert gone(pid)
+        assert reaped(pid)
+
+
+def test_stop_blocking_after_leaving_with_by_an_error_joins_the_reaper():
+    def main():
+        try:
+            with tinyio.open_process(
+                [PY, "-c", STUBBORN], stdout=subprocess.PIPE, grace_period=0.2
+            ) as proc:
+                pid = int((yield proc.stdout.receive_until(b"\n", 100)))
+                raise Failure
+        except Failure:
+            pass
+        proc.stop_blocking()  # blocks until the reaper has reaped it
+        assert proc.returncode == -signal.SIGKILL
+        assert reaped(pid)
+        proc.stop_blocking()  # again: nothing
+        return proc.returncode
+
+    assert run(main()) == -signal.SIGKILL
+
+
+def test_leaving_with_by_an_error_outside_a_running_loop_stops_the_child_blocking():
+    # No run to hold back: the caller's thread waits, as `stop_blocking` does.
+    def opened():
+        return tinyio.open_process([PY, "-c", "import time; time.sleep(60)"])
+        yield  # pragma: no cover
+
+    for make in (lambda: run(opened()), lambda: tinyio.open_process(["sleep", "60"])):
+        proc = make()
+        with pytest.raises(Failure), proc:
+            raise Failure
+        assert proc.returncode == -signal.SIGTERM
+        assert reaped(proc.pid)
+
+
+# ---------------------------------------------------------------------- the no-pidfd fallback
+
+
+def test_waiting_for_a_child_under_a_virtual_clock(exit_watch):
+    # A fallback polling with sleeps would race through a virtual clock's timers (or spin):
+    # the `waitid` thread wakes the wait, and the clock stands still meanwhile -- as it does
+    # for a wait on a pidfd, the child being work outside the loop, as a thread call is.
+    loop = tinyio.Loop(clock=VirtualClock())
+    ticks: list[float] = []
+
+    def ticker():
+        while True:
+            yield tinyio.sleep(1)
+            ticks.append(loop.time())
+
+    def main():
+        background = ticker()
+        yield {background}
+        with tinyio.open_process([PY, "-c", "import time; time.sleep(0.2)"]) as proc:
+            first = yield tinyio.timeout(proc.wait(), 3600)
+            pid = proc.pid
+        yield tinyio.cancel(background)
+        return first, pid, loop.time()
+
+    (code, ok), pid, at = loop.run(main())
+    assert (code, ok) == (0, True)
+    assert at == 0.0  # the clock did not move while the thread waited
+    assert ticks == []
+    assert reaped(pid)
+    assert waitid_threads(pid) == []
+
+
+def test_a_stubborn_child_under_a_virtual_clock(exit_watch):
+    # `with` left by an error under a virtual clock: the reaper's real grace period passes in
+    # its thread; `yield proc.wait()` waits for it, the virtual clock standing still.
+    loop = tinyio.Loop(clock=VirtualClock())
+
+    def main():
+        try:
+            with tinyio.open_process(
+                [PY, "-c", STUBBORN], stdout=subprocess.PIPE, grace_period=0.2
+            ) as proc:
+                yield proc.stdout.receive_until(b"\n", 100)
+                raise Failure
+        except Failure:
+            pass
+        return (yield proc.wait()), loop.time(), proc.pid
+
+    code, at, pid = loop.run(main())
+    assert (code, at) == (-signal.SIGKILL, 0.0)
+    assert reaped(pid)
+
+
+def test_the_fallback_keeps_one_thread_per_child_across_cancelled_waits(monkeypatch):
+    monkeypatch.setattr(tinyio._process, "use_pidfd", False)
+
+    def main():
+        with tinyio.open_process(["cat"], stdin=subprocess.PIPE) as proc:
+            for _ in range(3):
+                assert (yield tinyio.timeout(proc.wait(), 0.02)) == (None, False)
+            threads = waitid_threads(proc.pid)
+            proc.stdin.close()
+            return threads, (yield proc.wait()), proc.pid
+
+    threads, code, pid = run(main())
+    assert len(threads) == 1
+    assert code == 0
+    assert reaped(pid)
+
+
+def test_the_fallback_thread_of_a_child_reaped_already():
+    popen = subprocess.Popen(["true"])
+    popen.wait()
+    exited = tinyio._process._Signal()
+    tinyio._process._watch_exit(popen.pid, exited)  # ChildProcessError: it is done at once
+    assert exited.done.is_set()
+
+
+def test_a_crash_during_the_grace_period_kills_the_child_at_once(exit_watch):
+    # A timeout stops `run_process`, whose child ignores SIGTERM: its grace period begins.
+    # The loop crashing meanwhile cuts it short (SIGKILL, reaped in the background).
+    ignores_sigterm = ["sh", "-c", "trap '' TERM; exec sleep 60"]
+    pids: list[int] = []
+
+    def deliver(proc):
+        pids.append(proc.pid)
+        proc.terminate()
+        yield tinyio.sleep(30)
+
+    def timed_out():
+        yield tinyio.timeout(tinyio.run_process(ignores_sigterm, deliver_cancel=deliver), 0.05)
+
+    def failing():
+        while not pids:
+            yield tinyio.sleep(0.01)
+        raise Failure
+
+    def main():
+        yield [timed_out(), failing()]
+
+    start = time.monotonic()
+    with pytest.raises(Failure):
+        run(main())
+    assert time.monotonic() - start < 10  # not the 30 s `deliver` would have waited
+    assert gone(pids[0])
+    assert reaped(pids[0])
+
+
+def test_a_wait_for_a_child_that_has_exited_already(exit_watch):
+    def main():
+        proc = tinyio.open_process(["true"])
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped
+        return (yield proc.wait()), proc.pid
+
+    code, pid = run(main())
+    assert code == 0
+    assert reaped(pid)
+
+
+def test_a_spawn_that_fails_closes_the_pipes_it_made():
+    def main():
+        yield from tinyio.run_process(["/nonexistent/tinyio-prog"], capture_stdout=True)
+
+    with pytest.raises(FileNotFoundError):
+        run(main())

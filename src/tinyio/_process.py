@@ -4,13 +4,19 @@ The pipes are non-blocking descriptors of our own (`os.pipe2`, the parent's end 
 the child's end as the child was given it), wrapped as streams on the buffered-read logic of
 `_streams.ByteStream`. The child's exit is a descriptor too: a pidfd (`os.pidfd_open`, Linux
 5.3+), readable once the child has exited; we then reap it with `Popen.poll()`. Where there is
-no pidfd, the waiting coroutine polls (`Popen.poll()`, 1 ms to 50 ms apart): no SIGCHLD
-handler to race with other libraries' handlers, and no thread stuck in `waitid` that a
-cancellation could not stop.
+no pidfd, one daemon thread per child sits in `os.waitid(P_PID, pid, WEXITED | WNOWAIT)` --
+which sees the exit without reaping, so that reaping stays `Popen`'s, in the loop's thread --
+and wakes the waiting coroutine's `Wait`. The wait is marked `waking_from_outside`, so that a
+virtual clock does not jump past it (a fallback polling with sleeps would spin through a
+virtual clock's timers, or hang it). A cancelled wait leaves the thread where it is: it holds
+nothing of the loop, and ends when the child exits. No SIGCHLD handler either way, to race
+with other libraries' handlers.
 
 Stopping a child (`run_process` cancelled, `with proc:` left by an error): SIGTERM, a grace
-period, SIGKILL, then reaped. While the loop cancels everything (a crash, Ctrl-C) a coroutine
-may not wait any more, so there the grace period is waited for blocking the loop.
+period, SIGKILL, then reaped. Where a coroutine cannot wait for that -- in `__exit__`, or while
+the loop cancels everything (a crash, Ctrl-C) -- SIGTERM is sent at once and a daemon reaper
+thread waits out the grace period, kills and reaps, while the loop goes on; the loop's run
+joins the reaper before it returns (`at_stop`), so no child outlives `run` unreaped.
 """
 
 from __future__ import annotations
@@ -18,12 +24,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import inspect
 import io
 import locale
 import os
 import shutil
 import signal
 import subprocess
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Final, cast
 
@@ -35,10 +43,13 @@ from ._core import (
     BusyResourceError,
     Coro,
     Loop,
+    Wait,
+    at_stop,
     cancelling_everything,
     duration_problem,
     notify_closing,
     starts_at_once,
+    waking_from_outside,
 )
 from ._event import Event
 from ._io import wait_descriptor
@@ -51,10 +62,67 @@ Command = str | bytes | os.PathLike[str] | os.PathLike[bytes] | Sequence[Any]
 DeliverCancel = Callable[["Process"], Coro[Any]]
 
 _DEFAULT_GRACE: Final = 5.0
-_POLL_MAX: Final = 0.05
 _TEXT_OPTIONS: Final = ("text", "universal_newlines", "encoding", "errors")
-# Set to False (tests do) to use the polling fallback even where pidfds exist.
+_CORE_DIR: Final = os.path.dirname(Wait.__init__.__code__.co_filename) + os.sep
+# Set to False (tests do) to use the thread fallback (`waitid`) even where pidfds exist.
 use_pidfd: bool = hasattr(os, "pidfd_open")
+
+
+class _Signal:
+    """Something a thread does, that coroutines wait for without blocking the loop: the thread
+    calls `fire()` when it is done; `yield from signal.wait(loop)` waits for that (or sees it
+    at once), any number of times."""
+
+    __slots__ = ("done", "waits")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        # The wait a coroutine yields now. The thread sets `done` before it wakes it, the
+        # waiter puts a new one here before it looks at `done`: one of them sees the other.
+        self.waits = [Wait()]
+
+    def fire(self) -> None:
+        self.done.set()
+        self.waits[0].wake()
+
+    def wait(self, loop: Loop) -> Coro[None]:
+        while True:
+            wait = self.waits[0] = Wait()
+            if self.done.is_set():
+                return
+            with waking_from_outside(loop):  # a virtual clock waits for the thread
+                yield wait
+
+
+def _watch_exit(pid: int, exited: _Signal) -> None:
+    """The fallback's thread: wait for the child to exit, without reaping it (`WNOWAIT`)."""
+    with contextlib.suppress(ChildProcessError):  # reaped already (a `poll()` meanwhile)
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    exited.fire()
+
+
+def _reap(popen: subprocess.Popen[Any], grace: float, reaped: _Signal) -> None:
+    """The reaper thread: the child got SIGTERM; give it `grace` seconds, kill it, reap it."""
+    try:
+        popen.wait(grace)
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait()
+    finally:
+        reaped.fire()
+
+
+def _loop_of_this_step() -> Loop | None:
+    """The loop whose step is running in this thread (the innermost, for nested loops), found
+    on the stack as `open_process` is a plain function; None outside any loop."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(_CORE_DIR) and isinstance(
+            candidate := frame.f_locals.get("self"), Loop
+        ):
+            return candidate
+        frame = frame.f_back
+    return None
 
 
 def _cannot_read(max_bytes: int) -> bytes:  # pragma: no cover - never called
@@ -192,14 +260,20 @@ class Process:
       has been reaped.
     - `with proc:` -- left normally, it closes the pipes and waits for the child (blocking
       the loop: `yield proc.wait()` inside the block first, as a child usually exits once its
-      input is closed); left by an error or a cancellation, it stops the child: SIGTERM,
-      `grace_period` seconds for it to exit, then SIGKILL, and reaps it.
+      input is closed); left by an error or a cancellation, it stops the child without
+      blocking the loop: SIGTERM at once, then a thread gives it `grace_period` seconds to
+      exit, SIGKILLs it if it has not, and reaps it. The loop's `run` returns only once the
+      child has been reaped.
     """
 
     __slots__ = (
+        "_exited",
         "_grace_period",
+        "_loop",
         "_pidfd",
         "_popen",
+        "_reaped",
+        "_reaper",
         "_turn",
         "_watching",
         "stderr",
@@ -214,8 +288,10 @@ class Process:
         stdout: PipeReceiveStream | None,
         stderr: PipeReceiveStream | None,
         grace_period: float,
+        loop: Loop | None = None,
     ) -> None:
         self._popen = popen
+        self._loop = loop  # the loop it was opened in, whose run joins a reaper (`__exit__`)
         self.stdin = stdin
         self.stdout = stdout
         self.stderr = stderr
@@ -223,6 +299,9 @@ class Process:
         self._watching = False
         self._turn = Event()  # set when a watcher of the child's exit stops watching
         self._pidfd: int | None = None
+        self._exited: _Signal | None = None  # the fallback's thread, once started
+        self._reaper: threading.Thread | None = None  # the reaper thread, once started
+        self._reaped = _Signal()  # fired by the reaper thread
         if use_pidfd:
             with contextlib.suppress(OSError):  # no pidfds here (ENOSYS, a sandbox): a thread
                 self._pidfd = os.pidfd_open(popen.pid)
@@ -276,17 +355,28 @@ class Process:
         popen = self._popen
         if popen.poll() is not None:
             return
-        if self._pidfd is not None:
-            yield from wait_descriptor(self._pidfd, READABLE)
+        loop: Loop = yield CURRENT_LOOP
+        if self._reaper is not None:  # being stopped in the background: the reaper reaps
+            yield from self._reaped.wait(loop)
+        elif self._pidfd is not None:
+            # The child runs outside the loop, as a thread call does: a virtual clock waits
+            # for it rather than jump (as it does with the fallback's thread, below).
+            with waking_from_outside(loop):
+                yield from wait_descriptor(self._pidfd, READABLE)
         else:
-            # No pidfd: poll, as `Popen.wait(timeout)` does, from 1 ms to 50 ms apart. A thread
-            # in `waitid` could not be stopped when the wait is cancelled (one C call), and
-            # would hold the loop until the child exits; a SIGCHLD handler would race with
-            # other libraries' handlers.
-            delay = 0.001
-            while popen.poll() is None:
-                yield from sleep(delay)
-                delay = min(delay * 2, _POLL_MAX)
+            # No pidfd: a thread waits in `waitid` for the exit, without reaping (see the
+            # module's docstring); one per child, started by the first wait, and left running
+            # if that wait is cancelled (the next wait uses it).
+            exited = self._exited
+            if exited is None:
+                exited = self._exited = _Signal()
+                threading.Thread(
+                    target=_watch_exit,
+                    args=(popen.pid, exited),
+                    name=f"tinyio: waitid for pid {popen.pid}",
+                    daemon=True,
+                ).start()
+            yield from exited.wait(loop)
         popen.poll()
 
     def _release_pidfd(self) -> None:
@@ -326,9 +416,10 @@ class Process:
         """Stop the child now, blocking the calling thread: SIGTERM, then SIGKILL if it has not
         exited within the grace period, and reaped. Nothing if it has been reaped already.
 
-        For clean-up code that cannot yield (a `finally` block while the loop is cancelling
-        everything); a coroutine that can wait uses `terminate()` and `yield proc.wait()`,
-        which do not block the loop. Leaving `with proc:` by an error calls this.
+        For clean-up code that cannot yield and runs outside a loop, or must see the child
+        gone before it goes on; a coroutine that can wait uses `terminate()` and `yield
+        proc.wait()`, which do not block the loop. Leaving `with proc:` by an error does not
+        block: it leaves the grace period to a reaper thread (which this joins, if one runs).
 
         ```python
         import sys
@@ -341,13 +432,39 @@ class Process:
         ```
         """
         popen = self._popen
-        if popen.poll() is None:
+        reaper = self._reaper
+        if reaper is not None:  # being stopped in the background already
+            reaper.join()
+        elif popen.poll() is None:
             popen.terminate()
-            try:
-                popen.wait(self._grace_period)
-            except subprocess.TimeoutExpired:
-                popen.kill()
-                popen.wait()
+            _reap(popen, self._grace_period, self._reaped)
+        self._release_pidfd()
+
+    def _stop_in_background(self, loop: Loop | None) -> None:
+        """Stop the child without blocking `loop`, for code that cannot yield: SIGTERM now,
+        then a daemon thread waits the grace period, SIGKILLs and reaps; `loop`'s run joins
+        that thread before it returns. Blocking (`stop_blocking`) where `loop` is None or not
+        running (no run to hold back)."""
+        popen = self._popen
+        if self._reaper is not None or popen.poll() is not None:
+            self._release_pidfd()
+            return
+        reaper = threading.Thread(
+            target=_reap,
+            args=(popen, self._grace_period, self._reaped),
+            name=f"tinyio: reaper of pid {popen.pid}",
+            daemon=True,
+        )
+        try:
+            if loop is None:
+                raise RuntimeError("no loop")
+            at_stop(loop, reaper.join)
+        except RuntimeError:  # not in a running loop: nothing goes on meanwhile
+            self.stop_blocking()
+            return
+        popen.terminate()
+        self._reaper = reaper
+        reaper.start()
         self._release_pidfd()
 
     def __enter__(self) -> Process:
@@ -359,7 +476,7 @@ class Process:
             self._popen.wait()
             self._release_pidfd()
         else:
-            self.stop_blocking()
+            self._stop_in_background(self._loop)
 
     def __repr__(self) -> str:
         code = self._popen.returncode
@@ -440,11 +557,17 @@ def open_process(
         popen_kwargs.pop(option, None)
     grace = _check_grace(grace_period, "open_process")
     _check_command(command, popen_kwargs, "open_process")
-    return _spawn(command, stdin, stdout, stderr, grace, popen_kwargs)
+    return _spawn(command, stdin, stdout, stderr, grace, popen_kwargs, _loop_of_this_step())
 
 
 def _spawn(
-    command: Any, stdin: Any, stdout: Any, stderr: Any, grace: float, popen_kwargs: dict[str, Any]
+    command: Any,
+    stdin: Any,
+    stdout: Any,
+    stderr: Any,
+    grace: float,
+    popen_kwargs: dict[str, Any],
+    loop: Loop | None,
 ) -> Process:
     to_close: list[int] = []  # the child's ends, closed in the parent once it has them
     ours: list[int] = []  # our ends, closed if the spawn fails
@@ -479,6 +602,7 @@ def _spawn(
         None if out_end is None else PipeReceiveStream(out_end),
         None if err_end is None else PipeReceiveStream(err_end),
         grace,
+        loop,
     )
 
 
@@ -499,7 +623,9 @@ def run_process(
     It feeds `input` to the child and drains its captured output at the same time, so that
     no amount of either can deadlock. Cancelled (a `tinyio.timeout`, an error elsewhere,
     Ctrl-C), it stops the child -- by default SIGTERM, `grace_period` seconds, SIGKILL --
-    reaps it, and then lets the cancellation go on.
+    reaps it, and then lets the cancellation go on. While the whole loop is stopping (a
+    crash, Ctrl-C), the grace period passes in a reaper thread instead, and `loop.run`
+    returns once the child has been reaped.
 
     Arguments:
         command: the program and its arguments, as a list (or a string with `shell=True`).
@@ -587,31 +713,28 @@ def _run_process(
     text: tuple[str, str] | None,
 ) -> Coro[subprocess.CompletedProcess[Any]]:
     loop: Loop = yield CURRENT_LOOP
-    proc = _spawn(command, stdin, stdout, stderr, grace, popen_kwargs)
+    proc = _spawn(command, stdin, stdout, stderr, grace, popen_kwargs, loop)
     children: list[Coro[Any]] = []
-    try:
-        work: list[Coro[Any]] = []
-        if proc.stdin is not None and data is not None:
-            work.append(_feed(proc.stdin, data))
-        outputs: list[Coro[bytes]] = [
-            _drain(stream) for stream in (proc.stdout, proc.stderr) if stream is not None
-        ]
-        children = [proc.wait(), *work, *outputs]
-        results = yield children
-    except BaseException:
-        if cancelling_everything(loop):  # a crash or Ctrl-C: no more waiting
-            proc.stop_blocking()
-        else:
-            # A timeout or cancel reaches us, not what we wait on: stop them, then the child.
-            yield [cancel(child) for child in children]
-            yield from _stop(proc, grace, deliver_cancel)
-        raise
-    finally:
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
-        if proc.returncode is None:  # pragma: no cover - reaped on every path above
-            proc.stop_blocking()
+    # Left normally, the child has been reaped already; left by an error, `with` stops it in
+    # the background if it has not been (a crash or Ctrl-C: no more waiting here). Either way
+    # it closes the pipes.
+    with proc:
+        try:
+            work: list[Coro[Any]] = []
+            if proc.stdin is not None and data is not None:
+                work.append(_feed(proc.stdin, data))
+            outputs: list[Coro[bytes]] = [
+                _drain(stream) for stream in (proc.stdout, proc.stderr) if stream is not None
+            ]
+            children = [proc.wait(), *work, *outputs]
+            results = yield children
+        except BaseException:
+            if not cancelling_everything(loop):
+                # A timeout or cancel reaches us, not what we wait on: stop them, then the
+                # child.
+                yield [cancel(child) for child in children]
+                yield from _stop(proc, grace, deliver_cancel)
+            raise
     captured = iter(results[1 + len(work) :])
     out = next(captured) if proc.stdout is not None else None
     err = next(captured) if proc.stderr is not None else None
@@ -664,6 +787,5 @@ def _stop(proc: Process, grace: float, deliver_cancel: DeliverCancel | None) -> 
                 proc.kill()
                 yield from proc.wait()
         finally:
-            if proc.returncode is None:  # interrupted meanwhile (a crash, Ctrl-C)
-                proc.kill()
-                proc.stop_blocking()
+            if proc.returncode is None:  # interrupted meanwhile (a crash, Ctrl-C): the
+                proc.kill()  # `with proc:` around this reaps it in the background
