@@ -416,9 +416,12 @@ def test_a_runner_whose_clean_up_fails_when_the_race_times_out_gives_its_error()
         try:
             yield from tinyio.timeout(tinyio.race([clumsy(), tinyio.Event().wait()]), 0.01)
         except Boom as error:
-            return f"caught {error}"
+            return error
 
-    assert tinyio.Loop(clock=VirtualClock()).run(main()) == "caught cleanup failed"
+    error = tinyio.Loop(clock=VirtualClock()).run(main())
+    assert str(error) == "cleanup failed"
+    assert isinstance(error.__context__, tinyio.TimeoutError)  # as a `finally` raising would
+    assert "a runner of tinyio.race, while it was being cancelled" in error.__notes__[0]
 
 
 # --- bad input ----------------------------------------------------------------------------

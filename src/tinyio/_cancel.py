@@ -210,15 +210,31 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
     # 1 data from fast
     ```
 
-    They start together, in no particular order (as with `yield {...}`), so of two that
-    finish in the same turn either may win. The others are cancelled as with `tinyio.cancel` -- `tinyio.CancelledError` is thrown in
-    at their current `yield` -- and have finished cleaning up before the race returns. If the
-    first to finish raised, the others are cancelled all the same, and then the race raises
-    its error, like every library coroutine: catchable around `yield from tinyio.race(...)`,
-    with the caller's frame in its traceback (`yield tinyio.race(...)` crashes the loop with
-    it, as for any coroutine). An error of another, raised while it runs on or cleans up,
-    crashes the loop. If the race itself is cancelled or timed out, all of them are
-    cancelled, and have cleaned up, before the error goes on.
+    They start together, in no particular order (as with `yield {...}`). The winner is the
+    first to finish -- by returning or by raising -- in the order the race sees them; of two
+    that finish in the same turn, either may win. The others are cancelled as with
+    `tinyio.cancel` -- `tinyio.CancelledError` is thrown in at their current `yield` -- and
+    have finished cleaning up before the race returns. If the race itself is cancelled or
+    timed out, all of them are cancelled, and have cleaned up, before the error goes on.
+
+    No error of a runner is lost, and none crashes the loop by itself: like every library
+    coroutine, the race raises it, catchable around `yield from tinyio.race(...)`, with the
+    caller's line at the top of its traceback (`yield tinyio.race(...)` crashes the loop with
+    it, as for any coroutine). The rule, as for a task group in trio:
+
+    - The winner raised: once the others have cleaned up, the race raises its error.
+    - A loser raised instead of being cancelled -- it failed in the same turn, after the
+      winner had finished but before the race could cancel it, or its clean-up raised: the
+      race raises that error even though the winner returned, since dropping it would hide a
+      failure. A note on it names the loser and the winner; the winner's result is dropped.
+    - Several raised: the race raises a `BaseExceptionGroup` of their errors (an
+      `ExceptionGroup` if all are `Exception`s), in the order it saw them (a winner that
+      raised first); its message names each one's coroutine and index. Catch it with
+      `except*`.
+    - A loser that just returns, in the same turn as the winner, has its result dropped; one
+      that catches the `CancelledError` and returns gets a `RuntimeWarning`, as with `cancel`.
+    - If the race was itself stopped and a runner's clean-up raised, that error goes on instead
+      of the cancellation (which becomes its `__context__`), as a `finally` that raises would.
 
     Arguments:
         coros: the coroutines to race (at least one). They must be new -- not started, and not
@@ -232,6 +248,7 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
         TypeError: a member of `coros` is not a coroutine (at the call).
         ValueError: `coros` is empty, or has a coroutine twice or one that has already
             started (at the call).
+        Whatever the coroutines raise, when yielded: as above.
     """
     coros = coroutine_list(coros, "race")
     if not coros:
@@ -360,9 +377,8 @@ def _race_error(
         index, error, cancelling = failures[0]
         if index != won_index:
             error.add_note(
-                f"Raised by {runner(index)}, a loser of tinyio.race, {when(cancelling)}: "
-                + one
-                + "."
+                f"Raised by {runner(index)}, a {'runner' if won_index is None else 'loser'} "
+                f"of tinyio.race, {when(cancelling)}: " + one + "."
             )
         return error
     listed = "; ".join(
