@@ -198,3 +198,18 @@ def test_an_error_in_an_input_crashes_the_loop():
 
     with pytest.raises(Boom, match="from an input"):
         tinyio.Loop().run(main())
+
+
+def test_a_non_iterable_or_a_single_coroutine_raises_type_error_naming_as_completed_at_the_call():
+    with pytest.raises(
+        TypeError, match=r"as_completed needs a list \(or other iterable\) of coroutines, got 5"
+    ):
+        tinyio.as_completed(5)
+
+    def one():
+        yield
+
+    coro = one()
+    with pytest.raises(TypeError, match=r"as_completed\(\[coro\]\)"):
+        tinyio.as_completed(coro)
+    coro.close()

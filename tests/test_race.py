@@ -141,7 +141,7 @@ def test_the_error_of_the_first_to_finish_has_the_callers_frame_in_its_traceback
     assert names[-3:] == ["main", "caller", "failing"]
 
 
-def test_an_error_raised_by_a_loser_while_it_cleans_up_crashes_the_loop():
+def test_an_error_raised_by_a_loser_while_it_cleans_up_comes_out_of_the_race():
     def clumsy_loser():
         try:
             yield tinyio.Event().wait()
@@ -239,6 +239,189 @@ def test_of_two_finishing_in_the_same_round_one_wins_and_the_other_just_finishes
         index, result = tinyio.Loop().run(main())
     assert result == ["one finished", "two finished"][index]
     assert sorted(log) == ["one cleaned up", "two cleaned up"]
+
+
+# --- errors of losers: never lost -------------------------------------------------------------
+
+
+def _ok():
+    yield
+    return "ok"
+
+
+def _down():
+    yield
+    raise ConnectionRefusedError("down")
+
+
+def test_a_loser_failing_in_the_same_turn_after_the_winner_is_catchable_around_yield_from():
+    caught = []
+
+    def main():
+        try:
+            yield from tinyio.race([_ok(), _down()])
+        except Exception as error:
+            caught.append(error)
+        return "still running"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning for main either
+        assert tinyio.Loop().run(main()) == "still running"
+    [error] = caught
+    assert type(error) is ConnectionRefusedError
+    # Of the two, either may finish first: `_down` won by raising, or lost and says so.
+    assert "watch" not in "\n".join(getattr(error, "__notes__", []))
+
+
+def test_a_losers_error_after_the_winner_finished_is_raised_with_a_note_saying_so():
+    go = tinyio.Event()
+
+    def winner():
+        yield
+        go.set()  # wakes the loser, which fails before the race can cancel it
+        return "won"
+
+    def loser():
+        yield go.wait()
+        raise ConnectionRefusedError("down")
+
+    def main():
+        try:
+            yield from tinyio.race([loser(), winner()])
+        except ConnectionRefusedError as error:
+            return error.__notes__
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        [note] = tinyio.Loop().run(main())
+    assert (
+        "loser() (index 0 in the race), a loser of tinyio.race, before it could be cancelled"
+        in note
+    )
+    assert "winner() (index 1 in the race) had finished first" in note
+    assert "watch" not in note
+    assert "_race" not in note
+
+
+def test_a_loser_failing_in_the_same_turn_is_raised_in_either_order_of_the_inputs():
+    def main(coros):
+        try:
+            yield from tinyio.race(coros)
+        except ConnectionRefusedError as error:
+            return repr(error)
+
+    for coros in ([_ok(), _down()], [_down(), _ok()]):
+        assert tinyio.Loop().run(main(coros)) == "ConnectionRefusedError('down')"
+
+
+def test_the_traceback_of_a_losers_error_shows_the_callers_line_with_yield_and_yield_from():
+    def with_yield():
+        yield tinyio.race([_ok(), _down()])
+
+    def with_yield_from():
+        yield from tinyio.race([_ok(), _down()])
+
+    for main in (with_yield, with_yield_from):
+        with pytest.raises(ConnectionRefusedError) as info:
+            tinyio.Loop().run(main())
+        names = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
+        assert names[-2:] == [main.__name__, "_down"]
+
+
+def test_the_traceback_of_a_race_error_caught_around_yield_from_reads_like_a_call_stack():
+    def failing():
+        yield
+        raise Boom("first to finish")
+
+    def main():
+        for coros in ([failing(), _ok()], [_ok(), _down()]):
+            try:
+                yield from tinyio.race(coros)
+            except Exception as error:
+                frames = traceback.extract_tb(error.__traceback__)
+                yield
+                names.append([frame.name for frame in frames])
+
+    names = []
+    tinyio.Loop().run(main())
+    assert names == [["main", "failing"], ["main", "_down"]]
+
+
+def test_two_runners_failing_in_the_same_turn_raise_a_group_of_both():
+    def key_error():
+        yield
+        raise KeyError("k")
+
+    def value_error():
+        yield
+        raise ValueError("v")
+
+    def main():
+        try:
+            yield from tinyio.race([key_error(), value_error(), steps(100)])
+        except* KeyError as group:
+            got.append(group)
+        except* ValueError as group:
+            got.append(group)
+
+    got = []
+    tinyio.Loop().run(main())
+    assert [type(group.exceptions[0]) for group in got] == [KeyError, ValueError]
+
+    def plain():
+        yield tinyio.race([key_error(), value_error(), steps(100)])
+
+    with pytest.raises(ExceptionGroup) as info:
+        tinyio.Loop().run(plain(), exception_group=False)
+    # In the order the race saw them: of two failing in the same turn, either may be first.
+    assert {type(error) for error in info.value.exceptions} == {KeyError, ValueError}
+    assert "key_error() (index 0 in the race)" in str(info.value)
+    assert "value_error() (index 1 in the race)" in str(info.value)
+    assert "watch" not in str(info.value)
+
+
+def test_a_loser_whose_clean_up_fails_gives_its_error_catchable_around_yield_from():
+    log = []
+
+    def clumsy_loser():
+        try:
+            yield tinyio.Event().wait()
+        finally:
+            raise Boom("cleanup failed")
+
+    def main():
+        try:
+            yield from tinyio.race([clumsy_loser(), runner("winner", 1, log)])
+        except Boom as error:
+            log.append(f"caught {error}")
+            notes = "\n".join(error.__notes__)
+            assert "a loser of tinyio.race, while it was being cancelled" in notes
+            assert "runner() (index 1 in the race) had finished first" in notes
+        return "still running"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert tinyio.Loop().run(main()) == "still running"
+    assert log == ["winner cleaned up", "caught cleanup failed"]
+
+
+def test_a_runner_whose_clean_up_fails_when_the_race_times_out_gives_its_error():
+    def clumsy():
+        try:
+            yield tinyio.Event().wait()
+        finally:
+            raise Boom("cleanup failed")
+
+    def main():
+        try:
+            yield from tinyio.timeout(tinyio.race([clumsy(), tinyio.Event().wait()]), 0.01)
+        except Boom as error:
+            return error
+
+    error = tinyio.Loop(clock=VirtualClock()).run(main())
+    assert str(error) == "cleanup failed"
+    assert isinstance(error.__context__, tinyio.TimeoutError)  # as a `finally` raising would
+    assert "a runner of tinyio.race, while it was being cancelled" in error.__notes__[0]
 
 
 # --- bad input ----------------------------------------------------------------------------

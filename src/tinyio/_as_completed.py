@@ -6,6 +6,7 @@ import types
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
+from ._cancel import coroutine_list
 from ._core import Coro, Wait
 
 __all__ = ["as_completed"]
@@ -42,9 +43,11 @@ def as_completed(coros: Iterable[Coro[_T]]) -> Coro[Iterable[Coro[_T]]]:
         result to complete. They may be yielded in any order, and several at once.
 
     Raises:
-        TypeError: a member of `coros` is not a coroutine (raised at the call).
+        TypeError: `coros` is not an iterable of coroutines -- say a number, or a single
+            coroutine rather than a list of one -- or a member of it is not a coroutine
+            (raised at the call).
     """
-    coros = list(coros)
+    coros = coroutine_list(coros, "as_completed")
     for coro in coros:
         if not isinstance(coro, types.GeneratorType):
             raise TypeError(

@@ -24,6 +24,7 @@ from ._core import (
     cancelling_everything,
     has_run,
     waiters_of,
+    without_library_frames,
 )
 from ._event import Event
 
@@ -209,15 +210,31 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
     # 1 data from fast
     ```
 
-    They start together, in no particular order (as with `yield {...}`), so of two that
-    finish in the same turn either may win. The others are cancelled as with `tinyio.cancel` -- `tinyio.CancelledError` is thrown in
-    at their current `yield` -- and have finished cleaning up before the race returns. If the
-    first to finish raised, the others are cancelled all the same, and then the race raises
-    its error, like every library coroutine: catchable around `yield from tinyio.race(...)`,
-    with the caller's frame in its traceback (`yield tinyio.race(...)` crashes the loop with
-    it, as for any coroutine). An error of another, raised while it runs on or cleans up,
-    crashes the loop. If the race itself is cancelled or timed out, all of them are
-    cancelled, and have cleaned up, before the error goes on.
+    They start together, in no particular order (as with `yield {...}`). The winner is the
+    first to finish -- by returning or by raising -- in the order the race sees them; of two
+    that finish in the same turn, either may win. The others are cancelled as with
+    `tinyio.cancel` -- `tinyio.CancelledError` is thrown in at their current `yield` -- and
+    have finished cleaning up before the race returns. If the race itself is cancelled or
+    timed out, all of them are cancelled, and have cleaned up, before the error goes on.
+
+    No error of a runner is lost, and none crashes the loop by itself: like every library
+    coroutine, the race raises it, catchable around `yield from tinyio.race(...)`, with the
+    caller's line at the top of its traceback (`yield tinyio.race(...)` crashes the loop with
+    it, as for any coroutine). The rule, as for a task group in trio:
+
+    - The winner raised: once the others have cleaned up, the race raises its error.
+    - A loser raised instead of being cancelled -- it failed in the same turn, after the
+      winner had finished but before the race could cancel it, or its clean-up raised: the
+      race raises that error even though the winner returned, since dropping it would hide a
+      failure. A note on it names the loser and the winner; the winner's result is dropped.
+    - Several raised: the race raises a `BaseExceptionGroup` of their errors (an
+      `ExceptionGroup` if all are `Exception`s), in the order it saw them (a winner that
+      raised first); its message names each one's coroutine and index. Catch it with
+      `except*`.
+    - A loser that just returns, in the same turn as the winner, has its result dropped; one
+      that catches the `CancelledError` and returns gets a `RuntimeWarning`, as with `cancel`.
+    - If the race was itself stopped and a runner's clean-up raised, that error goes on instead
+      of the cancellation (which becomes its `__context__`), as a `finally` that raises would.
 
     Arguments:
         coros: the coroutines to race (at least one). They must be new -- not started, and not
@@ -231,6 +248,7 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
         TypeError: a member of `coros` is not a coroutine (at the call).
         ValueError: `coros` is empty, or has a coroutine twice or one that has already
             started (at the call).
+        Whatever the coroutines raise, when yielded: as above.
     """
     coros = coroutine_list(coros, "race")
     if not coros:
@@ -263,20 +281,31 @@ def cancel_all_of(loop: Loop, coros: list[Coro[Any]], reason: str) -> list[Coro[
 def _race(coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
     loop: Loop = yield CURRENT_LOOP
     first_done = Event()
-    # The first to finish: (index, what it returned, True) or (index, what it raised, False);
-    # or (None, None, False) once the race itself was stopped, so that no other may win.
+    # The first to finish, by returning or raising: [index, what it returned, True] or
+    # [index, None, False]; or [None, None, False] once the race itself was stopped, so that
+    # no other may win.
     winner: list[Any] = []
+    # Every error of a runner other than its cancellation by the race, in the order the race
+    # saw them: (index, error, whether it came while the runner was being cancelled).
+    failures: list[tuple[int, BaseException, bool]] = []
 
     def watch(index: int, coro: Coro[_T]) -> Coro[None]:
         try:
             result = yield from coro
         except BaseException as error:
-            # The first to finish may finish by raising: the race raises that, for its caller
-            # to catch. A loser being cancelled, or a crash, lets the error propagate.
-            if winner or cancelling_everything(loop):
-                raise
-            winner.extend((index, error, False))
-            first_done.set()
+            if cancelling_everything(loop):
+                raise  # the loop is crashing: it cancels everything itself
+            cancelling = _BEING_CANCELLED.get(watchers[index])
+            if error is cancelling:
+                raise  # cancelled, as a loser or with the race: the cancel waits for this
+            # An error of the runner itself -- the first to finish, or a loser failing before
+            # it was cancelled or while it cleaned up: kept, for the race to raise.
+            failures.append((index, error, cancelling is not None))
+            if not winner:
+                winner.extend((index, None, False))
+                first_done.set()
+            if cancelling is not None:
+                raise cancelling from None  # it was cancelled all the same: the cancel is done
             return
         if not winner:
             winner.extend((index, result, True))
@@ -292,13 +321,72 @@ def _race(coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
         stopping = cancel_all_of(loop, watchers, "cancelled because the tinyio.race was cancelled")
         if stopping:
             yield stopping
+        if failures:
+            # A runner failed rather than being cancelled: its error goes on instead (with the
+            # cancellation as its context), as a `finally` that raises would.
+            error = _race_error(coros, failures, winner)
+            tb = error.__traceback__
+            try:
+                raise error
+            except BaseException:
+                error.__traceback__ = tb
+                raise  # a bare re-raise adds no entry for this frame
         raise
-    index, value, returned = winner
+    index, value, _ = winner
     yield [
         _cancel(w, "cancelled by tinyio.race: another coroutine finished first")
         for i, w in enumerate(watchers)
         if i != index
     ]
-    if not returned:
-        raise value  # outside any `except` block: it keeps its own context
+    if failures:
+        error = _race_error(coros, failures, winner)
+        tb = error.__traceback__
+        try:
+            raise error
+        except BaseException:
+            error.__traceback__ = tb  # the caller's frame comes first, as out of `loop.run`
+            raise  # a bare re-raise adds no entry for this frame
     return index, value
+
+
+def _race_error(
+    coros: list[Coro[Any]], failures: list[tuple[int, BaseException, bool]], winner: list[Any]
+) -> BaseException:
+    """What a race raises when runners failed: the one error, or a group of them in the order
+    the race saw them (the first to finish first), as `loop.run` gives several independent
+    errors. Each traceback starts at the caller's frame, as out of `loop.run`."""
+    for _, error, _ in failures:
+        error.__traceback__ = without_library_frames(error.__traceback__)
+
+    def runner(index: int) -> str:
+        return f"{_name(coros[index])} (index {index} in the race)"
+
+    def when(cancelling: bool) -> str:
+        return "while it was being cancelled" if cancelling else "before it could be cancelled"
+
+    won_index, _, returned = winner
+    if won_index is None:
+        one = several = "the tinyio.race was itself cancelled or timed out"
+    elif returned:
+        won = f"{runner(won_index)} had finished first, but the race raises"
+        one = f"{won} this error rather than lose it"
+        several = f"{won} their errors rather than lose them"
+    else:
+        one = several = ""
+    if len(failures) == 1:
+        index, error, cancelling = failures[0]
+        if index != won_index:
+            error.add_note(
+                f"Raised by {runner(index)}, a {'runner' if won_index is None else 'loser'} "
+                f"of tinyio.race, {when(cancelling)}: " + one + "."
+            )
+        return error
+    listed = "; ".join(
+        f"{runner(index)}, " + ("the first to finish" if index == won_index else when(cancelling))
+        for index, _, cancelling in failures
+    )
+    return BaseExceptionGroup(
+        f"{len(failures)} coroutines of a tinyio.race failed: {listed}"
+        + (f" ({several})" if several else ""),
+        [error for _, error, _ in failures],
+    )
