@@ -729,6 +729,12 @@ CASES: list[Misuse] = [
         ValueError,
     ),
     Misuse(
+        "Give `as_completed` a number instead of coroutines",
+        "tinyio.as_completed(5)",
+        lambda: tinyio.as_completed(5),
+        TypeError,
+    ),
+    Misuse(
         "Give `as_completed` something that is not a coroutine",
         "tinyio.as_completed([job(), 5])",
         lambda: tinyio.as_completed([job(), 5]),
