@@ -254,3 +254,50 @@ def test_the_report_of_a_crash_counts_seconds_left_on_the_virtual_clock(
 def test_a_clock_object_without_the_needed_methods_is_refused() -> None:
     with pytest.raises(TypeError, match=r"clock must be a clock .* got 42"):
         tinyio.Loop(clock=42)  # pyright: ignore[reportArgumentType]
+
+
+# ---------------------------------------------------------------- a deadlock under a virtual clock
+
+
+def test_a_deadlock_under_a_virtual_clock_is_an_error_with_the_report_not_a_hang():
+    # Issue 22: nothing ready, no timer, no thread call: nothing can ever happen.
+    event = tinyio.Event()
+    cleaned = []
+
+    def waiter():
+        try:
+            yield event.wait()
+        finally:
+            cleaned.append("waiter")
+
+    def main():
+        yield tinyio.sleep(3600)  # the clock jumps this
+        yield [waiter(), waiter()]
+
+    begun = time.monotonic()
+    with pytest.raises(RuntimeError, match="Deadlock under a virtual clock") as raised:
+        tinyio.Loop(clock=VirtualClock()).run(main())
+    assert time.monotonic() - begun < 10  # one second of grace, then the error
+    (report,) = raised.value.__notes__
+    assert report.startswith("tinyio: the loop is stuck; what its coroutines wait for:")
+    assert report.count("tinyio.Event.wait()  on <tinyio.Event unset, 2 waiting>") == 2
+    assert cleaned == ["waiter", "waiter"]
+
+
+def test_a_thread_of_the_user_s_that_wakes_the_loop_within_the_grace_is_no_deadlock():
+    event = tinyio.Event()
+
+    def main():
+        threading.Timer(0.2, event.set).start()  # real time, not the loop's
+        yield event.wait()
+        return "woken"
+
+    assert tinyio.Loop(clock=VirtualClock()).run(main()) == "woken"
+
+
+def test_a_long_thread_call_under_a_virtual_clock_is_no_deadlock():
+    # A thread call wakes the loop itself: it is waited for however long it takes.
+    def main():
+        return (yield tinyio.run_in_thread(lambda: time.sleep(1.5) or "done"))
+
+    assert tinyio.Loop(clock=VirtualClock()).run(main()) == "done"

@@ -15,13 +15,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
+import time
 import types
 import weakref
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar, cast
 
 from . import crash, ctrl_c, hooks, messages
-from .diagnostics import take_snapshot
+from .diagnostics import format_snapshot, take_snapshot
 from .scheduler import Scheduler
 from .tasks import FAILED, INTERRUPTED, RUNNING, Gen, Task, is_fresh, task_of
 from .timers import Clock
@@ -84,6 +85,9 @@ class Loop(Scheduler):
             )
         super().__init__(clock)
         self._running = False
+        # Under a clock of our own: since when (real time) nothing in the loop could wake a
+        # coroutine (see `_idle`); None while something can.
+        self._quiet_since: float | None = None
 
     def time(self) -> float:
         """The time on this loop's clock, in seconds: what its timers and timeouts count in.
@@ -273,6 +277,7 @@ class Loop(Scheduler):
         self._crash = None
         self._crashed_task = None
         self._cycles.clear()
+        self._quiet_since = None
         run = self._run
         wakeups = self._wakeups
         outcome: BaseException | None = None  # the error the run ends with
@@ -360,6 +365,11 @@ class Loop(Scheduler):
             if timers.jumped():
                 return
             timeout = None
+            io = self._wakeups.io
+            if not timers.outside and (io is None or not io.waiting):
+                # No timer, no thread call, no descriptor: only a thread of the user's can
+                # wake a coroutine now. Give it a moment of real time, then say it is stuck.
+                timeout = self._deadlock_after()
         else:
             timeout = timers.until_next()
         wakeups = self._wakeups
@@ -369,6 +379,28 @@ class Loop(Scheduler):
         wakeups.owner = owner
         timers.fire()
         self._collect_wakeups()
+        if self._ready:
+            self._quiet_since = None
+
+    def _deadlock_after(self) -> float:
+        """Idle under a clock of our own with nothing that could wake a coroutine: how long
+        to block for a thread of the user's to wake one, or raise if that time is up."""
+        now = time.monotonic()
+        since = self._quiet_since
+        if since is None:
+            self._quiet_since = since = now
+        left = since + DEADLOCK_SECONDS - now
+        if left > 0:
+            return left
+        self._quiet_since = None
+        error = RuntimeError(messages.virtual_deadlock(DEADLOCK_SECONDS))
+        forest = take_snapshot(self._tasks, self._timers.now())
+        error.add_note(
+            format_snapshot(
+                forest, f"{messages.REPORT_PREFIX} is stuck; what its coroutines wait for:"
+            )
+        )
+        raise error
 
     def _call_stop_callbacks(self) -> None:
         run = self._run
@@ -433,6 +465,11 @@ class Loop(Scheduler):
         self._live = 0
         self._wakeups.drain()
         return errors
+
+
+# Under a virtual clock, how long (in real seconds) a loop that nothing inside it can wake
+# waits for a thread of the user's to wake it before it raises (see `Loop._idle`).
+DEADLOCK_SECONDS = 1.0
 
 
 class _Runtime(contextlib.AbstractContextManager[Generator[Callable[[], None] | None, None, _T]]):

@@ -28,6 +28,7 @@ __all__ = [
     "invalid_member",
     "name",
     "started_elsewhere",
+    "virtual_deadlock",
 ]
 
 # The start of the note of what every coroutine was doing (added once per error).
@@ -186,3 +187,13 @@ def hint_for(error: BaseException) -> str | None:
                 "`with lock:`."
             )
     return None
+
+
+def virtual_deadlock(seconds: float) -> str:
+    """The error of a loop under a virtual clock that nothing can wake any more."""
+    return (
+        "Deadlock under a virtual clock: no coroutine is ready, no timer is set, and no "
+        "thread call, executor call or descriptor wait is pending, so nothing in the loop can "
+        f"ever wake its coroutines (after {seconds:g} s of real time, no thread of yours woke "
+        "one either). The report below says what each one waits for."
+    )
