@@ -293,18 +293,26 @@ def test_a_descriptor_that_cannot_be_waited_on_raises_at_the_yield(tmp_path, sel
         try:
             yield from tinyio.wait_readable(number)
         except (OSError, ValueError) as error:
-            raised.append(type(error).__name__)
+            raised.append((type(error).__name__, str(error)))
         if selector_kind == "epoll":
             with path.open() as file:
                 try:
                     yield from tinyio.wait_readable(file)
                 except OSError as error:
-                    raised.append(type(error).__name__)
+                    raised.append((type(error).__name__, str(error)))
         return raised
 
     raised = tinyio.Loop().run(main())
     assert len(raised) == (2 if selector_kind == "epoll" else 1)
-    assert all(name in ("OSError", "PermissionError", "ValueError") for name in raised)
+    assert all(name in ("OSError", "PermissionError", "ValueError") for name, _ in raised)
+    # Each names the descriptor and what was waited for.
+    assert f"descriptor {number}" in raised[0][1]
+    if selector_kind == "epoll":
+        assert raised[0][1].startswith(f"[Errno 9] cannot wait for descriptor {number} to")
+        assert raised[0][1].endswith("(closed?)")
+        assert raised[1][1].endswith(
+            "to become readable: Operation not permitted (a regular file?)"
+        )
 
 
 def test_a_thread_wakes_a_loop_that_sleeps_in_its_selector(pair):

@@ -27,6 +27,7 @@ Decisions (see docs/devdocs/native-io.md, with the measurements behind them):
 from __future__ import annotations
 
 import contextlib
+import errno
 import select
 import selectors
 import socket
@@ -174,7 +175,16 @@ class Selector(Generic[_W]):
                 )
             wanted = events | (READABLE if entry.reader is not None else 0)
             wanted |= WRITABLE if entry.writer is not None else 0
-            self._arm(fd, entry, wanted)
+            try:
+                self._arm(fd, entry, wanted)
+            except OSError as error:  # `_arm` dropped the entry if it had no waiter
+                direction = "readable" if events == READABLE else "writable"
+                hint = {errno.EBADF: " (closed?)", errno.EPERM: " (a regular file?)"}
+                raise OSError(
+                    error.errno,
+                    f"cannot wait for descriptor {fd} to become {direction}: "
+                    f"{error.strerror}{hint.get(error.errno or 0, '')}",
+                ) from None
             if events == READABLE:
                 entry.reader = waiter
             else:
