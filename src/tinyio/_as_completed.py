@@ -48,6 +48,8 @@ def as_completed(coros: Iterable[Coro[_T]]) -> Coro[Iterable[Coro[_T]]]:
             (raised at the call).
     """
     coros = coroutine_list(coros, "as_completed")
+    if isinstance(coros, TypeError):
+        raise coros
     for coro in coros:
         if not isinstance(coro, types.GeneratorType):
             raise TypeError(

@@ -38,14 +38,14 @@ _T = TypeVar("_T")
 _BEING_CANCELLED: weakref.WeakKeyDictionary[Coro[Any], BaseException] = weakref.WeakKeyDictionary()
 
 
-def coroutine_list(coros: object, caller: str) -> list[Coro[Any]]:
-    """`coros` as a list, for the library functions taking an iterable of coroutines: a single
-    coroutine (an easy slip, as `timeout` takes one) or something that is not iterable is a
-    TypeError naming `caller`, raised where the mistake was made."""
+def coroutine_list(coros: object, caller: str) -> list[Coro[Any]] | TypeError:
+    """`coros` as a list, for the library functions taking an iterable of coroutines; or, for
+    the public function to raise where the mistake was made, the TypeError naming `caller` of
+    a single coroutine (an easy slip, as `timeout` takes one) or of something not iterable."""
     # A generator expression is an iterable of coroutines; any other generator is taken for a
     # coroutine (a generator function producing coroutines is told to make a list of them).
     if isinstance(coros, types.GeneratorType) and coros.gi_code.co_name != "<genexpr>":
-        raise TypeError(
+        return TypeError(
             f"{caller} needs a list (or other iterable) of coroutines, got the single coroutine "
             f"{coros!r}. To pass just one, write `{caller}([coro])`. (If it is a generator "
             "that produces coroutines, pass a list of them.)"
@@ -53,9 +53,7 @@ def coroutine_list(coros: object, caller: str) -> list[Coro[Any]]:
     try:
         return list(cast("Iterable[Coro[Any]]", coros))
     except TypeError:
-        raise TypeError(
-            f"{caller} needs a list (or other iterable) of coroutines, got {coros!r}."
-        ) from None
+        return TypeError(f"{caller} needs a list (or other iterable) of coroutines, got {coros!r}.")
 
 
 def cancel(coro: Coro[Any]) -> Coro[None]:
@@ -251,6 +249,8 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
         Whatever the coroutines raise, when yielded: as above.
     """
     coros = coroutine_list(coros, "race")
+    if isinstance(coros, TypeError):
+        raise coros
     if not coros:
         raise ValueError("race needs at least one coroutine: with none, nothing could win.")
     seen: set[int] = set()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Iterable
-from typing import Any, Literal, NoReturn, TypeAlias, TypeVar, cast
+from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 from ._cancel import cancel_all_of, coroutine_list
 from ._core import CURRENT_LOOP, Coro, Loop, without_library_frames
@@ -72,10 +72,12 @@ def settle(coros: Iterable[Coro[_T]]) -> Coro[list[_Outcome[_T]]]:
         ValueError: a member of `coros` has already started, or appears twice (at the call).
     """
     coros = coroutine_list(coros, "settle")
+    if isinstance(coros, TypeError):
+        raise coros
     generator = types.GeneratorType
     for coro in coros:
         if type(coro) is not generator or coro.gi_frame is None or coro.gi_suspended:
-            _reject(cast(object, coro))
+            raise _rejection(cast(object, coro))
     if len(set(coros)) != len(coros):
         seen: set[Coro[_T]] = set()
         for coro in coros:
@@ -87,10 +89,11 @@ def settle(coros: Iterable[Coro[_T]]) -> Coro[list[_Outcome[_T]]]:
     return _settle(coros)
 
 
-def _reject(coro: object) -> NoReturn:
+def _rejection(coro: object) -> TypeError | ValueError:
+    """Why `coro` cannot be settled, for `settle` to raise."""
     if not isinstance(coro, types.GeneratorType):
-        raise TypeError(f"settle needs coroutines (generators), got {coro!r} among its inputs.")
-    raise ValueError(
+        return TypeError(f"settle needs coroutines (generators), got {coro!r} among its inputs.")
+    return ValueError(
         f"settle needs new coroutines, got {coro!r}, which has already started (or finished). "
         "settle runs each coroutine inside its own wrapper, so it cannot share one that runs "
         "elsewhere: yield that one directly."
