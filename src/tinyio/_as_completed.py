@@ -47,9 +47,10 @@ def as_completed(coros: Iterable[Coro[_T]]) -> Coro[Iterable[Coro[_T]]]:
             coroutine rather than a list of one -- or a member of it is not a coroutine
             (raised at the call).
     """
-    coros = coroutine_list(coros, "as_completed")
-    if isinstance(coros, TypeError):
-        raise coros
+    listed = coroutine_list(coros, "as_completed")
+    if isinstance(listed, TypeError):
+        raise listed
+    coros = listed
     for coro in coros:
         if not isinstance(coro, types.GeneratorType):
             raise TypeError(

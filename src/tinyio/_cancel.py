@@ -248,9 +248,10 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
             started (at the call).
         Whatever the coroutines raise, when yielded: as above.
     """
-    coros = coroutine_list(coros, "race")
-    if isinstance(coros, TypeError):
-        raise coros
+    listed = coroutine_list(coros, "race")
+    if isinstance(listed, TypeError):
+        raise listed
+    coros = listed
     if not coros:
         raise ValueError("race needs at least one coroutine: with none, nothing could win.")
     seen: set[int] = set()

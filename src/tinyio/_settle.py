@@ -71,9 +71,10 @@ def settle(coros: Iterable[Coro[_T]]) -> Coro[list[_Outcome[_T]]]:
         TypeError: a member of `coros` is not a generator (at the call).
         ValueError: a member of `coros` has already started, or appears twice (at the call).
     """
-    coros = coroutine_list(coros, "settle")
-    if isinstance(coros, TypeError):
-        raise coros
+    listed = coroutine_list(coros, "settle")
+    if isinstance(listed, TypeError):
+        raise listed
+    coros = listed
     generator = types.GeneratorType
     for coro in coros:
         if type(coro) is not generator or coro.gi_frame is None or coro.gi_suspended:
