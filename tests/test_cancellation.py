@@ -2,7 +2,9 @@
 
 import concurrent.futures
 import contextlib
+import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -581,13 +583,22 @@ def test_the_loop_can_run_again_after_an_error():
 
 
 def _blocked_until(released: threading.Event, started: threading.Event, ended: list[object]):
-    """A call stuck in one C call (a cancellation reaches it only when the call returns)
-    until `released` is set, or 10 s pass."""
+    """Stands for a call stuck in one C call until `released` is set, or 10 s pass: one that
+    a cancellation reaches only when it returns (one that arrives before the wait begins is
+    held until then too)."""
     started.set()
+    deadline = time.monotonic() + 10
+    cancelled = None
     try:
-        released.wait(10)
+        while not released.is_set() and (left := deadline - time.monotonic()) > 0:
+            try:
+                released.wait(left)
+            except tinyio.CancelledError as error:
+                cancelled = error
     finally:
         ended.append(("call ended", released.is_set()))
+    if cancelled is not None:
+        raise cancelled
 
 
 def _stuck_thread_call(released, started, ended, _):
@@ -620,6 +631,23 @@ def _stuck_asyncio_cleanup(released, started, ended, _):
 def test_while_a_crash_waits_for_a_stuck_call_the_other_coroutines_clean_up_at_once(stuck):
     # Issue 21, item 7. The other coroutine's `finally` is what lets the call go: had it to
     # wait for the call to end, the call would end only after its 10 s.
+    if stuck is _stuck_thread_call and sys.version_info < (3, 12) and sys.gettrace():
+        # Under a tracer (coverage), CPython 3.11 makes the loop's thread wait at each Python
+        # call until the CancelledError sent to the stuck thread is delivered, that is until
+        # its call returns (docs/devdocs/threads.md): run this case untraced.
+        env = {k: v for k, v in os.environ.items() if k != "COVERAGE_PROCESS_CONFIG"}
+        case = f"{__file__}::test_while_a_crash_waits_for_a_stuck_call_the_other_coroutines"
+        case += "_clean_up_at_once[_stuck_thread_call]"
+        completed = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", case],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=100,
+        )
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+        assert "1 passed" in completed.stdout
+        return
     released, started = threading.Event(), threading.Event()
     order: list[object] = []
 
