@@ -147,7 +147,10 @@ def test_a_value_below_one_raises_value_error(value):
         tinyio.Barrier(value)
 
 
-@pytest.mark.parametrize("value", [2.0, "2", None], ids=["float", "str", "none"])
-def test_a_value_that_is_not_an_int_raises_type_error(value):
-    with pytest.raises(TypeError, match="int"):
+@pytest.mark.parametrize(
+    "value", [2.0, 1.5, "2", None, True, False], ids=["whole-float", "float", "str", "none", "true", "false"]
+)
+def test_a_value_that_is_not_an_int_raises_type_error_naming_it(value):
+    with pytest.raises(TypeError, match="int") as caught:
         tinyio.Barrier(value)
+    assert repr(value) in str(caught.value)

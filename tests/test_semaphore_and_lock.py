@@ -505,10 +505,13 @@ def test_a_semaphore_value_below_one_raises_value_error(value):
         tinyio.Semaphore(value)
 
 
-@pytest.mark.parametrize("value", [1.5, "2", None], ids=["float", "str", "none"])
-def test_a_semaphore_value_that_is_not_an_int_raises_type_error(value):
-    with pytest.raises(TypeError, match="int"):
+@pytest.mark.parametrize(
+    "value", [1.5, 2.0, "2", None, True, False], ids=["float", "whole-float", "str", "none", "true", "false"]
+)
+def test_a_semaphore_value_that_is_not_an_int_raises_type_error_naming_it(value):
+    with pytest.raises(TypeError, match="int") as caught:
         tinyio.Semaphore(value)
+    assert repr(value) in str(caught.value)
 
 
 def test_semaphore_value_counts_the_free_slots_and_locked_says_when_none_is_left():

@@ -438,9 +438,16 @@ class Condition(_PoolUser):
         return result
 
     def notify(self, n: int = 1) -> None:
-        """Wake up to `n` of the coroutines waiting in `wait()`, first come first served."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise ValueError(f"notify needs a non-negative int, got {n!r}.")
+        """Wake up to `n` of the coroutines waiting in `wait()`, first come first served.
+
+        Raises:
+            TypeError: `n` is not an int (a bool or a float such as `1.0` is not one either).
+            ValueError: `n` is negative (0 wakes nobody).
+        """
+        if isinstance(n, bool) or not isinstance(n, int):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"condition.notify(n) needs an int, got {n!r}.")
+        if n < 0:
+            raise ValueError(f"condition.notify(n) needs a non-negative int, got {n!r}.")
         for _ in range(min(n, len(self._waiters))):
             self._waiters.wake_first()
 
