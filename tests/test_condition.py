@@ -205,7 +205,9 @@ def test_notify_rejects_a_negative_count():
 
 
 @pytest.mark.parametrize(
-    "n", [1.5, 1.0, "1", None, True, False], ids=["float", "whole-float", "str", "none", "true", "false"]
+    "n",
+    [1.5, 1.0, "1", None, True, False],
+    ids=["float", "whole-float", "str", "none", "true", "false"],
 )
 def test_notify_rejects_a_count_that_is_not_an_int_with_a_type_error_naming_it(n):
     with pytest.raises(TypeError, match="int") as caught:

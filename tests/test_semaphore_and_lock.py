@@ -506,7 +506,9 @@ def test_a_semaphore_value_below_one_raises_value_error(value):
 
 
 @pytest.mark.parametrize(
-    "value", [1.5, 2.0, "2", None, True, False], ids=["float", "whole-float", "str", "none", "true", "false"]
+    "value",
+    [1.5, 2.0, "2", None, True, False],
+    ids=["float", "whole-float", "str", "none", "true", "false"],
 )
 def test_a_semaphore_value_that_is_not_an_int_raises_type_error_naming_it(value):
     with pytest.raises(TypeError, match="int") as caught:
