@@ -13,6 +13,7 @@ with other threads (use `Event` or `Queue.put_nowait` for that).
 from __future__ import annotations
 
 import contextlib
+import warnings
 import weakref
 from collections.abc import Callable, Generator
 from types import TracebackType
@@ -103,24 +104,47 @@ class _UnenteredSlot(Slot):
 
     `__enter__` turns the object into a plain `Slot`, so that deallocating an entered slot
     runs no Python code: a Ctrl-C arriving inside `__del__` would be printed and lost.
+
+    A slot that is dropped still held is a mistake of the program's (it was meant to be
+    entered), which held the lock from the acquisition until the drop -- perhaps much later
+    than the user's last reference went, as the loop may still hold the last value it sent
+    into a coroutine. So, as an unclosed file does, it warns with a `ResourceWarning` (after
+    giving the place back, so that a warning turned into an error cannot keep it). The slot is
+    created in the user's call (`lock()`), so that tracemalloc's traceback of the object,
+    which `warnings` shows, is where it was acquired.
     """
 
-    __slots__ = ()
+    __slots__ = ()  # none of its own: `__enter__` changes its class to `Slot`
 
     def __enter__(self) -> None:
         self.__class__ = Slot  # pyright: ignore[reportAttributeAccessIssue]
         Slot.__enter__(self)
 
     def __del__(self) -> None:
-        self.release()
+        if self.held:
+            self.release()
+            warnings.warn(
+                f"A slot of {_owner_name(self._give_back)} was acquired but never entered or released: write "
+                "`with (yield lock()):` (or call `.release()` on what the yield gave). It was "
+                "given back only now, when it was dropped; the lock was held until then.",
+                ResourceWarning,
+                source=self,
+                stacklevel=2,
+            )
+
+
+def _owner_name(give_back: Callable[[], None]) -> str:
+    pool = getattr(give_back, "__self__", None)  # `_SlotPool.release`, bound
+    return pool.name if isinstance(pool, _SlotPool) else "a tinyio semaphore"
 
 
 class _SlotPool:
     """The slots of a semaphore (or lock), and the line of coroutines waiting for one."""
 
-    __slots__ = ("available", "give_back", "holder", "initial", "waiters")
+    __slots__ = ("available", "give_back", "holder", "initial", "name", "waiters")
 
-    def __init__(self, value: int) -> None:
+    def __init__(self, value: int, name: str) -> None:
+        self.name = name  # what the warning of a slot dropped unentered calls its owner
         self.give_back = self.release  # bound once: each acquired slot holds it
         self.initial = value
         self.available = value
@@ -212,7 +236,7 @@ class Semaphore(_PoolUser):
         problem = count_problem(value, "`tinyio.Semaphore(value=...)`")
         if problem is not None:
             raise problem
-        super().__init__(_SlotPool(value))
+        super().__init__(_SlotPool(value, f"a tinyio.Semaphore({value}) at {id(self):#x}"))
 
     @property
     def value(self) -> int:
@@ -225,13 +249,12 @@ class Semaphore(_PoolUser):
 
     def __call__(self) -> Coro[contextlib.AbstractContextManager[None]]:
         """Block until the semaphore can be entered: `with (yield semaphore()):`."""
-        return self._acquire()
+        pool = self._pool
+        return self._acquire(_UnenteredSlot(pool.give_back))  # made here: see it
 
     @starts_at_once
-    def _acquire(self) -> Generator[Any, Any, Slot]:
-        pool = self._pool
-        slot = _UnenteredSlot(pool.give_back)
-        yield from pool.take(slot)
+    def _acquire(self, slot: Slot) -> Generator[Any, Any, Slot]:
+        yield from self._pool.take(slot)
         return slot
 
     def __repr__(self) -> str:
@@ -270,7 +293,7 @@ class Lock(_PoolUser):
     __slots__ = ()
 
     def __init__(self) -> None:
-        super().__init__(_SlotPool(1))
+        super().__init__(_SlotPool(1, f"a tinyio.Lock at {id(self):#x}"))
 
     @property
     def value(self) -> int:
@@ -284,12 +307,12 @@ class Lock(_PoolUser):
 
     def __call__(self) -> Coro[contextlib.AbstractContextManager[None]]:
         """Block until the lock can be entered: `with (yield lock()):`."""
-        return self._acquire()
+        pool = self._pool
+        return self._acquire(_UnenteredSlot(pool.give_back))  # made here: see it
 
     @starts_at_once
-    def _acquire(self) -> Generator[Any, Any, Slot]:
+    def _acquire(self, slot: Slot) -> Generator[Any, Any, Slot]:
         pool = self._pool
-        slot = _UnenteredSlot(pool.give_back)
         yield from pool.take(slot)
         pool.holder = weakref.ref(slot)
         return slot
