@@ -110,8 +110,9 @@ class _UnenteredSlot(Slot):
     than the user's last reference went, as the loop may still hold the last value it sent
     into a coroutine. So, as an unclosed file does, it warns with a `ResourceWarning` (after
     giving the place back, so that a warning turned into an error cannot keep it). The slot is
-    created in the user's call (`lock()`), so that tracemalloc's traceback of the object,
-    which `warnings` shows, is where it was acquired.
+    created in the user's call (`lock()`), so that where tracemalloc can trace the object
+    (`source=`; not on 3.11, whose tracemalloc misses objects of classes with a `__dict__`
+    slot in their bases), `warnings` shows where it was acquired.
     """
 
     __slots__ = ()  # none of its own: `__enter__` changes its class to `Slot`
