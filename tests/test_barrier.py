@@ -147,7 +147,95 @@ def test_a_value_below_one_raises_value_error(value):
         tinyio.Barrier(value)
 
 
-@pytest.mark.parametrize("value", [2.0, "2", None], ids=["float", "str", "none"])
-def test_a_value_that_is_not_an_int_raises_type_error(value):
-    with pytest.raises(TypeError, match="int"):
+@pytest.mark.parametrize(
+    "value",
+    [2.0, 1.5, "2", None, True, False],
+    ids=["whole-float", "float", "str", "none", "true", "false"],
+)
+def test_a_value_that_is_not_an_int_raises_type_error_naming_it(value):
+    with pytest.raises(TypeError, match="int") as caught:
         tinyio.Barrier(value)
+    assert repr(value) in str(caught.value)
+
+
+# --- an arrival that is cancelled or timed out leaves -----------------------------------
+
+
+def arrive(barrier, use_wait):
+    return (yield (barrier.wait() if use_wait else barrier))
+
+
+def passes_alone(barrier):
+    """Whether one more arrival passes (within 0.05 s) with nobody else arriving. (By
+    `barrier.wait()`: the task that `yield barrier` starts is not interrupted with its
+    yielder, and would keep the run going until the next arrival.)"""
+    _, in_time = yield tinyio.timeout(barrier.wait(), 0.05)
+    return in_time
+
+
+@pytest.mark.parametrize("use_wait", [True, False], ids=["wait", "yield-barrier"])
+def test_a_timed_out_arrival_leaves_and_the_next_one_waits_again(use_wait):
+    barrier = tinyio.Barrier(2)
+
+    def main():
+        assert (yield tinyio.timeout(arrive(barrier, use_wait), 0.02)) == (None, False)
+        assert repr(barrier) == "<tinyio.Barrier 0/2 arrived>"
+        assert not (yield passes_alone(barrier))  # it does not count the one gone
+        return (yield [arrive(barrier, use_wait), arrive(barrier, use_wait)])
+
+    assert tinyio.Loop().run(main()) == [0, 1]
+
+
+@pytest.mark.parametrize("use_wait", [True, False], ids=["wait", "yield-barrier"])
+def test_the_arrivals_after_one_that_left_move_up(use_wait):
+    barrier = tinyio.Barrier(3)
+
+    def leaver():
+        yield tinyio.timeout(arrive(barrier, use_wait), 0.02)
+        return "left"
+
+    def late():
+        yield tinyio.sleep(0.05)  # after the leaver has left
+        return (yield arrive(barrier, use_wait))
+
+    def main():
+        # Arrival order: the leaver, the first `arrive`, then the late ones.
+        return (yield [leaver(), arrive(barrier, use_wait), late(), late()])
+
+    assert tinyio.Loop().run(main()) == ["left", 0, 1, 2]
+
+
+def test_a_cancelled_arrival_leaves():
+    barrier = tinyio.Barrier(2)
+
+    def main():
+        arrival = arrive(barrier, True)
+        yield {arrival}
+        yield
+        yield
+        assert repr(barrier) == "<tinyio.Barrier 1/2 arrived>"
+        yield tinyio.cancel(arrival)
+        assert repr(barrier) == "<tinyio.Barrier 0/2 arrived>"
+        return (yield passes_alone(barrier))
+
+    assert tinyio.Loop().run(main()) is False
+
+
+@pytest.mark.parametrize("use_wait", [True, False], ids=["wait", "yield-barrier"])
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt], ids=["crash", "ctrl-c"])
+def test_no_arrival_of_a_crashed_loop_counts_in_a_later_one(use_wait, error):
+    barrier = tinyio.Barrier(2)
+
+    def crash():
+        for _ in range(3):
+            yield
+        raise error("boom")
+
+    def main():
+        yield [arrive(barrier, use_wait), crash()]
+
+    with pytest.raises(error):
+        tinyio.Loop().run(main())
+    assert repr(barrier) == "<tinyio.Barrier 0/2 arrived>"
+    assert tinyio.Loop().run(passes_alone(barrier)) is False
+    assert repr(barrier) == "<tinyio.Barrier 0/2 arrived>"

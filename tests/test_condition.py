@@ -204,10 +204,21 @@ def test_notify_rejects_a_negative_count():
         tinyio.Condition().notify(-1)
 
 
-@pytest.mark.parametrize("n", [1.5, "1", None], ids=["float", "str", "none"])
-def test_notify_rejects_a_count_that_is_not_an_int(n):
-    with pytest.raises((TypeError, ValueError), match="int"):
+@pytest.mark.parametrize(
+    "n",
+    [1.5, 1.0, "1", None, True, False],
+    ids=["float", "whole-float", "str", "none", "true", "false"],
+)
+def test_notify_rejects_a_count_that_is_not_an_int_with_a_type_error_naming_it(n):
+    with pytest.raises(TypeError, match="int") as caught:
         tinyio.Condition().notify(n)
+    assert repr(n) in str(caught.value)
+
+
+def test_notify_rejects_a_negative_count_that_is_not_an_int_as_a_type_error():
+    # The type is checked first: -1.0 is wrong for being a float, not for being negative.
+    with pytest.raises(TypeError, match=r"-1\.0"):
+        tinyio.Condition().notify(-1.0)
 
 
 # --- the lock ---------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """`tinyio.Semaphore` and `tinyio.Lock`: at most N holders, first come first served (docs: synchronisation.md)."""
 
+import warnings
+
 import pytest
 
 import tinyio
@@ -396,7 +398,7 @@ def test_a_slot_handed_over_after_its_waiter_timed_out_goes_on_to_the_next_waite
     assert log == ["holder in", "patient in"]
 
 
-def test_a_slot_acquired_but_never_entered_is_released_when_dropped():
+def test_a_slot_acquired_but_never_entered_is_released_when_dropped_and_warns():
     semaphore = tinyio.Semaphore(1)
 
     def careless():
@@ -407,8 +409,43 @@ def test_a_slot_acquired_but_never_entered_is_released_when_dropped():
         with (yield semaphore()):
             return semaphore.value
 
-    assert tinyio.Loop().run(main()) == 0
+    with pytest.warns(ResourceWarning, match=r"tinyio\.Semaphore\(1\) at 0x.*never entered"):
+        assert tinyio.Loop().run(main()) == 0
     assert semaphore.value == 1
+
+
+def test_a_lock_slot_dropped_unentered_after_a_timeout_warns_naming_the_lock_and_is_free():
+    lock = tinyio.Lock()
+
+    def main():
+        result, finished = yield tinyio.timeout(lock(), 1)
+        assert finished
+        del result
+        yield tinyio.sleep(0)  # the loop lets go of the last value it sent in
+        return lock.locked()
+
+    with pytest.warns(ResourceWarning, match=rf"tinyio\.Lock at {id(lock):#x}"):
+        assert tinyio.Loop().run(main()) is False
+    assert not lock.locked()
+
+
+def test_a_slot_released_by_hand_or_entered_does_not_warn():
+    lock = tinyio.Lock()
+
+    def main():
+        slot = yield lock()
+        slot.release()  # pyright: ignore[reportAttributeAccessIssue]
+        del slot
+        with (yield lock()):
+            pass
+        yield lock()  # acquired and dropped: this one warns
+        yield  # the loop lets go of the last value it sent in
+        return lock.locked()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert tinyio.Loop().run(main()) is False
+    assert [type(w.message) for w in caught] == [ResourceWarning]
 
 
 def test_a_semaphore_emptied_by_a_crash_is_fully_usable_in_another_loop():
@@ -505,10 +542,15 @@ def test_a_semaphore_value_below_one_raises_value_error(value):
         tinyio.Semaphore(value)
 
 
-@pytest.mark.parametrize("value", [1.5, "2", None], ids=["float", "str", "none"])
-def test_a_semaphore_value_that_is_not_an_int_raises_type_error(value):
-    with pytest.raises(TypeError, match="int"):
+@pytest.mark.parametrize(
+    "value",
+    [1.5, 2.0, "2", None, True, False],
+    ids=["float", "whole-float", "str", "none", "true", "false"],
+)
+def test_a_semaphore_value_that_is_not_an_int_raises_type_error_naming_it(value):
+    with pytest.raises(TypeError, match="int") as caught:
         tinyio.Semaphore(value)
+    assert repr(value) in str(caught.value)
 
 
 def test_semaphore_value_counts_the_free_slots_and_locked_says_when_none_is_left():

@@ -13,13 +13,22 @@ with other threads (use `Event` or `Queue.put_nowait` for that).
 from __future__ import annotations
 
 import contextlib
+import warnings
 import weakref
 from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ._core import CURRENT_LOOP, Coro, Loop, Wait, WaitLine, cancelling_everything, starts_at_once
-from ._event import Event
+from ._core import (
+    CURRENT_LOOP,
+    Coro,
+    Loop,
+    Wait,
+    WaitLine,
+    cancelling_everything,
+    starts_at_once,
+    waiters_of,
+)
 
 __all__ = ["Barrier", "Condition", "Lock", "Semaphore", "Slot", "count_problem"]
 
@@ -95,24 +104,48 @@ class _UnenteredSlot(Slot):
 
     `__enter__` turns the object into a plain `Slot`, so that deallocating an entered slot
     runs no Python code: a Ctrl-C arriving inside `__del__` would be printed and lost.
+
+    A slot that is dropped still held is a mistake of the program's (it was meant to be
+    entered), which held the lock from the acquisition until the drop -- perhaps much later
+    than the user's last reference went, as the loop may still hold the last value it sent
+    into a coroutine. So, as an unclosed file does, it warns with a `ResourceWarning` (after
+    giving the place back, so that a warning turned into an error cannot keep it). The slot is
+    created in the user's call (`lock()`), so that where tracemalloc can trace the object
+    (`source=`; not on 3.11, whose tracemalloc misses objects of classes with a `__dict__`
+    slot in their bases), `warnings` shows where it was acquired.
     """
 
-    __slots__ = ()
+    __slots__ = ()  # none of its own: `__enter__` changes its class to `Slot`
 
     def __enter__(self) -> None:
         self.__class__ = Slot  # pyright: ignore[reportAttributeAccessIssue]
         Slot.__enter__(self)
 
     def __del__(self) -> None:
-        self.release()
+        if self.held:
+            self.release()
+            warnings.warn(
+                f"A slot of {_owner_name(self._give_back)} was acquired but never entered or released: write "
+                "`with (yield lock()):` (or call `.release()` on what the yield gave). It was "
+                "given back only now, when it was dropped; the lock was held until then.",
+                ResourceWarning,
+                source=self,
+                stacklevel=2,
+            )
+
+
+def _owner_name(give_back: Callable[[], None]) -> str:
+    pool = getattr(give_back, "__self__", None)  # `_SlotPool.release`, bound
+    return pool.name if isinstance(pool, _SlotPool) else "a tinyio semaphore"
 
 
 class _SlotPool:
     """The slots of a semaphore (or lock), and the line of coroutines waiting for one."""
 
-    __slots__ = ("available", "give_back", "holder", "initial", "waiters")
+    __slots__ = ("available", "give_back", "holder", "initial", "name", "waiters")
 
-    def __init__(self, value: int) -> None:
+    def __init__(self, value: int, name: str) -> None:
+        self.name = name  # what the warning of a slot dropped unentered calls its owner
         self.give_back = self.release  # bound once: each acquired slot holds it
         self.initial = value
         self.available = value
@@ -204,7 +237,7 @@ class Semaphore(_PoolUser):
         problem = count_problem(value, "`tinyio.Semaphore(value=...)`")
         if problem is not None:
             raise problem
-        super().__init__(_SlotPool(value))
+        super().__init__(_SlotPool(value, f"a tinyio.Semaphore({value}) at {id(self):#x}"))
 
     @property
     def value(self) -> int:
@@ -217,13 +250,12 @@ class Semaphore(_PoolUser):
 
     def __call__(self) -> Coro[contextlib.AbstractContextManager[None]]:
         """Block until the semaphore can be entered: `with (yield semaphore()):`."""
-        return self._acquire()
+        pool = self._pool
+        return self._acquire(_UnenteredSlot(pool.give_back))  # made here: see it
 
     @starts_at_once
-    def _acquire(self) -> Generator[Any, Any, Slot]:
-        pool = self._pool
-        slot = _UnenteredSlot(pool.give_back)
-        yield from pool.take(slot)
+    def _acquire(self, slot: Slot) -> Generator[Any, Any, Slot]:
+        yield from self._pool.take(slot)
         return slot
 
     def __repr__(self) -> str:
@@ -262,7 +294,7 @@ class Lock(_PoolUser):
     __slots__ = ()
 
     def __init__(self) -> None:
-        super().__init__(_SlotPool(1))
+        super().__init__(_SlotPool(1, f"a tinyio.Lock at {id(self):#x}"))
 
     @property
     def value(self) -> int:
@@ -276,12 +308,12 @@ class Lock(_PoolUser):
 
     def __call__(self) -> Coro[contextlib.AbstractContextManager[None]]:
         """Block until the lock can be entered: `with (yield lock()):`."""
-        return self._acquire()
+        pool = self._pool
+        return self._acquire(_UnenteredSlot(pool.give_back))  # made here: see it
 
     @starts_at_once
-    def _acquire(self) -> Generator[Any, Any, Slot]:
+    def _acquire(self, slot: Slot) -> Generator[Any, Any, Slot]:
         pool = self._pool
-        slot = _UnenteredSlot(pool.give_back)
         yield from pool.take(slot)
         pool.holder = weakref.ref(slot)
         return slot
@@ -438,8 +470,15 @@ class Condition(_PoolUser):
         return result
 
     def notify(self, n: int = 1) -> None:
-        """Wake up to `n` of the coroutines waiting in `wait()`, first come first served."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:  # pyright: ignore[reportUnnecessaryIsInstance]
+        """Wake up to `n` of the coroutines waiting in `wait()`, first come first served.
+
+        Raises:
+            TypeError: `n` is not an int (a bool or a float such as `1.0` is not one either).
+            ValueError: `n` is negative (0 wakes nobody).
+        """
+        if isinstance(n, bool) or not isinstance(n, int):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"notify needs an int, got {n!r}.")
+        if n < 0:
             raise ValueError(f"notify needs a non-negative int, got {n!r}.")
         for _ in range(min(n, len(self._waiters))):
             self._waiters.wake_first()
@@ -450,6 +489,30 @@ class Condition(_PoolUser):
 
     def __repr__(self) -> str:
         return f"<tinyio.Condition {len(self._waiters)} waiting, {self._lock!r}>"
+
+
+class _Arrival:
+    """A coroutine waiting at a closed barrier: its place in the count until the barrier opens
+    (and then its index), or until it leaves."""
+
+    __slots__ = ("gen", "index", "loop", "wait", "waited_on")
+
+    def __init__(self) -> None:
+        self.gen: weakref.ref[Coro[Any]] | None = None  # the arrival's own coroutine
+        self.loop: Loop | None = None
+        self.wait = Wait()
+        self.waited_on = False  # whether some coroutine waited on it when it arrived
+        self.index: int | None = None  # given when the barrier opens; None: it left
+
+    def abandoned(self) -> bool:
+        """Whether the coroutine that waited on this arrival stopped waiting (it was cancelled
+        or timed out while the arrival's own coroutine, a task of its own, went on waiting)."""
+        gen = None if self.gen is None else self.gen()
+        if gen is None:
+            return True
+        if not self.waited_on or self.loop is None:
+            return False  # a background or root coroutine: nobody waits on it by design
+        return not waiters_of(self.loop, gen)
 
 
 class Barrier:
@@ -476,40 +539,94 @@ class Barrier:
     ```
 
     `wait()` returns the arrival index (0, 1, ...) of each coroutine. Once `value` have
-    arrived, all of them go on; later arrivals pass at once.
+    arrived, all of them go on; later arrivals pass at once. An arrival that is cancelled or
+    timed out before the barrier opens leaves: it no longer counts, and those after it move up.
     """
 
-    __slots__ = ("_arrived", "_event", "_value")
+    __slots__ = ("_arrivals", "_passed", "_value")
 
     def __init__(self, value: int) -> None:
         """A barrier for `value` coroutines.
 
         Arguments:
             value: the number of coroutines that must arrive before any goes on, at least 1.
+
+        Raises:
+            ValueError: `value` is less than 1.
+            TypeError: `value` is not an int.
         """
         problem = count_problem(value, "`tinyio.Barrier(value=...)`")
         if problem is not None:
             raise problem
         self._value: int = value
-        self._arrived = 0
-        self._event = Event()
+        # The coroutines waiting while the barrier is closed, in the order they arrived.
+        self._arrivals: list[_Arrival] = []
+        self._passed: int | None = None  # once open: how many have passed (the next index)
 
     def wait(self) -> Coro[int]:
         """Block until the barrier can be passed; gives this coroutine's arrival index."""
-        return self._wait()
-
-    def _wait(self) -> Coro[int]:
-        index = self._arrived
-        self._arrived += 1
-        if self._arrived >= self._value:
-            self._event.set()
-        else:
-            yield self._event.wait()
-        return index
+        return self._start()
 
     def _tinyio_wait_(self) -> Coro[int]:
         # `yield barrier` means `yield barrier.wait()` (see the loop core).
-        return self._wait()
+        return self._start()
+
+    def _start(self) -> Coro[int]:
+        arrival = _Arrival()
+        gen = self._wait(arrival)
+        arrival.gen = weakref.ref(gen)
+        return gen
+
+    # Runs as part of the arriving coroutine (`starts_at_once`), so that its cancellation or
+    # timeout is thrown in here, and the arrival leaves before the error propagates. (Yielded
+    # as `yield barrier`, the core runs it as a task of its own, which is not interrupted with
+    # its yielder: such an arrival is found to have been abandoned, and leaves, when the
+    # barrier next counts its arrivals.)
+    @starts_at_once
+    def _wait(self, arrival: _Arrival) -> Coro[int]:
+        if self._passed is not None:
+            index = self._passed
+            self._passed += 1
+            return index
+        arrivals = self._arrivals
+        self._leave_if_abandoned()
+        if len(arrivals) + 1 >= self._value:
+            for index, waiting in enumerate(arrivals):
+                waiting.index = index
+                waiting.wait.wake()
+            index = len(arrivals)
+            self._passed = index + 1
+            arrivals.clear()
+            return index
+        arrivals.append(arrival)
+        wait = arrival.wait
+        try:
+            loop: Loop = yield CURRENT_LOOP
+            arrival.loop = loop
+            gen = None if arrival.gen is None else arrival.gen()
+            arrival.waited_on = gen is not None and bool(waiters_of(loop, gen))
+            if not wait.woken:
+                yield wait
+        except BaseException:
+            if arrival.index is None:  # the barrier has not opened for it: leave
+                self._leave(arrival)
+            raise
+        # None if it left, abandoned: then nothing waits on it to receive this.
+        return arrival.index  # pyright: ignore[reportReturnType]
+
+    def _leave(self, arrival: _Arrival) -> None:
+        with contextlib.suppress(ValueError):  # not in the count any more
+            self._arrivals.remove(arrival)
+
+    def _leave_if_abandoned(self) -> None:
+        """Take out of the count the arrivals whose waiter has stopped waiting, and end them."""
+        for arrival in [a for a in self._arrivals if a.abandoned()]:
+            self._leave(arrival)
+            arrival.wait.wake()  # with no index: its coroutine ends, unseen
 
     def __repr__(self) -> str:
-        return f"<tinyio.Barrier {self._arrived}/{self._value} arrived>"
+        if self._passed is None:  # closed: those waiting (not those abandoned, about to leave)
+            arrived = sum(not arrival.abandoned() for arrival in self._arrivals)
+        else:
+            arrived = self._passed
+        return f"<tinyio.Barrier {arrived}/{self._value} arrived>"
