@@ -22,6 +22,7 @@ import tempfile
 import textwrap
 import threading
 import time
+import traceback
 import types
 from collections.abc import Iterator
 
@@ -299,6 +300,34 @@ def test_a_reset_by_the_peer_is_broken_with_the_oserror_as_cause_every_time():
     assert causes[:2] == ["ConnectionResetError"] * 2
     assert causes[2] in ("BrokenPipeError", "ConnectionResetError")
     assert causes[3] == causes[2]
+
+
+def test_the_cause_of_a_broken_stream_shows_no_library_frame():
+    a, b = stream_pair()
+    b.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    b.close()
+    library = os.path.dirname(tinyio.__file__) + os.sep
+    caught: list[tinyio.BrokenResourceError] = []
+
+    def main():
+        with a:
+            for operation in (a.receive_some, lambda: a.send_all(b"x" * 100000)):
+                for _ in range(2):  # the first failure, then the one kept for later calls
+                    try:
+                        yield from operation()
+                    except tinyio.BrokenResourceError as error:
+                        caught.append(error)
+
+    run(main())
+    assert len(caught) == 4
+    for error in caught:
+        assert isinstance(error.__cause__, OSError)
+        files = [frame.filename for frame in traceback.extract_tb(error.__cause__.__traceback__)]
+        assert not [file for file in files if file.startswith(library)], files
+    # The user's own frame is on the error itself, and the printed chain shows the cause.
+    printed = "".join(traceback.format_exception(caught[0]))
+    assert "ConnectionResetError" in printed
+    assert __file__ in printed
 
 
 def test_a_cancelled_send_all_leaves_the_stream_broken():

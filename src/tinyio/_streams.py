@@ -36,6 +36,7 @@ from ._core import (
     cancelling_everything,
     notify_closing,
     starts_at_once,
+    without_library_frames,
 )
 from ._event import Event
 from ._io import wait_descriptor
@@ -112,6 +113,16 @@ def check_port(port: object, caller: str, lowest: int = 0) -> int:
     if not lowest <= port <= 65535:
         raise ValueError(f"{caller}: port must be between {lowest} and 65535, got {port!r}.")
     return port
+
+
+def broken_by(error: OSError) -> BrokenResourceError:
+    """The `BrokenResourceError` for a failed system call: `error` as its cause, with the
+    traceback of the cause trimmed of tinyio's own frames (the call failed in the library's
+    code; the user's frames are on the `BrokenResourceError` itself)."""
+    error.__traceback__ = without_library_frames(error.__traceback__)
+    broken = BrokenResourceError(f"the connection is broken: {error}")
+    broken.__cause__ = error
+    return broken
 
 
 class ByteStream:
@@ -195,8 +206,7 @@ class ByteStream:
             raise BrokenResourceError(str(broken)) from broken.__cause__
 
     def _break_send(self, error: OSError) -> BrokenResourceError:
-        broken = BrokenResourceError(f"the connection is broken: {error}")
-        broken.__cause__ = error
+        broken = broken_by(error)
         self._send_broken = broken
         return broken
 
@@ -283,15 +293,13 @@ class ByteStream:
             except BlockingIOError:
                 pass  # wait outside the `except`: no exception kept alive while waiting
             except _BROKEN as error:
-                broken = BrokenResourceError(f"the connection is broken: {error}")
-                broken.__cause__ = error
+                broken = broken_by(error)
                 self._receive_broken = broken
                 raise broken from error
             except OSError as error:
                 if self._closed:
                     raise ClosedResourceError("the stream was closed") from None
-                broken = BrokenResourceError(f"the connection is broken: {error}")
-                broken.__cause__ = error
+                broken = broken_by(error)
                 self._receive_broken = broken
                 raise broken from error
             yield from self._wait(READABLE)
