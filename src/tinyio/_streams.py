@@ -32,6 +32,7 @@ from ._core import (
     BusyResourceError,
     ClosedResourceError,
     Coro,
+    DescriptorWait,
     Loop,
     cancelling_everything,
     notify_closing,
@@ -180,7 +181,16 @@ class ByteStream:
                     if self._closed:
                         raise ClosedResourceError("the stream was closed") from None
                     raise self._break_send(error) from error
-                yield from self._wait(WRITABLE)
+                # The wait, written out here as in `_recv` (see there).
+                if self._closed:
+                    raise ClosedResourceError("the stream was closed")
+                wait = DescriptorWait(self._fd, WRITABLE)
+                try:
+                    yield wait
+                finally:
+                    wait.withdraw()
+                if wait.closed:
+                    raise ClosedResourceError("the stream was closed while waiting on it")
         except BaseException as error:
             if 0 < sent < total and not isinstance(
                 error, ClosedResourceError | BrokenResourceError
@@ -302,15 +312,18 @@ class ByteStream:
                 broken = broken_by(error)
                 self._receive_broken = broken
                 raise broken from error
-            yield from self._wait(READABLE)
-
-    def _wait(self, events: int) -> Coro[None]:
-        if self._closed:
-            raise ClosedResourceError("the stream was closed")
-        try:
-            yield from wait_descriptor(self._fd, events)
-        except ClosedResourceError:
-            raise ClosedResourceError("the stream was closed while waiting on it") from None
+            # The wait for the descriptor (`wait_descriptor`'s), written out here rather than
+            # called: a generator fewer in the chain that every waiting receive holds (memory
+            # per idle connection) and that every wake-up passes through.
+            if self._closed:
+                raise ClosedResourceError("the stream was closed")
+            wait = DescriptorWait(self._fd, READABLE)
+            try:
+                yield wait
+            finally:
+                wait.withdraw()
+            if wait.closed:
+                raise ClosedResourceError("the stream was closed while waiting on it")
 
 
 class SocketStream(ByteStream):
@@ -966,7 +979,15 @@ def _serve(handler: Handler, listeners: list[SocketListener]) -> Coro[None]:
                 peer = stream.socket.getpeername()
             except OSError:  # the peer is gone already
                 peer = "a peer that left"
-            outcome, ok = yield from isolate(_call(handler, stream))
+            try:
+                coro = handler_coroutine(handler, stream)
+            except Exception as error:  # as if it had failed inside, at its first step
+                outcome, ok = (
+                    error.with_traceback(without_library_frames(error.__traceback__)),
+                    False,
+                )
+            else:
+                outcome, ok = yield from isolate(coro)
             if not ok and not stopping:
                 error: BaseException = outcome
                 LOGGER.error(
@@ -1023,7 +1044,9 @@ def handler_problem(handler: object, caller: str) -> TypeError | None:
     return None
 
 
-def _call(handler: Handler, stream: SocketStream) -> Coro[Any]:
+def handler_coroutine(handler: Handler, stream: SocketStream) -> Coro[Any]:
+    """The coroutine `handler` gives for `stream`, isolated as it is (no generator of ours
+    around it, which each idle connection would hold), or the error that calling it raised."""
     coro: object = handler(stream)
     if not isinstance(coro, types.GeneratorType):
         raise TypeError(
@@ -1031,4 +1054,4 @@ def _call(handler: Handler, stream: SocketStream) -> Coro[Any]:
             "a coroutine: a handler is a generator function (with a `yield`), or a function "
             "returning a generator."
         )
-    return (yield from cast(Coro[Any], coro))
+    return cast(Coro[Any], coro)
