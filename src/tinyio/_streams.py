@@ -130,36 +130,42 @@ class ByteStream:
     """For the library: what a tinyio byte stream over one non-blocking descriptor does
     (`SocketStream`, and the pipes of `tinyio.Process`): sending with `send_all`'s rules, and
     the buffered, cancel-safe receives. A subclass calls `_init_stream` and gives the public
-    methods and their documentation; `_read(n)` and `_write(view)` are its system calls
-    (`sock.recv`, `os.read`...), which raise `BlockingIOError` when they would block.
+    methods and their documentation, and `_read(n)` and `_write(view)`, its system calls
+    (`sock.recv`, `os.read`...), which raise `BlockingIOError` when they would block: as a
+    property where they are another object's methods (`SocketStream`'s socket), so that a
+    stream holds no bound method of its own (memory per idle connection), or as an attribute
+    of the subclass's slots.
     """
 
     __slots__ = (
         "_buffer",
         "_closed",
         "_fd",
-        "_read",
         "_receive_broken",
         "_receiving",
         "_send_broken",
         "_sending",
-        "_write",
     )
+    _read: Callable[[int], bytes]
+    _write: Callable[[memoryview], int]
 
-    def _init_stream(
-        self, fd: int, read: Callable[[int], bytes], write: Callable[[memoryview], int]
-    ) -> None:
+    def _init_stream(self, fd: int) -> None:
         self._fd = fd
-        self._read = read
-        self._write = write
         self._closed = False
         self._receiving = False
         self._sending = False
         self._receive_broken: BaseException | None = None
         self._send_broken: BaseException | None = None
         # Bytes received but not yet given out (by `receive_exactly` and `receive_until`, or
-        # kept for the next read when one of them was cancelled or timed out).
-        self._buffer = bytearray()
+        # kept for the next read when one of them was cancelled or timed out); made when
+        # first needed, as most streams only ever `receive_some`.
+        self._buffer: bytearray | None = None
+
+    def _own_buffer(self) -> bytearray:
+        buffer = self._buffer
+        if buffer is None:
+            buffer = self._buffer = bytearray()
+        return buffer
 
     @starts_at_once
     def _send_all(self, view: memoryview) -> Coro[None]:
@@ -237,7 +243,7 @@ class ByteStream:
     @starts_at_once
     def _receive_exactly(self, n: int) -> Coro[bytes]:
         self._check_receive()
-        buffer = self._buffer
+        buffer = self._own_buffer()
         self._receiving = True
         try:
             while len(buffer) < n:
@@ -258,7 +264,7 @@ class ByteStream:
     @starts_at_once
     def _receive_until(self, delimiter: bytes, max_size: int) -> Coro[bytes]:
         self._check_receive()
-        buffer = self._buffer
+        buffer = self._own_buffer()
         searched = 0  # no delimiter starts before this offset
         self._receiving = True
         try:
@@ -382,7 +388,17 @@ class SocketStream(ByteStream):
                 with contextlib.suppress(OSError):
                     sock.setsockopt(_socket.IPPROTO_TCP, not_sent, _NOT_SENT_LOW_WATER)
         self._socket = sock
-        self._init_stream(sock.fileno(), sock.recv, sock.send)
+        self._init_stream(sock.fileno())
+
+    # The system calls of `ByteStream`, looked up on the socket at each operation rather than
+    # kept as bound methods (two objects fewer per connection).
+    @property
+    def _read(self) -> Callable[[int], bytes]:  # pyright: ignore[reportIncompatibleMethodOverride]
+        return self._socket.recv
+
+    @property
+    def _write(self) -> Callable[[memoryview], int]:  # pyright: ignore[reportIncompatibleMethodOverride]
+        return self._socket.send
 
     @property
     def socket(self) -> _socket.socket:
