@@ -1,6 +1,6 @@
 """Sockets as streams, listeners and servers: trio's names, on the core's descriptor waits.
 
-Every operation tries its system call first and waits (`wait_descriptor`) only when the call
+Every operation tries its system call first and waits (a `DescriptorWait`) only when the call
 would block, so a busy connection costs no `epoll_wait` per call. The operations run as part
 of the coroutine that yields them (`starts_at_once`): a cancelled or timed-out read has either
 returned its bytes to that coroutine or left them in the stream's buffer, never lost them.
