@@ -1036,6 +1036,78 @@ def test_a_receive_on_a_stream_closed_meanwhile_is_closed():
         run(main())
 
 
+class FailingMidCall(tinyio.SocketStream):
+    """A stream whose system calls raise `failure`, after closing the stream if `closes` (as
+    another thread closing it during the call would)."""
+
+    __slots__ = ("closes", "failure")
+
+    @property
+    def _read(self):
+        def call(*_):
+            if self.closes:
+                self.close()
+            raise self.failure
+
+        return call
+
+    _write = _read
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda s: s.receive_some(),
+        lambda s: s.receive_exactly(10),
+        lambda s: s.receive_until(b"\n", 100),
+        lambda s: s.send_all(b"x"),
+    ],
+    ids=["receive_some", "receive_exactly", "receive_until", "send_all"],
+)
+def test_a_stream_closed_during_its_system_call_is_closed_and_a_reset_is_broken(operation):
+    outcomes = []
+    for failure, closes in [
+        (BlockingIOError(), True),  # would block, but closed meanwhile: no wait on the number
+        (OSError(errno.EBADF, "Bad file descriptor"), True),
+        (ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"), False),
+        (OSError(errno.EIO, "Input/output error"), False),  # any other error of an open stream
+    ]:
+        a, b = socket.socketpair()
+        with b, FailingMidCall(a) as stream:
+            stream.failure, stream.closes = failure, closes
+
+            def main(stream=stream):
+                try:
+                    yield from operation(stream)
+                except (tinyio.ClosedResourceError, tinyio.BrokenResourceError) as error:
+                    return error
+
+            result = run(main())
+        outcomes.append((type(result).__name__, type(result.__cause__).__name__))
+    assert outcomes == [
+        ("ClosedResourceError", "NoneType"),
+        ("ClosedResourceError", "NoneType"),
+        ("BrokenResourceError", "ConnectionResetError"),
+        ("BrokenResourceError", "OSError"),
+    ]
+
+
+@pytest.mark.parametrize("buffered", [False, True])
+def test_a_buffered_receive_on_a_stream_closed_meanwhile_is_closed(buffered):
+    a, b = stream_pair()
+
+    def closer():
+        yield
+        a.close()
+
+    def main():
+        receive = a.receive_until(b"\n", 100) if buffered else a.receive_exactly(10)
+        yield [receive, closer()]
+
+    with b, pytest.raises(tinyio.ClosedResourceError, match="closed while waiting on it"):
+        run(main())
+
+
 def test_a_name_to_resolve_goes_to_a_thread():
     def main():
         listeners = yield tinyio.open_tcp_listeners(0, host="localhost")

@@ -122,7 +122,8 @@ def broken_by(error: OSError) -> BrokenResourceError:
     code; the user's frames are on the `BrokenResourceError` itself)."""
     error.__traceback__ = without_library_frames(error.__traceback__)
     broken = BrokenResourceError(f"the connection is broken: {error}")
-    broken.__cause__ = error
+    broken.__cause__ = error  # and `__suppress_context__`, as `raise broken from error` does
+    broken.__suppress_context__ = True
     return broken
 
 
@@ -236,7 +237,25 @@ class ByteStream:
             return data
         self._receiving = True
         try:
-            return (yield from self._recv(max_bytes))
+            # `_recv`, written out here: the receive that idle connections wait in holds one
+            # generator, not two.
+            read = self._read
+            while True:
+                try:
+                    return read(max_bytes)
+                except BlockingIOError:
+                    pass  # wait outside the `except`: no exception kept alive while waiting
+                except OSError as error:
+                    raise self._receive_failed(error)  # noqa: B904 - its cause is set
+                if self._closed:
+                    raise ClosedResourceError("the stream was closed")
+                wait = DescriptorWait(self._fd, READABLE)
+                try:
+                    yield wait
+                finally:
+                    wait.withdraw()
+                if wait.closed:
+                    raise ClosedResourceError("the stream was closed while waiting on it")
         finally:
             self._receiving = False
 
@@ -301,6 +320,17 @@ class ByteStream:
         if broken is not None:
             raise BrokenResourceError(str(broken)) from broken.__cause__
 
+    def _receive_failed(self, error: OSError) -> Exception:
+        """What a receive raises for the `OSError` of its system call, its cause set (the
+        error raised `from` it, or `from None`)."""
+        if self._closed and not isinstance(error, _BROKEN):
+            closed = ClosedResourceError("the stream was closed")
+            closed.__suppress_context__ = True
+            return closed
+        broken = broken_by(error)
+        self._receive_broken = broken
+        return broken
+
     def _recv(self, max_bytes: int) -> Coro[bytes]:
         read = self._read
         while True:
@@ -308,16 +338,8 @@ class ByteStream:
                 return read(max_bytes)
             except BlockingIOError:
                 pass  # wait outside the `except`: no exception kept alive while waiting
-            except _BROKEN as error:
-                broken = broken_by(error)
-                self._receive_broken = broken
-                raise broken from error
             except OSError as error:
-                if self._closed:
-                    raise ClosedResourceError("the stream was closed") from None
-                broken = broken_by(error)
-                self._receive_broken = broken
-                raise broken from error
+                raise self._receive_failed(error)  # noqa: B904 - its cause is set
             # The wait for the descriptor (`wait_descriptor`'s), written out here rather than
             # called: a generator fewer in the chain that every waiting receive holds (memory
             # per idle connection) and that every wake-up passes through.
