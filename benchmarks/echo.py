@@ -325,6 +325,11 @@ class Echo:
         self.cpu_us = cpu_us
 
 
+def descriptors(pid: int) -> int:
+    """How many descriptors process `pid` has open."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def measure_memory(name: str, connections: int) -> float | None:
     server, info = start_server(name)
     try:
@@ -338,7 +343,12 @@ def measure_memory(name: str, connections: int) -> float | None:
             assert clients.stdout is not None
             if not clients.stdout.readline():
                 return None
-            time.sleep(1.0)  # let the server accept the last of them
+            # Until the server holds a descriptor for each of them (a loaded machine can take
+            # seconds to accept 10,000), then a little longer for its handlers to start.
+            deadline = time.monotonic() + 60
+            while descriptors(server.pid) < connections and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)
             with open(f"/proc/{server.pid}/statm") as statm:
                 rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         finally:

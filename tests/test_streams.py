@@ -22,6 +22,7 @@ import tempfile
 import textwrap
 import threading
 import time
+import traceback
 import types
 from collections.abc import Iterator
 
@@ -299,6 +300,34 @@ def test_a_reset_by_the_peer_is_broken_with_the_oserror_as_cause_every_time():
     assert causes[:2] == ["ConnectionResetError"] * 2
     assert causes[2] in ("BrokenPipeError", "ConnectionResetError")
     assert causes[3] == causes[2]
+
+
+def test_the_cause_of_a_broken_stream_shows_no_library_frame():
+    a, b = stream_pair()
+    b.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    b.close()
+    library = os.path.dirname(tinyio.__file__) + os.sep
+    caught: list[tinyio.BrokenResourceError] = []
+
+    def main():
+        with a:
+            for operation in (a.receive_some, lambda: a.send_all(b"x" * 100000)):
+                for _ in range(2):  # the first failure, then the one kept for later calls
+                    try:
+                        yield from operation()
+                    except tinyio.BrokenResourceError as error:
+                        caught.append(error)
+
+    run(main())
+    assert len(caught) == 4
+    for error in caught:
+        assert isinstance(error.__cause__, OSError)
+        files = [frame.filename for frame in traceback.extract_tb(error.__cause__.__traceback__)]
+        assert not [file for file in files if file.startswith(library)], files
+    # The user's own frame is on the error itself, and the printed chain shows the cause.
+    printed = "".join(traceback.format_exception(caught[0]))
+    assert "ConnectionResetError" in printed
+    assert __file__ in printed
 
 
 def test_a_cancelled_send_all_leaves_the_stream_broken():
@@ -1004,6 +1033,78 @@ def test_a_receive_on_a_stream_closed_meanwhile_is_closed():
         yield [a.receive_some(), closer()]
 
     with b, pytest.raises(tinyio.ClosedResourceError):
+        run(main())
+
+
+class FailingMidCall(tinyio.SocketStream):
+    """A stream whose system calls raise `failure`, after closing the stream if `closes` (as
+    another thread closing it during the call would)."""
+
+    __slots__ = ("closes", "failure")
+
+    @property
+    def _read(self):
+        def call(*_):
+            if self.closes:
+                self.close()
+            raise self.failure
+
+        return call
+
+    _write = _read
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda s: s.receive_some(),
+        lambda s: s.receive_exactly(10),
+        lambda s: s.receive_until(b"\n", 100),
+        lambda s: s.send_all(b"x"),
+    ],
+    ids=["receive_some", "receive_exactly", "receive_until", "send_all"],
+)
+def test_a_stream_closed_during_its_system_call_is_closed_and_a_reset_is_broken(operation):
+    outcomes = []
+    for failure, closes in [
+        (BlockingIOError(), True),  # would block, but closed meanwhile: no wait on the number
+        (OSError(errno.EBADF, "Bad file descriptor"), True),
+        (ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"), False),
+        (OSError(errno.EIO, "Input/output error"), False),  # any other error of an open stream
+    ]:
+        a, b = socket.socketpair()
+        with b, FailingMidCall(a) as stream:
+            stream.failure, stream.closes = failure, closes
+
+            def main(stream=stream):
+                try:
+                    yield from operation(stream)
+                except (tinyio.ClosedResourceError, tinyio.BrokenResourceError) as error:
+                    return error
+
+            result = run(main())
+        outcomes.append((type(result).__name__, type(result.__cause__).__name__))
+    assert outcomes == [
+        ("ClosedResourceError", "NoneType"),
+        ("ClosedResourceError", "NoneType"),
+        ("BrokenResourceError", "ConnectionResetError"),
+        ("BrokenResourceError", "OSError"),
+    ]
+
+
+@pytest.mark.parametrize("buffered", [False, True])
+def test_a_buffered_receive_on_a_stream_closed_meanwhile_is_closed(buffered):
+    a, b = stream_pair()
+
+    def closer():
+        yield
+        a.close()
+
+    def main():
+        receive = a.receive_until(b"\n", 100) if buffered else a.receive_exactly(10)
+        yield [receive, closer()]
+
+    with b, pytest.raises(tinyio.ClosedResourceError, match="closed while waiting on it"):
         run(main())
 
 

@@ -125,14 +125,6 @@ def _loop_of_this_step() -> Loop | None:
     return None
 
 
-def _cannot_read(max_bytes: int) -> bytes:  # pragma: no cover - never called
-    raise io.UnsupportedOperation("not readable")
-
-
-def _cannot_write(data: memoryview) -> int:  # pragma: no cover - never called
-    raise io.UnsupportedOperation("not writable")
-
-
 class PipeSendStream(ByteStream):
     """The parent's end of a pipe to a child's input (`Process.stdin`): `send_all`,
     `send_eof`, `close`, with the rules of `tinyio.SocketStream`'s.
@@ -141,11 +133,12 @@ class PipeSendStream(ByteStream):
     or closed its input makes it raise `tinyio.BrokenResourceError`.
     """
 
-    __slots__ = ()
+    __slots__ = ("_write",)
 
     def __init__(self, fd: int) -> None:
         os.set_blocking(fd, False)
-        self._init_stream(fd, _cannot_read, functools.partial(os.write, fd))
+        self._init_stream(fd)
+        self._write = functools.partial(os.write, fd)
 
     def fileno(self) -> int:
         """The pipe's descriptor (do not read, write or close it directly)."""
@@ -200,11 +193,12 @@ class PipeReceiveStream(ByteStream):
     `tinyio.SocketStream`'s (cancel-safe buffered reads; `b""` at the end of the output).
     """
 
-    __slots__ = ()
+    __slots__ = ("_read",)
 
     def __init__(self, fd: int) -> None:
         os.set_blocking(fd, False)
-        self._init_stream(fd, functools.partial(os.read, fd), _cannot_write)
+        self._init_stream(fd)
+        self._read = functools.partial(os.read, fd)
 
     def fileno(self) -> int:
         """The pipe's descriptor (do not read, write or close it directly)."""

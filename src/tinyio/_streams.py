@@ -1,6 +1,6 @@
 """Sockets as streams, listeners and servers: trio's names, on the core's descriptor waits.
 
-Every operation tries its system call first and waits (`wait_descriptor`) only when the call
+Every operation tries its system call first and waits (a `DescriptorWait`) only when the call
 would block, so a busy connection costs no `epoll_wait` per call. The operations run as part
 of the coroutine that yields them (`starts_at_once`): a cancelled or timed-out read has either
 returned its bytes to that coroutine or left them in the stream's buffer, never lost them.
@@ -32,10 +32,12 @@ from ._core import (
     BusyResourceError,
     ClosedResourceError,
     Coro,
+    DescriptorWait,
     Loop,
     cancelling_everything,
     notify_closing,
     starts_at_once,
+    without_library_frames,
 )
 from ._event import Event
 from ._io import wait_descriptor
@@ -114,40 +116,57 @@ def check_port(port: object, caller: str, lowest: int = 0) -> int:
     return port
 
 
+def broken_by(error: OSError) -> BrokenResourceError:
+    """The `BrokenResourceError` for a failed system call: `error` as its cause, with the
+    traceback of the cause trimmed of tinyio's own frames (the call failed in the library's
+    code; the user's frames are on the `BrokenResourceError` itself)."""
+    error.__traceback__ = without_library_frames(error.__traceback__)
+    broken = BrokenResourceError(f"the connection is broken: {error}")
+    broken.__cause__ = error  # and `__suppress_context__`, as `raise broken from error` does
+    broken.__suppress_context__ = True
+    return broken
+
+
 class ByteStream:
     """For the library: what a tinyio byte stream over one non-blocking descriptor does
     (`SocketStream`, and the pipes of `tinyio.Process`): sending with `send_all`'s rules, and
     the buffered, cancel-safe receives. A subclass calls `_init_stream` and gives the public
-    methods and their documentation; `_read(n)` and `_write(view)` are its system calls
-    (`sock.recv`, `os.read`...), which raise `BlockingIOError` when they would block.
+    methods and their documentation, and `_read(n)` and `_write(view)`, its system calls
+    (`sock.recv`, `os.read`...), which raise `BlockingIOError` when they would block: as a
+    property where they are another object's methods (`SocketStream`'s socket), so that a
+    stream holds no bound method of its own (memory per idle connection), or as an attribute
+    of the subclass's slots.
     """
 
     __slots__ = (
         "_buffer",
         "_closed",
         "_fd",
-        "_read",
         "_receive_broken",
         "_receiving",
         "_send_broken",
         "_sending",
-        "_write",
     )
+    _read: Callable[[int], bytes]
+    _write: Callable[[memoryview], int]
 
-    def _init_stream(
-        self, fd: int, read: Callable[[int], bytes], write: Callable[[memoryview], int]
-    ) -> None:
+    def _init_stream(self, fd: int) -> None:
         self._fd = fd
-        self._read = read
-        self._write = write
         self._closed = False
         self._receiving = False
         self._sending = False
         self._receive_broken: BaseException | None = None
         self._send_broken: BaseException | None = None
         # Bytes received but not yet given out (by `receive_exactly` and `receive_until`, or
-        # kept for the next read when one of them was cancelled or timed out).
-        self._buffer = bytearray()
+        # kept for the next read when one of them was cancelled or timed out); made when
+        # first needed, as most streams only ever `receive_some`.
+        self._buffer: bytearray | None = None
+
+    def _own_buffer(self) -> bytearray:
+        buffer = self._buffer
+        if buffer is None:
+            buffer = self._buffer = bytearray()
+        return buffer
 
     @starts_at_once
     def _send_all(self, view: memoryview) -> Coro[None]:
@@ -169,7 +188,16 @@ class ByteStream:
                     if self._closed:
                         raise ClosedResourceError("the stream was closed") from None
                     raise self._break_send(error) from error
-                yield from self._wait(WRITABLE)
+                # The wait, written out here as in `_recv` (see there).
+                if self._closed:
+                    raise ClosedResourceError("the stream was closed")
+                wait = DescriptorWait(self._fd, WRITABLE)
+                try:
+                    yield wait
+                finally:
+                    wait.withdraw()
+                if wait.closed:
+                    raise ClosedResourceError("the stream was closed while waiting on it")
         except BaseException as error:
             if 0 < sent < total and not isinstance(
                 error, ClosedResourceError | BrokenResourceError
@@ -195,8 +223,7 @@ class ByteStream:
             raise BrokenResourceError(str(broken)) from broken.__cause__
 
     def _break_send(self, error: OSError) -> BrokenResourceError:
-        broken = BrokenResourceError(f"the connection is broken: {error}")
-        broken.__cause__ = error
+        broken = broken_by(error)
         self._send_broken = broken
         return broken
 
@@ -210,14 +237,32 @@ class ByteStream:
             return data
         self._receiving = True
         try:
-            return (yield from self._recv(max_bytes))
+            # `_recv`, written out here: the receive that idle connections wait in holds one
+            # generator, not two.
+            read = self._read
+            while True:
+                try:
+                    return read(max_bytes)
+                except BlockingIOError:
+                    pass  # wait outside the `except`: no exception kept alive while waiting
+                except OSError as error:
+                    raise self._receive_failed(error)  # noqa: B904 - its cause is set
+                if self._closed:
+                    raise ClosedResourceError("the stream was closed")
+                wait = DescriptorWait(self._fd, READABLE)
+                try:
+                    yield wait
+                finally:
+                    wait.withdraw()
+                if wait.closed:
+                    raise ClosedResourceError("the stream was closed while waiting on it")
         finally:
             self._receiving = False
 
     @starts_at_once
     def _receive_exactly(self, n: int) -> Coro[bytes]:
         self._check_receive()
-        buffer = self._buffer
+        buffer = self._own_buffer()
         self._receiving = True
         try:
             while len(buffer) < n:
@@ -238,7 +283,7 @@ class ByteStream:
     @starts_at_once
     def _receive_until(self, delimiter: bytes, max_size: int) -> Coro[bytes]:
         self._check_receive()
-        buffer = self._buffer
+        buffer = self._own_buffer()
         searched = 0  # no delimiter starts before this offset
         self._receiving = True
         try:
@@ -275,6 +320,17 @@ class ByteStream:
         if broken is not None:
             raise BrokenResourceError(str(broken)) from broken.__cause__
 
+    def _receive_failed(self, error: OSError) -> Exception:
+        """What a receive raises for the `OSError` of its system call, its cause set (the
+        error raised `from` it, or `from None`)."""
+        if self._closed and not isinstance(error, _BROKEN):
+            closed = ClosedResourceError("the stream was closed")
+            closed.__suppress_context__ = True
+            return closed
+        broken = broken_by(error)
+        self._receive_broken = broken
+        return broken
+
     def _recv(self, max_bytes: int) -> Coro[bytes]:
         read = self._read
         while True:
@@ -282,27 +338,20 @@ class ByteStream:
                 return read(max_bytes)
             except BlockingIOError:
                 pass  # wait outside the `except`: no exception kept alive while waiting
-            except _BROKEN as error:
-                broken = BrokenResourceError(f"the connection is broken: {error}")
-                broken.__cause__ = error
-                self._receive_broken = broken
-                raise broken from error
             except OSError as error:
-                if self._closed:
-                    raise ClosedResourceError("the stream was closed") from None
-                broken = BrokenResourceError(f"the connection is broken: {error}")
-                broken.__cause__ = error
-                self._receive_broken = broken
-                raise broken from error
-            yield from self._wait(READABLE)
-
-    def _wait(self, events: int) -> Coro[None]:
-        if self._closed:
-            raise ClosedResourceError("the stream was closed")
-        try:
-            yield from wait_descriptor(self._fd, events)
-        except ClosedResourceError:
-            raise ClosedResourceError("the stream was closed while waiting on it") from None
+                raise self._receive_failed(error)  # noqa: B904 - its cause is set
+            # The wait for the descriptor (`wait_descriptor`'s), written out here rather than
+            # called: a generator fewer in the chain that every waiting receive holds (memory
+            # per idle connection) and that every wake-up passes through.
+            if self._closed:
+                raise ClosedResourceError("the stream was closed")
+            wait = DescriptorWait(self._fd, READABLE)
+            try:
+                yield wait
+            finally:
+                wait.withdraw()
+            if wait.closed:
+                raise ClosedResourceError("the stream was closed while waiting on it")
 
 
 class SocketStream(ByteStream):
@@ -361,7 +410,17 @@ class SocketStream(ByteStream):
                 with contextlib.suppress(OSError):
                     sock.setsockopt(_socket.IPPROTO_TCP, not_sent, _NOT_SENT_LOW_WATER)
         self._socket = sock
-        self._init_stream(sock.fileno(), sock.recv, sock.send)
+        self._init_stream(sock.fileno())
+
+    # The system calls of `ByteStream`, looked up on the socket at each operation rather than
+    # kept as bound methods (two objects fewer per connection).
+    @property
+    def _read(self) -> Callable[[int], bytes]:  # pyright: ignore[reportIncompatibleMethodOverride]
+        return self._socket.recv
+
+    @property
+    def _write(self) -> Callable[[memoryview], int]:  # pyright: ignore[reportIncompatibleMethodOverride]
+        return self._socket.send
 
     @property
     def socket(self) -> _socket.socket:
@@ -958,7 +1017,15 @@ def _serve(handler: Handler, listeners: list[SocketListener]) -> Coro[None]:
                 peer = stream.socket.getpeername()
             except OSError:  # the peer is gone already
                 peer = "a peer that left"
-            outcome, ok = yield from isolate(_call(handler, stream))
+            try:
+                coro = handler_coroutine(handler, stream)
+            except Exception as error:  # as if it had failed inside, at its first step
+                outcome, ok = (
+                    error.with_traceback(without_library_frames(error.__traceback__)),
+                    False,
+                )
+            else:
+                outcome, ok = yield from isolate(coro)
             if not ok and not stopping:
                 error: BaseException = outcome
                 LOGGER.error(
@@ -1015,7 +1082,9 @@ def handler_problem(handler: object, caller: str) -> TypeError | None:
     return None
 
 
-def _call(handler: Handler, stream: SocketStream) -> Coro[Any]:
+def handler_coroutine(handler: Handler, stream: SocketStream) -> Coro[Any]:
+    """The coroutine `handler` gives for `stream`, isolated as it is (no generator of ours
+    around it, which each idle connection would hold), or the error that calling it raised."""
     coro: object = handler(stream)
     if not isinstance(coro, types.GeneratorType):
         raise TypeError(
@@ -1023,4 +1092,4 @@ def _call(handler: Handler, stream: SocketStream) -> Coro[Any]:
             "a coroutine: a handler is a generator function (with a `yield`), or a function "
             "returning a generator."
         )
-    return (yield from cast(Coro[Any], coro))
+    return cast(Coro[Any], coro)
