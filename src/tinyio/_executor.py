@@ -11,7 +11,7 @@ import contextvars
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Final, ParamSpec, Protocol, TypeVar
 
@@ -114,7 +114,7 @@ def _from_future(future: FutureLike[_R], loop: Loop | None = None, job: object =
             if cancelling_everything(loop):
                 with stopping_wait(ended, call):
                     yield AFTER_THE_OTHERS  # the other coroutines clean up first, at once
-                    _wait_blocking(loop, ended, call)
+                    wait_blocking(loop, ended, call)
             else:
                 # Interrupted (a timeout): go on at once, while a reaper waits for the call in
                 # the background, as for a thread call.
@@ -137,13 +137,13 @@ def _reap(loop: Loop, ended: threading.Event, waits: list[Wait], call: object) -
     except BaseException:
         with stopping_wait(ended, call):
             yield AFTER_THE_OTHERS  # the loop is stopping: the others clean up first, at once
-            _wait_blocking(loop, ended, call)
+            wait_blocking(loop, ended, call)
         raise
 
 
 class _Stopping:
     """The calls outside the loop that stopping loops are about to wait for, blocking (their
-    coroutines have yielded `AFTER_THE_OTHERS`, or are blocked in `_wait_blocking`): named on
+    coroutines have yielded `AFTER_THE_OTHERS`, or are blocked in `wait_blocking`): named on
     stderr, all at once, when a Ctrl-C has kept waiting for a second. Per thread, since the
     loops whose Ctrl-Cs tinyio handles all run in the main one."""
 
@@ -152,7 +152,7 @@ class _Stopping:
         self.told = 0.0  # when the Ctrl-C came whose waits were named (`ctrl_c_presses`)
 
     @contextlib.contextmanager
-    def waiting(self, ended: threading.Event, call: object) -> Iterator[None]:
+    def waiting(self, ended: threading.Event, call: object) -> Generator[None]:
         if any(listed is ended for _, listed, _ in self.calls):  # listed already
             yield
             return
@@ -186,12 +186,12 @@ _STOPPING: Final = _Stopping()
 
 
 def stopping_wait(ended: threading.Event, call: object) -> contextlib.AbstractContextManager[None]:
-    """`with stopping_wait(ended, call): yield AFTER_THE_OTHERS; _wait_blocking(...)`: so that
+    """`with stopping_wait(ended, call): yield AFTER_THE_OTHERS; wait_blocking(...)`: so that
     a call that a stopping loop is to wait for is named at a Ctrl-C even before its turn."""
     return _STOPPING.waiting(ended, call)
 
 
-def _wait_blocking(loop: Loop, ended: threading.Event, call: object, abandoned: str = "") -> bool:
+def wait_blocking(loop: Loop, ended: threading.Event, call: object, abandoned: str = "") -> bool:
     """For a loop that cancels everything: block until the running `call` has ended (`ended`
     is set), True then -- unless Ctrl-C is pressed twice, which abandons it, as for a thread
     call (the run's error says so), and gives False.

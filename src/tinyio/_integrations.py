@@ -39,7 +39,7 @@ from ._core import (
     failed_on_its_own,
     waking_from_outside,
 )
-from ._executor import _wait_blocking, stopping_wait
+from ._executor import stopping_wait, wait_blocking
 
 __all__ = ["from_asyncio", "from_trio", "to_asyncio", "to_trio"]
 
@@ -412,15 +412,15 @@ def _in_own_thread(
             with waking_from_outside(loop):
                 yield wait[0]
 
-    def wait_blocking(loop: Loop) -> bool:
+    def wait_for_thread(loop: Loop) -> bool:
         # For a loop that cancels everything: cancel the host's task once it runs, and block
         # until the thread has ended (True), unless a second Ctrl-C abandons it (False).
         note = f"the thread of a tinyio.{name} call still running (a daemon thread, ending "
         note += "when its task does or the program exits)"
-        if not _wait_blocking(loop, running, job, note):
+        if not wait_blocking(loop, running, job, note):
             return False
         cancel_task()
-        if not _wait_blocking(loop, ended, job, note):
+        if not wait_blocking(loop, ended, job, note):
             return False
         thread.join()
         return True
@@ -442,7 +442,7 @@ def _in_own_thread(
                     with stopping_wait(ended, job):
                         cancel_task()
                         yield AFTER_THE_OTHERS
-                        wait_blocking(loop)  # False: abandoned, which the run's error says
+                        wait_for_thread(loop)  # False: abandoned, which the run's error says
                 else:
                     running.wait()  # at once: the host loop is starting
                     cancel_task()
@@ -453,7 +453,7 @@ def _in_own_thread(
         with stopping_wait(ended, job):
             cancel_task()  # it cleans up while the others do
             yield AFTER_THE_OTHERS
-            return wait_blocking(loop)
+            return wait_for_thread(loop)
 
     try:
         loop: Loop = yield CURRENT_LOOP
