@@ -250,3 +250,53 @@ def check_a_driven_loop_blames_no_internal_coroutine_at_two_ctrl_cs(
     assert "KeyboardInterrupt" in stderr
     for unwanted in ("Warning", "_run_in_thread", "did not respond", "Exception ignored"):
         assert unwanted not in stderr, stderr
+
+
+# Two executor calls that take argv[1] seconds (a running one cannot be stopped), beside a
+# coroutine that cleans up at once.
+EXECUTOR_PROGRAM = """
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import tinyio
+
+SECONDS = float(sys.argv[1])
+running = threading.Barrier(3)
+let_go = threading.Event()  # once loop.run has ended: then the interpreter may exit at once
+
+
+def work():
+    running.wait()
+    let_go.wait(SECONDS)
+
+
+def other():
+    try:
+        yield tinyio.sleep(600)
+    finally:
+        print("other cleaned up", flush=True)
+
+
+def main(executor):
+    yield [other(), tinyio.run_in_executor(executor, work), tinyio.run_in_executor(executor, work)]
+
+
+def started():
+    running.wait()
+    print("started", flush=True)
+
+
+executor = ThreadPoolExecutor(max_workers=2)
+threading.Thread(target=started, daemon=True).start()
+start = time.monotonic()
+try:
+    tinyio.Loop().run(main(executor))
+except KeyboardInterrupt:
+    print("KeyboardInterrupt after the calls:", time.monotonic() - start >= SECONDS, flush=True)
+    raise
+finally:
+    let_go.set()
+    executor.shutdown()
+"""
