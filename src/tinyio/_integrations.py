@@ -225,7 +225,8 @@ def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:
         A coroutine giving what `coro` returns, or raising what it raises. Cancelling the
         tinyio coroutine cancels the asyncio task -- it gets `asyncio.CancelledError` and may
         clean up -- and waits for it to finish, without blocking the tinyio loop meanwhile
-        (its other coroutines run on); `loop.run` returns only once the thread has ended.
+        (its other coroutines run on); `loop.run` returns only once the thread has ended
+        (at Ctrl-C, as for a thread call: a second Ctrl-C abandons it).
 
     Raises:
         TypeError: `coro` is not awaitable (at the call).
