@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+import ctrl_c_programs
 import tinyio
 
 
@@ -856,3 +857,23 @@ def test_a_timed_out_call_whose_task_cleans_up_slowly_does_not_block_the_tinyio_
     assert run_tinyio(main()) == (None, False)
     assert log == ["released by tinyio"]  # the timeout waited for the clean-up, without blocking
     assert not [t for t in threading.enumerate() if t.name == "tinyio from_asyncio"]
+
+
+# ---------------------------------------------------------------- Ctrl-C (in a subprocess)
+
+
+@pytest.mark.timeout(120)
+def test_one_ctrl_c_waits_for_a_slow_asyncio_cleanup_and_says_what_it_waits_for(tmp_path):
+    ctrl_c_programs.check_one_ctrl_c_waits_for_the_cleanup_and_says_so(tmp_path, "asyncio")
+
+
+@pytest.mark.timeout(120)
+def test_a_second_ctrl_c_abandons_an_asyncio_task_that_does_not_end(tmp_path):
+    ctrl_c_programs.check_a_second_ctrl_c_abandons_the_task(tmp_path, "asyncio")
+
+
+@pytest.mark.timeout(120)
+def test_two_ctrl_cs_under_to_asyncio_with_a_stuck_thread_blame_no_internal_coroutine(tmp_path):
+    ctrl_c_programs.check_a_driven_loop_blames_no_internal_coroutine_at_two_ctrl_cs(
+        tmp_path, "asyncio"
+    )

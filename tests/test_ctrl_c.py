@@ -589,13 +589,13 @@ def test_an_executor_call_running_at_ctrl_c_is_waited_for_then_abandoned_at_a_se
     let_go = threading.Event()
     running = threading.Event()
     loop_waits_for_the_call = threading.Event()
-    wait_blocking = tinyio._executor._wait_blocking
+    wait_blocking = tinyio._executor.wait_blocking
 
     def wait_blocking_and_tell(*args):
         loop_waits_for_the_call.set()
         return wait_blocking(*args)
 
-    monkeypatch.setattr(tinyio._executor, "_wait_blocking", wait_blocking_and_tell)
+    monkeypatch.setattr(tinyio._executor, "wait_blocking", wait_blocking_and_tell)
 
     def work():
         running.set()

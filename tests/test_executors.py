@@ -8,6 +8,7 @@ Dask cluster.
 import concurrent.futures
 import multiprocessing
 import os
+import signal
 import threading
 import time
 import traceback
@@ -15,6 +16,7 @@ import traceback
 import distributed
 import pytest
 
+import ctrl_c_programs
 import tinyio
 
 
@@ -557,3 +559,44 @@ def test_a_crash_just_after_the_call_is_made_leaves_no_call_running_after_run():
             tinyio.Loop().run(main())
         if started.wait(0.1):
             assert ended.is_set()
+
+
+# ---------------------------------------------------------------- Ctrl-C (in a subprocess)
+
+
+@pytest.mark.timeout(120)
+def test_one_ctrl_c_with_running_executor_calls_names_them_and_waits_for_them(tmp_path):
+    program = ctrl_c_programs.Program(tmp_path, ctrl_c_programs.EXECUTOR_PROGRAM, "3")
+    try:
+        program.press()
+        stdout, stderr = program.finish(timeout=60)
+    finally:
+        program.kill()
+    assert stdout == ["other cleaned up", "KeyboardInterrupt after the calls: True"], stderr
+    # As for thread calls: after a second, stderr says what the loop waits for, once, naming
+    # both calls.
+    told = "tinyio: Ctrl-C: the loop is stopping, but 2 calls are still running outside it"
+    assert stderr.count(told) == 1, stderr
+    assert stderr.count("\n  <executor call work() in ThreadPoolExecutor, running") == 2, stderr
+    assert "Press Ctrl-C again to abandon them" in stderr
+    assert "\nKeyboardInterrupt\n" in stderr
+    for unwanted in ("ExceptionGroup", "Warning", "abandoned"):
+        assert unwanted not in stderr, stderr
+    assert program.process.returncode == -signal.SIGINT
+
+
+@pytest.mark.timeout(120)
+def test_a_second_ctrl_c_abandons_running_executor_calls_and_names_each(tmp_path):
+    program = ctrl_c_programs.Program(tmp_path, ctrl_c_programs.EXECUTOR_PROGRAM, "600")
+    try:
+        program.press()
+        assert program.wait_for("Press Ctrl-C again to abandon them", 30), program.stderr
+        program.press()
+        stdout, stderr = program.finish(timeout=30)
+    finally:
+        program.kill()
+    assert stdout == ["other cleaned up", "KeyboardInterrupt after the calls: False"], stderr
+    assert stderr.count("tinyio: a second Ctrl-C abandoned an executor call still running") == 2
+    for unwanted in ("ExceptionGroup", "Warning", "Exception ignored"):
+        assert unwanted not in stderr, stderr
+    assert program.process.returncode == -signal.SIGINT

@@ -6,10 +6,12 @@ wakes it.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Final, ParamSpec, Protocol, TypeVar
 
@@ -21,6 +23,7 @@ from ._core import (
     Wait,
     cancelling_everything,
     ctrl_c_presses,
+    failed_on_its_own,
     note_on_outcome,
     waking_from_outside,
 )
@@ -107,20 +110,23 @@ def _from_future(future: FutureLike[_R], loop: Loop | None = None, job: object =
         future.cancel()  # a call that has not started never will
         if loop is not None and not ended.is_set():
             # It runs: `loop.run` must not return before it has ended.
+            call = future if job is None else job
             if cancelling_everything(loop):
-                yield AFTER_THE_OTHERS  # the other coroutines clean up first, at once
-                _wait_blocking(loop, ended, future)
+                with stopping_wait(ended, call):
+                    yield AFTER_THE_OTHERS  # the other coroutines clean up first, at once
+                    wait_blocking(loop, ended, call)
             else:
                 # Interrupted (a timeout): go on at once, while a reaper waits for the call in
                 # the background, as for a thread call.
-                yield {_reap(loop, ended, waits, future)}
+                yield {_reap(loop, ended, waits, call)}
         raise
     return future.result()
 
 
-def _reap(loop: Loop, ended: threading.Event, waits: list[Wait], future: object) -> Coro[None]:
-    """Wait, without blocking the loop, for an executor call whose coroutine was stopped while
-    the call ran (a running future cannot be cancelled), so that `loop.run` ends after it."""
+def _reap(loop: Loop, ended: threading.Event, waits: list[Wait], call: object) -> Coro[None]:
+    """Wait, without blocking the loop, for an executor call (`call`: as messages name it)
+    whose coroutine was stopped while the call ran (a running future cannot be cancelled), so
+    that `loop.run` ends after it."""
     try:
         while True:
             waits[0] = Wait()
@@ -129,22 +135,87 @@ def _reap(loop: Loop, ended: threading.Event, waits: list[Wait], future: object)
             with waking_from_outside(loop):
                 yield waits[0]
     except BaseException:
-        yield AFTER_THE_OTHERS  # the loop is stopping: the others clean up first, at once
-        _wait_blocking(loop, ended, future)
+        with stopping_wait(ended, call):
+            yield AFTER_THE_OTHERS  # the loop is stopping: the others clean up first, at once
+            wait_blocking(loop, ended, call)
         raise
 
 
-def _wait_blocking(loop: Loop, ended: threading.Event, future: object) -> None:
-    """For a loop that cancels everything: block until the running call has ended -- unless
-    Ctrl-C is pressed twice, which abandons it, as for a thread call (the run's error says so)."""
-    while not ended.wait(_POLL_SECONDS):
-        count, _ = ctrl_c_presses(loop)
-        if count >= 2:
-            note_on_outcome(
-                loop,
-                f"tinyio: a second Ctrl-C abandoned an executor call still running: {future!r}",
-            )
+class _Stopping:
+    """The calls outside the loop that stopping loops are about to wait for, blocking (their
+    coroutines have yielded `AFTER_THE_OTHERS`, or are blocked in `wait_blocking`): named on
+    stderr, all at once, when a Ctrl-C has kept waiting for a second. Per thread, since the
+    loops whose Ctrl-Cs tinyio handles all run in the main one."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, threading.Event, object]] = []  # (thread, ended, call)
+        self.told = 0.0  # when the Ctrl-C came whose waits were named (`ctrl_c_presses`)
+
+    @contextlib.contextmanager
+    def waiting(self, ended: threading.Event, call: object) -> Generator[None]:
+        if any(listed is ended for _, listed, _ in self.calls):  # listed already
+            yield
             return
+        entry = (threading.get_ident(), ended, call)
+        self.calls.append(entry)
+        try:
+            yield
+        finally:
+            self.calls.remove(entry)
+
+    def tell(self) -> None:
+        me = threading.get_ident()
+        running = [
+            call for thread, ended, call in self.calls if thread == me and not ended.is_set()
+        ]
+        if not running:
+            return
+        calls = "1 call is" if len(running) == 1 else f"{len(running)} calls are"
+        listed = "".join(f"\n  {call!r}" for call in running)
+        print(
+            f"tinyio: Ctrl-C: the loop is stopping, but {calls} still running outside it, "
+            f"which it waits for:{listed}\n"
+            "Press Ctrl-C again to abandon them: loop.run then raises KeyboardInterrupt at "
+            "once, and they go on in the background until they return or the program exits.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+_STOPPING: Final = _Stopping()
+
+
+def stopping_wait(ended: threading.Event, call: object) -> contextlib.AbstractContextManager[None]:
+    """`with stopping_wait(ended, call): yield AFTER_THE_OTHERS; wait_blocking(...)`: so that
+    a call that a stopping loop is to wait for is named at a Ctrl-C even before its turn."""
+    return _STOPPING.waiting(ended, call)
+
+
+def wait_blocking(loop: Loop, ended: threading.Event, call: object, abandoned: str = "") -> bool:
+    """For a loop that cancels everything: block until the running `call` has ended (`ended`
+    is set), True then -- unless Ctrl-C is pressed twice, which abandons it, as for a thread
+    call (the run's error says so), and gives False.
+
+    As for a thread call, the wait is not silent: if it still goes on a second after a Ctrl-C,
+    stderr names the calls it waits for. `abandoned`: how the note names what is left running
+    (by default, an executor call). A Ctrl-C raised here (a third, or one of a host loop's,
+    asyncio's say, which handles Ctrl-C under `to_asyncio`) ends the wait too: it is the
+    coroutine's error, reported without a warning about its cancellation."""
+    with _STOPPING.waiting(ended, call):
+        try:
+            while not ended.wait(_POLL_SECONDS):
+                count, first = ctrl_c_presses(loop)
+                if count >= 2:
+                    what = abandoned or "an executor call still running"
+                    note_on_outcome(loop, f"tinyio: a second Ctrl-C abandoned {what}: {call!r}")
+                    return False
+                if count == 1 and _STOPPING.told != first and time.monotonic() - first >= 1.0:
+                    _STOPPING.told = first
+                    _STOPPING.tell()
+        except KeyboardInterrupt as interrupt:
+            failed_on_its_own(loop, interrupt)
+            raise
+    return True
 
 
 def run_in_executor(

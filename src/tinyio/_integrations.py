@@ -39,6 +39,7 @@ from ._core import (
     failed_on_its_own,
     waking_from_outside,
 )
+from ._executor import stopping_wait, wait_blocking
 
 __all__ = ["from_asyncio", "from_trio", "to_asyncio", "to_trio"]
 
@@ -224,7 +225,8 @@ def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:
         A coroutine giving what `coro` returns, or raising what it raises. Cancelling the
         tinyio coroutine cancels the asyncio task -- it gets `asyncio.CancelledError` and may
         clean up -- and waits for it to finish, without blocking the tinyio loop meanwhile
-        (its other coroutines run on); `loop.run` returns only once the thread has ended.
+        (its other coroutines run on); `loop.run` returns only once the thread has ended
+        (at Ctrl-C, as for a thread call: a second Ctrl-C abandons it).
 
     Raises:
         TypeError: `coro` is not awaitable (at the call).
@@ -258,7 +260,7 @@ def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:
     def run(started: Callable[[Callable[[], object]], None]) -> _T:
         return asyncio.run(main(started))
 
-    return _in_own_thread(run, asyncio.CancelledError, "from_asyncio", _closer(coro))
+    return _from_asyncio(run, coro)
 
 
 def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -> Coro[_T]:
@@ -308,7 +310,27 @@ def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -
     def run(started: Callable[[Callable[[], object]], None]) -> Any:
         return trio.run(main, started)
 
-    return _in_own_thread(run, trio.Cancelled, "from_trio", never_started)
+    return _from_trio(run, trio.Cancelled, async_fn, never_started)
+
+
+# The coroutines of `from_asyncio` and `from_trio`, which the loop's reports name after them.
+
+
+def _from_asyncio(
+    run: Callable[[Callable[[Callable[[], object]], None]], _T], coro: Awaitable[_T]
+) -> Coro[_T]:
+    return (
+        yield from _in_own_thread(run, asyncio.CancelledError, "from_asyncio", coro, _closer(coro))
+    )
+
+
+def _from_trio(
+    run: Callable[[Callable[[Callable[[], object]], None]], Any],
+    cancelled_type: type[BaseException],
+    async_fn: object,
+    never_started: Callable[[], object],
+) -> Coro[Any]:
+    return (yield from _in_own_thread(run, cancelled_type, "from_trio", async_fn, never_started))
 
 
 def _closer(awaitable: object) -> Callable[[], object]:
@@ -320,22 +342,45 @@ def _closer(awaitable: object) -> Callable[[], object]:
     return lambda: None
 
 
+class _Bridged:
+    """A call of `from_asyncio` or `from_trio`, as messages name it: `<asyncio call fetch() in
+    its own thread, running for 1.2 s>`; and where its warnings point."""
+
+    __slots__ = ("code", "label", "name", "started")
+
+    def __init__(self, name: str, awaitable: object) -> None:
+        self.name = name
+        code = getattr(awaitable, "cr_code", None) or getattr(awaitable, "__code__", None)
+        self.code: types.CodeType | None = code if isinstance(code, types.CodeType) else None
+        self.label = repr(awaitable) if self.code is None else f"{self.code.co_qualname}()"
+        self.started = time.monotonic()
+
+    def __repr__(self) -> str:
+        running = time.monotonic() - self.started
+        host = self.name.removeprefix("from_")
+        return f"<{host} call {self.label} in its own thread, running for {running:.3f} s>"
+
+
 def _in_own_thread(
     run: Callable[[Callable[[Callable[[], object]], None]], _T],
     cancelled_type: type[BaseException],
     name: str,
+    awaitable: object,
     never_started: Callable[[], object],
 ) -> Coro[_T]:
     # `run(started)` runs the host loop; the host calls `started(cancel)` once running.
     outcome: list[Any] = []
     cancel: list[Callable[[], object]] = []
-    running = threading.Event()
+    running = threading.Event()  # the host loop has started, or the call has ended
+    ended = threading.Event()  # the call has ended: `outcome` has it
+    cancelled = [False]  # the host's task was told to cancel (once: a second would be news)
     # The wait the coroutine yields now, which the thread wakes whenever something changed:
     # the host loop started, or the call ended. The coroutine puts a new one here before it
     # looks at what changed, the thread changes things before it wakes this one, so at least
     # one of them sees the other (as for `Wait.wake`).
     wait = [Wait()]
     context: list[contextvars.Context] = []  # the calling coroutine's, copied when it starts
+    job = _Bridged(name, awaitable)  # named `job` for the loop's reports
 
     def started(cancel_task: Callable[[], object]) -> None:
         cancel.append(cancel_task)
@@ -348,8 +393,16 @@ def _in_own_thread(
         except BaseException as error:
             outcome.append((False, error))
         finally:
+            ended.set()
             running.set()
             wait[0].wake()
+
+    def cancel_task() -> None:
+        # Once the host loop runs (else nothing is done: call again once it does).
+        if cancel and not cancelled[0] and not ended.is_set():
+            cancelled[0] = True
+            with contextlib.suppress(RuntimeError):  # the host loop has just closed
+                cancel[0]()
 
     def until(loop: Loop, done: Callable[[], bool]) -> Coro[None]:
         # Wait, without blocking the loop, until the thread has made `done()` true.
@@ -360,27 +413,48 @@ def _in_own_thread(
             with waking_from_outside(loop):
                 yield wait[0]
 
-    def stop(loop: Loop) -> Coro[None]:
-        # Cancel the host's task, and wait for the thread to end: without blocking the loop
-        # (so that a task that takes long to clean up does not stall every other coroutine),
-        # unless the loop is cancelling everything, when nothing may wait. If something stops
-        # this wait in turn, the thread is still waited for (blocking), so that `loop.run`
-        # never returns before it has ended. When cancelling everything, the other coroutines
-        # clean up first.
-        if cancelling_everything(loop):
-            yield AFTER_THE_OTHERS
-        try:
-            if not cancelling_everything(loop):
+    def wait_for_thread(loop: Loop) -> bool:
+        # For a loop that cancels everything: cancel the host's task once it runs, and block
+        # until the thread has ended (True), unless a second Ctrl-C abandons it (False).
+        note = f"the thread of a tinyio.{name} call still running (a daemon thread, ending "
+        note += "when its task does or the program exits)"
+        if not wait_blocking(loop, running, job, note):
+            return False
+        cancel_task()
+        if not wait_blocking(loop, ended, job, note):
+            return False
+        thread.join()
+        return True
+
+    def stop(loop: Loop) -> Coro[bool]:
+        # Cancel the host's task, and wait for the thread to end (True; False: a second
+        # Ctrl-C abandoned it): without blocking the loop (so that a task that takes long to
+        # clean up does not stall every other coroutine), unless the loop is cancelling
+        # everything, when nothing may wait: the other coroutines then clean up first. If
+        # something stops the wait in turn, the thread is still waited for (blocking), so
+        # that `loop.run` never returns before it has ended.
+        if not cancelling_everything(loop):
+            try:
                 yield from until(loop, running.is_set)
-        finally:
-            running.wait()  # at once, unless stopped in the wait: the host loop is starting
-            if cancel and not outcome:
-                cancel[0]()
-        try:
-            if not cancelling_everything(loop):
-                yield from until(loop, lambda: bool(outcome))
-        finally:
+                cancel_task()
+                yield from until(loop, ended.is_set)
+            except BaseException as error:
+                if cancelling_everything(loop) and not isinstance(error, GeneratorExit):
+                    with stopping_wait(ended, job):
+                        cancel_task()
+                        yield AFTER_THE_OTHERS
+                        wait_for_thread(loop)  # False: abandoned, which the run's error says
+                else:
+                    running.wait()  # at once: the host loop is starting
+                    cancel_task()
+                    thread.join()
+                raise
             thread.join()
+            return True
+        with stopping_wait(ended, job):
+            cancel_task()  # it cleans up while the others do
+            yield AFTER_THE_OTHERS
+            return wait_for_thread(loop)
 
     try:
         loop: Loop = yield CURRENT_LOOP
@@ -388,21 +462,27 @@ def _in_own_thread(
         never_started()  # stopped before its thread started: the async code never runs
         raise
     context.append(contextvars.copy_context())
-    thread = threading.Thread(target=target, name=f"tinyio {name}")
+    # A daemon thread: one abandoned at a second Ctrl-C must not keep the program from
+    # exiting. Every other one is joined before the coroutine ends.
+    thread = threading.Thread(target=target, name=f"tinyio {name}", daemon=True)
     thread.start()
     try:
-        yield from until(loop, lambda: bool(outcome))
+        yield from until(loop, ended.is_set)
     except BaseException:
-        yield from stop(loop)
+        if not (yield from stop(loop)):
+            raise  # abandoned (a second Ctrl-C): the run's error names it
         ok, value = outcome[0]
         if ok:
-            warnings.warn(
+            message = (
                 f"The async code run by tinyio.{name} did not respond properly to "
                 f"cancellation: it returned {value!r} instead of letting the cancellation "
-                "propagate.",
-                RuntimeWarning,
-                stacklevel=1,
+                "propagate."
             )
+            if job.code is None:
+                warnings.warn(message, RuntimeWarning, stacklevel=1)
+            else:  # at the async code, not here
+                filename, lineno = job.code.co_filename, job.code.co_firstlineno
+                warnings.warn_explicit(message, RuntimeWarning, filename, lineno)
         elif not isinstance(value, cancelled_type | CancelledError):
             raise failed_on_its_own(loop, value) from None
         raise

@@ -135,7 +135,7 @@ def _run_in_thread(
             raise
         if sent:
             yield AFTER_THE_OTHERS  # the other coroutines clean up first, at once
-            if not workers.wait_for_cancelled(job, loop):
+            if not _wait_for_cancelled(job, loop):
                 raise  # abandoned (a second Ctrl-C): the run's error names it
             _check_answer(job)
         if job.error is None:
@@ -176,11 +176,23 @@ def _reap(loop: Loop, job: Job, slot: Slot | None) -> Coro[None]:
             # The loop is stopping: the thread was sent CancelledError too. The others clean
             # up first; then wait for it (a second Ctrl-C abandons it).
             yield AFTER_THE_OTHERS
-            workers_of(loop).wait_for_cancelled(job, loop)  # False: a second Ctrl-C abandoned it
+            _wait_for_cancelled(job, loop)  # False: a second Ctrl-C abandoned it
             raise
         _check_answer(job)
     if job.error is not None and not isinstance(job.error, CancelledError):
         raise job.error
+
+
+def _wait_for_cancelled(job: Job, loop: Loop) -> bool:
+    """`Workers.wait_for_cancelled`, for a coroutine being cancelled. A Ctrl-C raised in the
+    wait -- a host loop's (asyncio's second, under `to_asyncio`, raised wherever it lands) or a
+    third -- ends it as the coroutine's error, not as a cancellation it mishandled: no warning
+    blames the coroutine."""
+    try:
+        return workers_of(loop).wait_for_cancelled(job, loop)
+    except KeyboardInterrupt as interrupt:
+        failed_on_its_own(loop, interrupt)
+        raise
 
 
 def _check_answer(job: Job) -> None:
