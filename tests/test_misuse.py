@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import traceback
+import warnings
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,24 @@ def test_the_misuse_page_is_generated_from_the_cases():
             "docs/misuse.md differs from what the misuse cases produce; regenerate it with "
             f"`python docs/gen_misuse_table.py`:\n{diff}"
         )
+
+
+_PACKAGE = str(Path(__file__).resolve().parent.parent / "src" / "tinyio")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.mistake for case in CASES])
+def test_an_error_raised_at_the_call_shows_at_most_one_tinyio_frame(case):
+    # As a built-in's error shows none of its C code: the public function that raised, and
+    # none of the helpers it used (issue 22).
+    if not issubclass(case.expected, BaseException):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            case.attempt()
+        except BaseException as error:
+            shown = traceback.extract_tb(error.__traceback__)
+        else:
+            return
+    ours = [f"{Path(f.filename).name}:{f.name}" for f in shown if f.filename.startswith(_PACKAGE)]
+    assert len(ours) <= 1, ours

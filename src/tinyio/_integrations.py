@@ -50,12 +50,14 @@ _T = TypeVar("_T")
 _SLICE_SECONDS: Final = 0.002
 
 
-def _check_coroutine(coro: object, name: str) -> None:
-    if not isinstance(coro, types.GeneratorType):
-        hint = ""
-        if inspect.iscoroutine(coro):
-            hint = " (that is an `async def` coroutine: for those, see from_asyncio/from_trio)"
-        raise TypeError(f"{name} needs a tinyio coroutine (a generator), got {coro!r}{hint}.")
+def _coroutine_problem(coro: object, name: str) -> TypeError | None:
+    """What is wrong with `coro` as the tinyio coroutine of `name`, for it to raise."""
+    if isinstance(coro, types.GeneratorType):
+        return None
+    hint = ""
+    if inspect.iscoroutine(coro):
+        hint = " (that is an `async def` coroutine: for those, see from_asyncio/from_trio)"
+    return TypeError(f"{name} needs a tinyio coroutine (a generator), got {coro!r}{hint}.")
 
 
 def _import_trio() -> Any:
@@ -130,7 +132,8 @@ async def to_asyncio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
         here; cancelling the asyncio task cancels the tinyio coroutines (which get to clean
         up), then lets `asyncio.CancelledError` propagate.
     """
-    _check_coroutine(coro, "to_asyncio")
+    if (problem := _coroutine_problem(coro, "to_asyncio")) is not None:
+        raise problem
     host = asyncio.get_running_loop()
 
     async def wait_idle(idle: Idle) -> None:
@@ -175,7 +178,8 @@ async def to_trio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
     As `to_asyncio`, for trio (which must be installed). Cancelling the trio task cancels the
     tinyio coroutines, then lets trio's `Cancelled` propagate.
     """
-    _check_coroutine(coro, "to_trio")
+    if (problem := _coroutine_problem(coro, "to_trio")) is not None:
+        raise problem
     trio = _import_trio()
     token = trio.lowlevel.current_trio_token()
 

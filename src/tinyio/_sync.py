@@ -391,15 +391,19 @@ class Condition(_PoolUser):
         Raises:
             RuntimeError: the lock is not held.
         """
-        return self._wait(self._held_slot("wait"))
+        holder = self._held_slot("wait")
+        if isinstance(holder, RuntimeError):
+            raise holder
+        return self._wait(holder)
 
-    def _held_slot(self, method: str) -> Slot:
-        # Like asyncio's, a tinyio lock is not owned by a coroutine: this checks that the lock
-        # is held, not by whom (see the docs).
+    def _held_slot(self, method: str) -> Slot | RuntimeError:
+        """The slot holding the lock; or, for `method` to raise, the error saying it is not
+        held. Like asyncio's, a tinyio lock is not owned by a coroutine: this checks that the
+        lock is held, not by whom (see the docs)."""
         reference = self._pool.holder
         holder = None if reference is None else reference()
         if holder is None or not holder.held:
-            raise RuntimeError(
+            return RuntimeError(
                 f"condition.{method}() needs the condition's lock: call it inside "
                 "`with (yield condition()):`."
             )
@@ -459,7 +463,10 @@ class Condition(_PoolUser):
         """
         if not callable(predicate):
             raise TypeError(f"wait_for needs a callable predicate, got {predicate!r}.")
-        return self._wait_for(self._held_slot("wait_for"), predicate)
+        holder = self._held_slot("wait_for")
+        if isinstance(holder, RuntimeError):
+            raise holder
+        return self._wait_for(holder, predicate)
 
     @starts_at_once
     def _wait_for(self, holder: Slot, predicate: Callable[[], _T]) -> Coro[_T]:
