@@ -125,6 +125,7 @@ OTHER_COROUTINES = {
 }
 
 NOT_COROUTINES = {
+    "named",
     "to_asyncio",
     "to_trio",
     "Loop.runtime",

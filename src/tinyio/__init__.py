@@ -26,6 +26,7 @@ from ._io import wait_readable as wait_readable
 from ._io import wait_writable as wait_writable
 from ._isolate import copy as copy
 from ._isolate import isolate as isolate
+from ._named import named as named
 from ._process import PipeReceiveStream as PipeReceiveStream
 from ._process import PipeSendStream as PipeSendStream
 from ._process import Process as Process
@@ -85,6 +86,7 @@ __all__ = [
     "from_trio",
     "gather",
     "isolate",
+    "named",
     "notify_closing",
     "open_process",
     "open_tcp_listeners",

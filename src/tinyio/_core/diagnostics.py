@@ -66,7 +66,8 @@ def _describe_task(task: Task, now: float) -> dict[str, Any] | None:
         return None
     code = gen.gi_code
     frame = gen.gi_frame
-    node: dict[str, Any] = {"name": code.co_qualname, "file": None, "line": None}
+    # The display name it may have been given (`tinyio.named`), else its function's.
+    node: dict[str, Any] = {"name": gen.__qualname__, "file": None, "line": None}
     library = is_library_code(code.co_filename)
     if library:
         # A tinyio coroutine (Event.wait, run_in_thread, ...): say what it stands for.

@@ -42,9 +42,13 @@ ALREADY_RUNNING: Final = (
 
 
 def name(gen: object) -> str:
-    """How a coroutine is named in messages: `f()`, by its function's qualified name."""
+    """How a coroutine is named in messages: `f()`, by its function's qualified name; or by
+    the display name it was given (`tinyio.named`), quoted."""
     code = getattr(gen, "gi_code", None)
     if isinstance(code, types.CodeType):
+        given = getattr(gen, "__qualname__", code.co_qualname)
+        if given != code.co_qualname:
+            return f"{given!r} ({code.co_qualname}())"
         return f"{code.co_qualname}()"
     return repr(gen)
 
