@@ -339,9 +339,10 @@ def run_workload(runs: int, seed: int, latency_limit: float, host: str = "plain"
 # cancellation of a Ctrl-C that came as the loop was woken (the interrupt came 5 s late);
 # under trio, whose handler raises KeyboardInterrupt wherever the main thread is, it landed
 # inside the loop's machinery (a worker thread failed, the interrupt came 5 s late).
-# asyncio is not in the list yet: one CI run under load timed out (issue 21's note has the
-# reproducer, `python tests/ctrl_c_workload.py 50 7 2.0 asyncio`).
-HOSTS = [("plain", 12), ("trio", 3)]
+# Under asyncio, a Ctrl-C that came as the bridge's idle wait timed out was once turned into
+# that timeout by asyncio (3.11) and lost: the run went on for ever (1 in about 2,000 runs;
+# see `test_a_cancel_that_comes_as_the_idle_wait_times_out_is_not_lost`).
+HOSTS = [("plain", 12), ("asyncio", 7), ("trio", 3)]
 
 
 @pytest.mark.timeout(240)
@@ -359,7 +360,7 @@ def test_fifty_ctrl_cs_at_random_moments_of_a_mixed_workload_stop_it_cleanly_eve
 
 @pytest.mark.stress
 @pytest.mark.timeout(1200)
-@pytest.mark.parametrize("host", ["plain", "trio"])
+@pytest.mark.parametrize("host", ["plain", "asyncio", "trio"])
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_a_thousand_ctrl_cs_at_random_moments_of_a_mixed_workload_stop_it_cleanly(host, seed):
     # As above, and within 0.2 s: run the stress layer on a machine that is not busy.

@@ -143,14 +143,16 @@ async def to_asyncio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
             descriptor = idle.descriptor()
             if descriptor is not None:
                 host.add_reader(descriptor, woken.set)
+            # The timeout is a timer of the host's that sets the event too, not asyncio's own
+            # timeouts: on 3.11 both `wait_for` and `asyncio.timeout` can turn a cancellation
+            # that comes as the deadline passes (Ctrl-C under `asyncio.run`) into a timeout,
+            # which would be swallowed here, and the run went on for ever.
+            timer = None if idle.timeout is None else host.call_later(idle.timeout, woken.set)
             try:
-                # `asyncio.timeout`, not `wait_for`: on 3.11, `wait_for` loses a cancellation
-                # that comes as the event is set (the task then runs on, and Ctrl-C under
-                # `asyncio.run` was answered only seconds later).
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(idle.timeout):
-                        await woken.wait()
+                await woken.wait()
             finally:
+                if timer is not None:
+                    timer.cancel()
                 if descriptor is not None:
                     host.remove_reader(descriptor)
 
