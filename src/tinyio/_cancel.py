@@ -291,6 +291,8 @@ def _race(coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
     failures: list[tuple[int, BaseException, bool]] = []
 
     def watch(index: int, coro: Coro[_T]) -> Coro[None]:
+        done_cancelling: BaseException | None = None
+        result: Any = None  # bound on every path that reaches its use: for pyright
         try:
             result = yield from coro
         except BaseException as error:
@@ -305,9 +307,14 @@ def _race(coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
             if not winner:
                 winner.extend((index, None, False))
                 first_done.set()
-            if cancelling is not None:
-                raise cancelling from None  # it was cancelled all the same: the cancel is done
-            return
+            if cancelling is None:
+                return
+            # It was cancelled all the same: the cancel is done. Raised outside this `except`:
+            # inside, Python would make the error its context, and cut the error's own link
+            # to this cancellation (a cycle), losing what the error was raised while handling.
+            done_cancelling = cancelling
+        if done_cancelling is not None:
+            raise done_cancelling
         if not winner:
             winner.extend((index, result, True))
             first_done.set()
