@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import sys
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -27,7 +26,7 @@ from ._core import (
     note_on_outcome,
     waking_from_outside,
 )
-from ._workers import describe
+from ._workers import describe, tell_still_running
 
 __all__ = ["from_future", "run_in_executor"]
 
@@ -171,15 +170,7 @@ class _Stopping:
         if not running:
             return
         calls = "1 call is" if len(running) == 1 else f"{len(running)} calls are"
-        listed = "".join(f"\n  {call!r}" for call in running)
-        print(
-            f"tinyio: Ctrl-C: the loop is stopping, but {calls} still running outside it, "
-            f"which it waits for:{listed}\n"
-            "Press Ctrl-C again to abandon them: loop.run then raises KeyboardInterrupt at "
-            "once, and they go on in the background until they return or the program exits.",
-            file=sys.stderr,
-            flush=True,
-        )
+        tell_still_running(f"{calls} still running outside it, which it waits for", running)
 
 
 _STOPPING: Final = _Stopping()

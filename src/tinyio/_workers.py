@@ -32,7 +32,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from ._core import CancelledError, Loop, Wait, at_stop, ctrl_c_presses, note_on_outcome
@@ -94,6 +94,19 @@ def _flush_late_cancel(ident: int) -> None:
                 _noop()
         except _Flush:
             return
+
+
+def tell_still_running(what: str, calls: Sequence[object]) -> None:
+    """Say on stderr, after a Ctrl-C, what the stopping loop still waits for, and how to stop
+    waiting: "tinyio: Ctrl-C: the loop is stopping, but {what}:", then each of `calls`."""
+    listed = "".join(f"\n  {call!r}" for call in calls)
+    print(
+        f"tinyio: Ctrl-C: the loop is stopping, but {what}:{listed}\n"
+        "Press Ctrl-C again to abandon them: loop.run then raises KeyboardInterrupt at "
+        "once, and they go on in the background until they return or the program exits.",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def describe(fn: Callable[..., Any]) -> str:
@@ -283,14 +296,8 @@ class Workers:
             return
         running.sort(key=lambda job: job.started)
         threads = "1 thread is" if len(running) == 1 else f"{len(running)} threads are"
-        calls = "".join(f"\n  {job!r}" for job in running)
-        print(
-            f"tinyio: Ctrl-C: the loop is stopping, but {threads} still running a call that "
-            f"has not responded to cancellation yet:{calls}\n"
-            "Press Ctrl-C again to abandon them: loop.run then raises KeyboardInterrupt at "
-            "once, and they go on in the background until they return or the program exits.",
-            file=sys.stderr,
-            flush=True,
+        tell_still_running(
+            f"{threads} still running a call that has not responded to cancellation yet", running
         )
 
     def _abandon_running(self, loop: Loop) -> None:
