@@ -323,38 +323,36 @@ def _race(coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
     yield set(watchers)
     try:
         yield first_done.wait()
-    except BaseException:
+    except BaseException as stopped:
         if not winner:
             winner.extend((None, None, False))
         stopping = cancel_all_of(loop, watchers, "cancelled because the tinyio.race was cancelled")
         if stopping:
             yield stopping
-        if failures:
-            # A runner failed rather than being cancelled: its error goes on instead (with the
-            # cancellation as its context), as a `finally` that raises would.
-            error = _race_error(coros, failures, winner)
-            tb = error.__traceback__
-            try:
-                raise error
-            except BaseException:
-                error.__traceback__ = tb
-                raise  # a bare re-raise adds no entry for this frame
-        raise
-    index, value, _ = winner
-    yield [
-        _cancel(w, "cancelled by tinyio.race: another coroutine finished first")
-        for i, w in enumerate(watchers)
-        if i != index
-    ]
-    if failures:
-        error = _race_error(coros, failures, winner)
-        tb = error.__traceback__
-        try:
-            raise error
-        except BaseException:
-            error.__traceback__ = tb  # the caller's frame comes first, as out of `loop.run`
-            raise  # a bare re-raise adds no entry for this frame
-    return index, value
+        if not failures:
+            raise
+        # A runner failed rather than being cancelled: its error goes on instead, with the
+        # cancellation as its context, as a `finally` that raises would.
+        context: BaseException | None = stopped
+    else:
+        index, value, _ = winner
+        yield [
+            _cancel(w, "cancelled by tinyio.race: another coroutine finished first")
+            for i, w in enumerate(watchers)
+            if i != index
+        ]
+        if not failures:
+            return index, value
+        context = None
+    error = _race_error(coros, failures, winner)
+    if context is not None:
+        error.__context__ = context
+    tb = error.__traceback__
+    try:
+        raise error
+    except BaseException:
+        error.__traceback__ = tb  # the caller's frame comes first, as out of `loop.run`
+        raise  # a bare re-raise adds no entry for this frame
 
 
 def _race_error(
