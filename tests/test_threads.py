@@ -889,6 +889,7 @@ def test_no_worker_thread_is_left_when_run_crashes_with_calls_still_queued(monke
     # retire on its own, after its idle time. So the idle time is made long, 50 s, and the
     # bound half of it: only the wait it is about can pass it, not a slow machine.
     monkeypatch.setattr(tinyio._workers, "_IDLE_SECONDS", 50.0)
+
     def work():
         while True:
             time.sleep(0.001)
