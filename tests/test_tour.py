@@ -194,10 +194,9 @@ def test_the_tour_points_to_the_deadlock_demo(
     assert "python -m tinyio --demo-deadlock" in tour[0].stdout
 
 
-def test_the_deadlock_demo_shows_a_report_and_ends_quickly(
+def test_the_deadlock_demo_shows_a_report(
     tmp_path: Path,
 ) -> None:
-    start = time.monotonic()
     completed = subprocess.run(
         [sys.executable, "-m", "tinyio", "--demo-deadlock"],
         cwd=tmp_path,
@@ -206,10 +205,8 @@ def test_the_deadlock_demo_shows_a_report_and_ends_quickly(
         timeout=60,
         check=False,
     )
-    elapsed = time.monotonic() - start
     assert completed.returncode == 0, completed.stderr
     assert completed.stderr == ""
-    assert elapsed < 3.0  # interpreter start-up included; the demo gives up after 0.2 s
     output = completed.stdout
     assert "tinyio: the loop crashed; what its other coroutines were doing then:" in output
     # Both stuck coroutines, each with the Event it waits on below it.
@@ -218,3 +215,22 @@ def test_the_deadlock_demo_shows_a_report_and_ends_quickly(
             rf"#\d+ \S*\b{name}\(\)  \S+:\d+\n[│ ]*└── #\d+ tinyio\.Event\.wait\(\)  on <tinyio\.Event unset",
             output,
         ), output
+
+
+def test_the_deadlock_demo_ends_quickly(tmp_path: Path) -> None:
+    # The demo gives up after 0.2 s; with start-up, about 0.5 s on an idle machine. 5 s, ten
+    # times that, is only passed by a demo that hangs or waits for something else. Untraced,
+    # as for the tour above.
+    start = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "tinyio", "--demo-deadlock"],
+        cwd=tmp_path,
+        env=UNMEASURED,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    elapsed = time.monotonic() - start
+    assert completed.returncode == 0, completed.stderr
+    assert elapsed < 5.0
