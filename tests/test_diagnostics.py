@@ -1007,6 +1007,11 @@ def test_snapshot_from_another_thread_while_the_loop_is_busy():
     snapshots = []
 
     def spinner():
+        # One round first: the waiter's `Event.wait` starts at the waiter's turn after the one
+        # that yielded it (it `starts_at_once`), so the waiter is parked on the event only from
+        # the second round on. Between the two, and during that first step, it is between two
+        # waits and a snapshot rightly shows it as ready, with nothing below it.
+        yield
         running.set()
         while not stop.is_set():
             yield
@@ -1023,7 +1028,8 @@ def test_snapshot_from_another_thread_while_the_loop_is_busy():
         yield gate.wait()
 
     def main():
-        # The waiter first: it has reached its wait before a spinner lets the snapshots begin.
+        # The waiter first: it is parked on the event before a spinner lets the snapshots
+        # begin, and stays so until they end -- every snapshot must show it the same way.
         yield [waiter(), spinner(), spinner(), churn()]
 
     def observe():

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import tinyio
+from tinyio.testing import VirtualClock
 
 
 class Boom(Exception):
@@ -846,8 +847,11 @@ def test_a_timeout_around_isolate_cancels_the_inside():
 def test_a_timeout_around_isolate_never_loses_a_queue_item_taken_inside():
     # The outer loop steps the isolated one a step at a time. A get inside that finishes
     # (taking the item) and the coroutine that receives it are one step: a timeout that ends
-    # the region between the two would otherwise lose the item. Whichever way the timing
-    # goes, the item is either received inside or still in the queue.
+    # the region between the two would otherwise lose the item. Whichever way the loop
+    # orders the two, the item is either received inside or still in the queue. A virtual
+    # clock makes the step long: on a real one, a busy machine could delay the step that sets
+    # the deadline until the work inside could finish before it.
+    clock = VirtualClock()
     queue = tinyio.Queue()
     received = []
 
@@ -857,13 +861,13 @@ def test_a_timeout_around_isolate_never_loses_a_queue_item_taken_inside():
     def producer():
         yield tinyio.sleep(0.01)
         queue.put_nowait("item")  # wakes the get inside the isolated region
-        time.sleep(0.05)  # a long step: the timeout's deadline passes meanwhile
+        clock.jump(0.05)  # a long step: the timeout's deadline passes meanwhile
 
     def main():
         yield {producer()}
         return (yield tinyio.timeout(tinyio.isolate(consumer()), 0.02))
 
-    assert run(main()) == (None, False)
+    assert tinyio.Loop(clock=clock).run(main()) == (None, False)
     assert (received, queue.qsize()) in [(["item"], 0), ([], 1)]
 
 
