@@ -10,6 +10,10 @@ The reliability suite has two layers (see docs/reliability.md):
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from hypothesis import settings
 
@@ -48,3 +52,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if len(kept) < len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A test marked `untraced` that runs under a tracer (coverage.py, with `--cov`) runs in a
+    fresh interpreter without it instead: on CPython 3.11 a tracer makes every Python call
+    slower and makes the loop's thread wait for cancellations sent to other threads, so the
+    latencies such a test checks would measure the tracer, not tinyio. Its code is the same;
+    coverage of it comes from the other tests."""
+    if pyfuncitem.get_closest_marker("untraced") is None or sys.gettrace() is None:
+        return None
+    env = {k: v for k, v in os.environ.items() if k != "COVERAGE_PROCESS_CONFIG"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", pyfuncitem.nodeid],
+        cwd=pyfuncitem.config.rootpath,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert " passed" in completed.stdout, completed.stdout
+    return True

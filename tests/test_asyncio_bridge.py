@@ -143,6 +143,7 @@ def test_a_busy_asyncio_task_does_not_starve_the_tinyio_coroutines():
     assert spins > 0
 
 
+@pytest.mark.untraced
 def test_while_tinyio_sleeps_asyncio_is_idle_not_polling():
     def sleeper():
         yield tinyio.sleep(0.5)
@@ -157,6 +158,7 @@ def test_while_tinyio_sleeps_asyncio_is_idle_not_polling():
     assert time.process_time() - cpu_start < 0.05
 
 
+@pytest.mark.untraced
 def test_while_tinyio_waits_on_a_thread_asyncio_is_idle_and_wakes_promptly():
     def blocking():
         time.sleep(0.3)

@@ -562,6 +562,7 @@ def test_ctrl_c_at_any_moment_of_a_busy_loop_interrupts_it_and_cleans_up():
         signal.signal(signal.SIGINT, previous)
 
 
+@pytest.mark.untraced
 def test_the_loop_can_run_again_after_an_error():
     loop = tinyio.Loop()
 

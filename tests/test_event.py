@@ -155,6 +155,7 @@ def test_waiting_after_clear_blocks_again():
     ]
 
 
+@pytest.mark.untraced
 def test_wait_with_a_timeout_gives_none_when_the_timeout_passes():
     def main():
         start = time.monotonic()

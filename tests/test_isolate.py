@@ -113,6 +113,7 @@ def test_coroutines_inside_wait_on_each_other_as_in_any_loop():
     assert runs == ["shared"]  # once per loop, as anywhere
 
 
+@pytest.mark.untraced
 def test_isolate_is_a_coroutine_like_any_other_so_several_run_at_once():
     def sleeper(name):
         yield tinyio.sleep(0.05)
@@ -240,6 +241,7 @@ def test_timers_on_both_sides_fire_on_time(inner_delay, outer_delay):
     assert outer_delay <= woke["outside"] < outer_delay + 0.1
 
 
+@pytest.mark.untraced
 def test_while_both_loops_wait_on_timers_nothing_spins():
     def sleeper():
         yield tinyio.sleep(0.5)

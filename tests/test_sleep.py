@@ -21,6 +21,7 @@ def test_sleep_gives_none():
 
 
 @pytest.mark.parametrize("delay", [0.05, 0.1, 1 / 8, 0])
+@pytest.mark.untraced
 def test_sleep_lasts_the_delay_within_a_generous_margin(delay):
     def main():
         yield tinyio.sleep(delay)
@@ -79,6 +80,7 @@ def test_a_busy_loop_never_starves_an_expired_sleeper():
 
 
 @pytest.mark.timeout(10)
+@pytest.mark.untraced
 def test_many_busy_coroutines_do_not_starve_a_sleeper():
     state = {"done": False}
 

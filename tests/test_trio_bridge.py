@@ -128,6 +128,7 @@ def test_a_busy_tinyio_coroutine_does_not_block_trio_tasks():
     assert state["ticks"] >= 10
 
 
+@pytest.mark.untraced
 def test_while_tinyio_sleeps_trio_is_idle_not_polling():
     def sleeper():
         yield tinyio.sleep(0.5)
@@ -142,6 +143,7 @@ def test_while_tinyio_sleeps_trio_is_idle_not_polling():
     assert time.process_time() - cpu_start < 0.05
 
 
+@pytest.mark.untraced
 def test_while_tinyio_waits_on_a_thread_trio_is_idle_and_wakes_promptly():
     def blocking():
         time.sleep(0.3)
