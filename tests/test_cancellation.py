@@ -682,3 +682,38 @@ def test_while_a_crash_waits_for_a_stuck_call_the_other_coroutines_clean_up_at_o
     # The coroutine that waits on the call cleans up after it, as an error goes up a stack.
     assert order == ["other cleaned up", ("call ended", True), "its caller cleaned up"]
     assert time.monotonic() - begun < 5
+
+
+# The thread kind runs untraced: on 3.11 a tracer makes the loop's thread wait until the
+# stuck thread's CancelledError is delivered, that is until the call returns.
+@pytest.mark.parametrize("kind", [pytest.param("thread", marks=pytest.mark.untraced), "executor"])
+def test_a_crash_while_a_timed_out_call_still_runs_waits_for_it_and_cleans_up_the_rest_first(
+    kind,
+):
+    # A call timed out goes on in the background (its reaper waits for it). A crash then
+    # cancels the reaper too: the other coroutines clean up at once, and `run` returns only
+    # once the call has ended.
+    released, started = threading.Event(), threading.Event()
+    order: list[object] = []
+
+    def other():
+        try:
+            yield tinyio.sleep(100)
+        finally:
+            order.append("other cleaned up")
+            released.set()
+
+    def main(pool):
+        if kind == "thread":
+            call = tinyio.run_in_thread(_blocked_until, released, started, order)
+        else:
+            call = tinyio.run_in_executor(pool, _blocked_until, released, started, order)
+        yield {other()}
+        assert (yield tinyio.timeout(call, 0.05)) == (None, False)
+        assert started.is_set()
+        raise ValueError("boom")
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        with pytest.raises(ValueError, match="boom"):
+            tinyio.Loop().run(main(pool))
+        assert order == ["other cleaned up", ("call ended", True)]
