@@ -2,9 +2,8 @@
 
 import concurrent.futures
 import contextlib
-import os
+import functools
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -602,6 +601,15 @@ def _blocked_until(released: threading.Event, started: threading.Event, ended: l
         raise cancelled
 
 
+def _lets_the_call_go_as_it_cleans_up(released: threading.Event, order: list[object]):
+    """A coroutine whose clean-up is what lets a stuck call return."""
+    try:
+        yield tinyio.sleep(100)
+    finally:
+        order.append("other cleaned up")
+        released.set()
+
+
 def _stuck_thread_call(released, started, ended, _):
     return tinyio.run_in_thread(_blocked_until, released, started, ended)
 
@@ -626,38 +634,24 @@ def _stuck_asyncio_cleanup(released, started, ended, _):
     return call()
 
 
+# The thread case runs untraced: under a tracer, CPython 3.11 makes the loop's thread wait at
+# each Python call until the CancelledError sent to the stuck thread is delivered, that is
+# until its call returns (docs/devdocs/threads.md).
 @pytest.mark.parametrize(
-    "stuck", [_stuck_thread_call, _stuck_executor_call, _stuck_asyncio_cleanup]
+    "stuck",
+    [
+        pytest.param(_stuck_thread_call, marks=pytest.mark.untraced),
+        _stuck_executor_call,
+        _stuck_asyncio_cleanup,
+    ],
 )
 def test_while_a_crash_waits_for_a_stuck_call_the_other_coroutines_clean_up_at_once(stuck):
     # Issue 21, item 7. The other coroutine's `finally` is what lets the call go: had it to
     # wait for the call to end, the call would end only after its 10 s.
-    if stuck is _stuck_thread_call and sys.version_info < (3, 12) and sys.gettrace():
-        # Under a tracer (coverage), CPython 3.11 makes the loop's thread wait at each Python
-        # call until the CancelledError sent to the stuck thread is delivered, that is until
-        # its call returns (docs/devdocs/threads.md): run this case untraced.
-        env = {k: v for k, v in os.environ.items() if k != "COVERAGE_PROCESS_CONFIG"}
-        case = f"{__file__}::test_while_a_crash_waits_for_a_stuck_call_the_other_coroutines"
-        case += "_clean_up_at_once[_stuck_thread_call]"
-        completed = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", case],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=100,
-        )
-        assert completed.returncode == 0, completed.stdout + completed.stderr
-        assert "1 passed" in completed.stdout
-        return
     released, started = threading.Event(), threading.Event()
     order: list[object] = []
 
-    def other():
-        try:
-            yield tinyio.sleep(100)
-        finally:
-            order.append("other cleaned up")
-            released.set()
+    other = functools.partial(_lets_the_call_go_as_it_cleans_up, released, order)
 
     def failing():
         if stuck is _stuck_asyncio_cleanup:
@@ -696,12 +690,7 @@ def test_a_crash_while_a_timed_out_call_still_runs_waits_for_it_and_cleans_up_th
     released, started = threading.Event(), threading.Event()
     order: list[object] = []
 
-    def other():
-        try:
-            yield tinyio.sleep(100)
-        finally:
-            order.append("other cleaned up")
-            released.set()
+    other = functools.partial(_lets_the_call_go_as_it_cleans_up, released, order)
 
     def main(pool):
         if kind == "thread":
