@@ -9,6 +9,7 @@ no process (nor zombie) is left with its pid.
 from __future__ import annotations
 
 import gc
+import io
 import os
 import signal
 import subprocess
@@ -26,6 +27,11 @@ import tinyio._process
 from tinyio.testing import VirtualClock
 
 PY = sys.executable
+# For the Ctrl-C programs: run without coverage.py's measurement of subprocesses (see
+# test_ctrl_c.py), which on 3.11 slows their threads' cancellation down.
+UNMEASURED = {
+    name: value for name, value in os.environ.items() if name != "COVERAGE_PROCESS_CONFIG"
+}
 # A child that ignores SIGTERM, says its pid once it does, and then waits to be killed.
 STUBBORN = (
     "import os, signal, sys, time\n"
@@ -530,6 +536,128 @@ def test_ctrl_c_with_children_running():
     pid, last = completed.stdout.split()
     assert last == "KeyboardInterrupt"
     assert gone(int(pid))
+
+
+SECOND_CTRL_C_PROGRAM = """
+import os, signal, subprocess, sys
+import tinyio
+
+STUBBORN = {stubborn!r}
+fds = len(os.listdir("/proc/self/fd"))
+pids = []
+read_end, write_end = os.pipe()
+
+def main():
+    with tinyio.open_process(
+        [sys.executable, "-c", STUBBORN], stdout=subprocess.PIPE, grace_period=60
+    ) as proc:
+        pids.append(int((yield proc.stdout.receive_until(b"\\n", 100))))
+        runner = tinyio.run_process(
+            [sys.executable, "-c", STUBBORN], stdout=write_end, grace_period=60
+        )
+        yield {{runner}}
+        yield tinyio.wait_readable(read_end)
+        pids.append(int(os.read(read_end, 100)))  # the newline may come later: keep it open
+        print(*pids, flush=True)
+        yield tinyio.sleep(60)
+
+try:
+    tinyio.Loop().run(main())
+except KeyboardInterrupt:
+    for pid in pids:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            print("reaped", flush=True)
+    os.close(read_end)
+    os.close(write_end)
+    print("descriptors", len(os.listdir("/proc/self/fd")) - fds, flush=True)
+    raise
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_second_ctrl_c_kills_children_in_their_grace_period_at_once(tmp_path):
+    script = tmp_path / "second.py"
+    script.write_text(SECOND_CTRL_C_PROGRAM.format(stubborn=STUBBORN))
+    process = subprocess.Popen(
+        [PY, str(script)], env=UNMEASURED, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    try:
+        pids = [int(pid) for pid in process.stdout.readline().split()]
+        assert len(pids) == 2
+        process.send_signal(signal.SIGINT)
+        told = []
+        for line in process.stderr:
+            told.append(line)
+            if "Press Ctrl-C again to kill it now." in line:
+                break
+        pressed = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+        took = time.monotonic() - pressed
+    finally:
+        process.kill()
+        process.wait()
+    stderr = "".join(told) + stderr
+    assert "tinyio: Ctrl-C: the loop is stopping, but it waits for child pid" in stderr
+    assert "grace period of 60 s" in stderr
+    assert took < 20  # not the 60-s grace period
+    assert stdout.splitlines() == ["reaped", "reaped", "descriptors 0"]
+    assert "Exception ignored" not in stderr
+    assert "\nKeyboardInterrupt\n" in stderr  # plain: the run's, with its note of what ran
+    assert process.returncode == -signal.SIGINT
+    assert all(gone(pid) for pid in pids)
+
+
+class _Told(io.StringIO):
+    """A stderr that sets `event` once tinyio has told how to stop waiting."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.event = threading.Event()
+
+    def write(self, text: str) -> int:
+        if "Press Ctrl-C again to kill it now." in text:
+            self.event.set()
+        return super().write(text)
+
+
+@pytest.mark.timeout(60)
+def test_a_second_ctrl_c_in_the_same_process_kills_the_child_waited_for(monkeypatch):
+    told = _Told()
+    monkeypatch.setattr(sys, "stderr", told)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    children = []
+
+    def press_again_when_told():
+        assert told.event.wait(30)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def main():
+        with tinyio.open_process(
+            [PY, "-c", STUBBORN], stdout=subprocess.PIPE, grace_period=60
+        ) as proc:
+            children.append(proc)
+            yield proc.stdout.receive_until(b"\n", 100)
+            signal.raise_signal(signal.SIGINT)
+            yield tinyio.sleep(60)
+
+    presser = threading.Thread(target=press_again_when_told)
+    presser.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tinyio.Loop().run(main())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        presser.join()
+    assert time.monotonic() - start < 20
+    assert f"waits for child pid {children[0].pid}" in told.getvalue()
+    assert children[0].returncode == -signal.SIGKILL
+    assert gone(children[0].pid)
 
 
 def test_no_descriptor_left_in_nested_and_isolated_loops():

@@ -31,7 +31,9 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final, cast
 
@@ -46,6 +48,7 @@ from ._core import (
     Wait,
     at_stop,
     cancelling_everything,
+    ctrl_c_presses,
     duration_problem,
     notify_closing,
     starts_at_once,
@@ -62,6 +65,7 @@ Command = str | bytes | os.PathLike[str] | os.PathLike[bytes] | Sequence[Any]
 DeliverCancel = Callable[["Process"], Coro[Any]]
 
 _DEFAULT_GRACE: Final = 5.0
+_POLL_SECONDS: Final = 0.05  # how often a stopping run, waiting for a reaper, looks at Ctrl-C
 _TEXT_OPTIONS: Final = ("text", "universal_newlines", "encoding", "errors")
 _CORE_DIR: Final = os.path.dirname(Wait.__init__.__code__.co_filename) + os.sep
 # Set to False (tests do) to use the thread fallback (`waitid`) even where pidfds exist.
@@ -110,6 +114,41 @@ def _reap(popen: subprocess.Popen[Any], grace: float, reaped: _Signal) -> None:
         popen.wait()
     finally:
         reaped.fire()
+
+
+def _join_reaper(
+    loop: Loop, reaper: threading.Thread, popen: subprocess.Popen[Any], grace: float
+) -> None:
+    """At the end of a run that stopped a child in the background: wait for its reaper, which
+    may take the whole grace period. Not deaf to Ctrl-C meanwhile: a second Ctrl-C (counted by
+    the run) SIGKILLs the child at once, and one that has waited a second after the first
+    says on stderr which child it waits for; a KeyboardInterrupt raised here (the run's Ctrl-C
+    is not tinyio's: another thread, a host loop) kills it too, and goes on."""
+    told = False
+    try:
+        while True:
+            reaper.join(_POLL_SECONDS)
+            if not reaper.is_alive():
+                return
+            count, first = ctrl_c_presses(loop)
+            if count >= 2:
+                break
+            if count == 1 and not told and time.monotonic() - first >= 1.0:
+                told = True
+                print(
+                    f"tinyio: Ctrl-C: the loop is stopping, but it waits for child pid "
+                    f"{popen.pid} ({popen.args!r}) to exit: it got SIGTERM, and SIGKILL follows "
+                    f"after its grace period of {grace:g} s.\n"
+                    "Press Ctrl-C again to kill it now.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    except BaseException:
+        popen.kill()
+        reaper.join()
+        raise
+    popen.kill()  # a second Ctrl-C: no more grace
+    reaper.join()
 
 
 def _loop_of_this_step() -> Loop | None:
@@ -452,7 +491,7 @@ class Process:
         try:
             if loop is None:
                 raise RuntimeError("no loop")
-            at_stop(loop, reaper.join)
+            at_stop(loop, lambda: _join_reaper(loop, reaper, popen, self._grace_period))
         except RuntimeError:  # not in a running loop: nothing goes on meanwhile
             self.stop_blocking()
             return
