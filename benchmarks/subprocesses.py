@@ -1,8 +1,9 @@
 """Subprocesses side by side: `tinyio.run_process` against asyncio's `create_subprocess_exec`
-(+ `communicate()`) and trio's `run_process`, one child after another.
+(+ `communicate()`) and trio's `run_process`, one child after another, in interleaved rounds.
 
     python benchmarks/subprocesses.py            # 1,000 runs of each workload
     python benchmarks/subprocesses.py --runs 50  # quicker
+    python benchmarks/subprocesses.py --rounds 10  # the runs in 10 rounds, not 5
 
 Two workloads: `true` (the cost of starting, watching and reaping a child) and a child that
 writes 1 MiB to its captured stdout (the cost of draining a pipe). Printed: milliseconds per
@@ -62,15 +63,30 @@ def time_trio(command: list[str], capture: bool, runs: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=1000)
-    runs: int = parser.parse_args().runs
+    parser.add_argument(
+        "--runs", type=int, default=1000, help="runs of each workload, each library"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds the runs are split into"
+    )
+    args = parser.parse_args()
+    runs: int = args.runs
+    rounds = max(1, min(args.rounds, runs))
     libraries: dict[str, Callable[[list[str], bool, int], float]] = {
         "tinyio": time_tinyio,
         "asyncio": time_asyncio,
         "trio": time_trio,
     }
     for name, (command, capture) in WORKLOADS.items():
-        took = {lib: fn(command, capture, runs) for lib, fn in libraries.items()}
+        # Round by round, each library in turn (the order rotating): a load that comes and
+        # goes on the machine falls on every library alike, not on whichever ran then.
+        took = dict.fromkeys(libraries, 0.0)
+        order = list(libraries)
+        for index in range(rounds):
+            share = runs // rounds + (index < runs % rounds)
+            for lib in order:
+                took[lib] += libraries[lib](command, capture, share)
+            order = order[1:] + order[:1]
         cells = [f"{lib} {took[lib] / runs * 1e3:.2f} ms" for lib in libraries]
         ratios = [f"{lib} {took[lib] / took['tinyio']:.2f}x" for lib in ("asyncio", "trio")]
         print(f"{name}: {', '.join(cells)}; ratio to tinyio: {', '.join(ratios)}")
