@@ -123,6 +123,14 @@ def yields_an_int():
     yield 5
 
 
+def total(values):
+    return sum(values)
+
+
+def yields_what_a_plain_function_returned():
+    yield total([1, 2, 3])
+
+
 def yields_a_string():
     yield "hello"
 
@@ -447,6 +455,12 @@ CASES: list[Misuse] = [
         TypeError,
     ),
     Misuse("Yield a number", "yield 5", lambda: run(yields_an_int()), TypeError),
+    Misuse(
+        "Yield what a function without `yield` returned",
+        "yield total([1, 2, 3])",
+        lambda: run(yields_what_a_plain_function_returned()),
+        TypeError,
+    ),
     Misuse("Yield a string", 'yield "hello"', lambda: run(yields_a_string()), TypeError),
     Misuse("Yield a dict", 'yield {"timeout": 1}', lambda: run(yields_a_dict()), TypeError),
     Misuse(

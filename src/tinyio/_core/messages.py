@@ -103,7 +103,16 @@ def describe_yield(value: object) -> str:
             f"yielded {value!r}, an `async def` coroutine. tinyio coroutines are generators; "
             "to run async code from tinyio use `tinyio.from_asyncio`."
         )
-    hint = " Did you forget to call it?" if callable(value) else ""
+    if callable(value):
+        hint = " Did you forget to call it?"
+    elif type(value).__module__ == "builtins":  # a plain value: most often what `f()` returned
+        hint = (
+            " If it is what a call gave (`yield f()`), that function has no `yield` in its body:"
+            " it is not a generator function, and calling it ran it to the end and gave this"
+            " value."
+        )
+    else:
+        hint = ""
     return (
         f"yielded {value!r}, which tinyio cannot wait on.{hint} A coroutine may yield nothing, "
         "a coroutine (a generator), a list of coroutines (wait for all), a set of coroutines "
