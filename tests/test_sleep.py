@@ -5,6 +5,7 @@ import time
 import pytest
 
 import tinyio
+from tinyio.testing import VirtualClock
 
 
 def timed(coro):
@@ -59,24 +60,31 @@ def test_sleep_does_not_block_other_coroutines():
 
 @pytest.mark.timeout(10)
 def test_a_busy_loop_never_starves_an_expired_sleeper():
+    # On the virtual clock, each busy step takes one second: the loop is never idle, so
+    # only the checks of the timers between rounds can wake the sleeper. A round of steps
+    # (one per ready coroutine) takes 3 seconds.
+    clock = VirtualClock()
     state = {"done": False}
 
     def busy():
         while not state["done"]:
+            clock.jump(1)
             yield
 
     def sleeper():
-        start = time.monotonic()
-        yield tinyio.sleep(0.05)
+        start = clock.time()
+        yield tinyio.sleep(50)
         state["done"] = True
-        return time.monotonic() - start
+        return clock.time() - start
 
     def main():
         results = yield [busy(), busy(), busy(), sleeper()]
         return results[-1]
 
-    slept = tinyio.Loop().run(main())
-    assert 0.049 <= slept < 0.15
+    slept = tinyio.Loop(clock=clock).run(main())
+    # Woken within a few rounds of falling due (57 s today: in the second round after the one
+    # in which it fell due); a starved one never would be, and the run would time out.
+    assert 50 <= slept <= 50 + 4 * 3
 
 
 @pytest.mark.timeout(10)
