@@ -521,7 +521,7 @@ def test_a_non_numeric_timeout_is_a_type_error_at_the_call(seconds):
 
 def test_an_already_started_generator_crashes_the_loop_with_a_value_error_naming_it():
     started = returns(1)
-    next(started)
+    first = next(started)  # the `tinyio.sleep` it yields, to close (never yielded to a loop)
 
     def main():
         yield tinyio.timeout(started, 1)
@@ -531,6 +531,7 @@ def test_an_already_started_generator_crashes_the_loop_with_a_value_error_naming
         with pytest.raises(ValueError, match="returns"):
             tinyio.Loop().run(main())
     started.close()
+    first.close()
 
 
 def test_waiting_later_on_an_interrupted_coroutine_raises_its_interrupt():

@@ -27,8 +27,12 @@ from ._core import (
     without_library_frames,
 )
 from ._event import Event
+from ._unyielded import Guard, Unyielded
 
 __all__ = ["cancel", "cancel_all_of", "coroutine_list", "race"]
+
+_CANCEL = Unyielded("tinyio.cancel(...)")
+_RACE = Unyielded("tinyio.race(...)")
 
 _T = TypeVar("_T")
 
@@ -113,7 +117,7 @@ def cancel(coro: Coro[Any]) -> Coro[None]:
     """
     if not isinstance(coro, types.GeneratorType):
         raise TypeError(f"cancel needs a coroutine (a generator), got {coro!r}.")
-    return _cancel(coro, "cancelled by tinyio.cancel")
+    return _cancel(_CANCEL.arm(), coro, "cancelled by tinyio.cancel")
 
 
 def _name(gen: Coro[Any]) -> str:
@@ -121,7 +125,9 @@ def _name(gen: Coro[Any]) -> str:
     return f"{code.co_qualname}()" if isinstance(code, types.CodeType) else repr(gen)
 
 
-def _cancel(coro: Coro[Any], reason: str) -> Coro[None]:
+def _cancel(guard: Guard | None, coro: Coro[Any], reason: str) -> Coro[None]:
+    _CANCEL.disarm(guard)
+    del guard
     loop: Loop = yield CURRENT_LOOP
     pending = _BEING_CANCELLED.get(coro)
     if pending is not None:
@@ -267,7 +273,7 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
                 "finished). race runs each coroutine inside a watcher of its own, so that it "
                 "can cancel the losers: it cannot share one that runs elsewhere."
             )
-    return _race(coros)
+    return _race(_RACE.arm(), coros)
 
 
 def cancel_all_of(loop: Loop, coros: list[Coro[Any]], reason: str) -> list[Coro[None]]:
@@ -276,10 +282,12 @@ def cancel_all_of(loop: Loop, coros: list[Coro[Any]], reason: str) -> list[Coro[
     it cancels them itself (and a coroutine being cancelled by a crash must not yield)."""
     if cancelling_everything(loop):
         return []
-    return [_cancel(coro, reason) for coro in coros]
+    return [_cancel(_CANCEL.arm(), coro, reason) for coro in coros]
 
 
-def _race(coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
+def _race(guard: Guard | None, coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
+    _RACE.disarm(guard)
+    del guard
     loop: Loop = yield CURRENT_LOOP
     first_done = Event()
     # The first to finish, by returning or raising: [index, what it returned, True] or
@@ -337,7 +345,7 @@ def _race(coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
     else:
         index, value, _ = winner
         yield [
-            _cancel(w, "cancelled by tinyio.race: another coroutine finished first")
+            _cancel(_CANCEL.arm(), w, "cancelled by tinyio.race: another coroutine finished first")
             for i, w in enumerate(watchers)
             if i != index
         ]

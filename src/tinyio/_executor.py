@@ -26,9 +26,13 @@ from ._core import (
     note_on_outcome,
     waking_from_outside,
 )
+from ._unyielded import Guard, Unyielded
 from ._workers import describe, tell_still_running
 
 __all__ = ["from_future", "run_in_executor"]
+
+_FROM_FUTURE = Unyielded("tinyio.from_future(...)")
+_RUN_IN_EXECUTOR = Unyielded("tinyio.run_in_executor(...)")
 
 # How often a loop that is stopping, waiting for a running executor call, looks for a Ctrl-C.
 _POLL_SECONDS: Final = 0.05
@@ -82,13 +86,17 @@ def from_future(future: FutureLike[_R]) -> Coro[_R]:
             f"from_future needs a future (with add_done_callback, result and cancel), got "
             f"{future!r}, which has no {', '.join(missing)}."
         )
-    return _from_future(future)
+    return _from_future(_FROM_FUTURE.arm(), future)
 
 
-def _from_future(future: FutureLike[_R], loop: Loop | None = None, job: object = None) -> Coro[_R]:
+def _from_future(
+    guard: Guard | None, future: FutureLike[_R], loop: Loop | None = None, job: object = None
+) -> Coro[_R]:
     """The coroutine of `from_future`. `loop`: the running loop, if the caller has it (a
     call submitted by us, whose coroutine may be stopped as soon as it is submitted); `job`:
     what the loop's reports say this coroutine waits on (`run_in_executor`'s call)."""
+    _FROM_FUTURE.disarm(guard)
+    del guard
     ended = threading.Event()
     # The wait the coroutine (or the reaper) yields now; the done-callback, which may run in
     # any thread, sets `ended` before it wakes it, the waiter puts a new one here before it
@@ -241,12 +249,18 @@ def run_in_executor(
         raise TypeError(f"run_in_executor needs an executor (with submit), got {executor!r}.")
     if not callable(fn):
         raise TypeError(f"run_in_executor needs a function to call, got {fn!r}.")
-    return _run_in_executor(executor, fn, args, kwargs)
+    return _run_in_executor(_RUN_IN_EXECUTOR.arm(), executor, fn, args, kwargs)
 
 
 def _run_in_executor(
-    executor: Executor, fn: Callable[..., _R], args: tuple[Any, ...], kwargs: dict[str, Any]
+    guard: Guard | None,
+    executor: Executor,
+    fn: Callable[..., _R],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> Coro[_R]:
+    _RUN_IN_EXECUTOR.disarm(guard)
+    del guard
     # Inline (`yield from`), so that the call's error is the caller's to catch. The loop first:
     # stopped once the call is submitted, the coroutine must know whose run is to wait for it.
     loop = yield CURRENT_LOOP
@@ -257,7 +271,7 @@ def _run_in_executor(
         future = executor.submit(context.run, fn, *args, **kwargs)
     else:
         future = executor.submit(fn, *args, **kwargs)
-    return (yield from _from_future(future, loop, _Call(fn, executor, future)))
+    return (yield from _from_future(_FROM_FUTURE.arm(), future, loop, _Call(fn, executor, future)))
 
 
 class _Call:

@@ -40,8 +40,12 @@ from ._core import (
     waking_from_outside,
 )
 from ._executor import stopping_wait, wait_blocking
+from ._unyielded import Guard, Unyielded
 
 __all__ = ["from_asyncio", "from_trio", "to_asyncio", "to_trio"]
+
+_FROM_ASYNCIO = Unyielded("tinyio.from_asyncio(...)")
+_FROM_TRIO = Unyielded("tinyio.from_trio(...)")
 
 _T = TypeVar("_T")
 
@@ -266,7 +270,7 @@ def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:
     def run(started: Callable[[Callable[[], object]], None]) -> _T:
         return asyncio.run(main(started))
 
-    return _from_asyncio(run, coro)
+    return _from_asyncio(_FROM_ASYNCIO.arm(), run, coro)
 
 
 def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -> Coro[_T]:
@@ -316,26 +320,33 @@ def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -
     def run(started: Callable[[Callable[[], object]], None]) -> Any:
         return trio.run(main, started)
 
-    return _from_trio(run, trio.Cancelled, async_fn, never_started)
+    return _from_trio(_FROM_TRIO.arm(), run, trio.Cancelled, async_fn, never_started)
 
 
 # The coroutines of `from_asyncio` and `from_trio`, which the loop's reports name after them.
 
 
 def _from_asyncio(
-    run: Callable[[Callable[[Callable[[], object]], None]], _T], coro: Awaitable[_T]
+    guard: Guard | None,
+    run: Callable[[Callable[[Callable[[], object]], None]], _T],
+    coro: Awaitable[_T],
 ) -> Coro[_T]:
+    _FROM_ASYNCIO.disarm(guard)
+    del guard
     return (
         yield from _in_own_thread(run, asyncio.CancelledError, "from_asyncio", coro, _closer(coro))
     )
 
 
 def _from_trio(
+    guard: Guard | None,
     run: Callable[[Callable[[Callable[[], object]], None]], Any],
     cancelled_type: type[BaseException],
     async_fn: object,
     never_started: Callable[[], object],
 ) -> Coro[Any]:
+    _FROM_TRIO.disarm(guard)
+    del guard
     return (yield from _in_own_thread(run, cancelled_type, "from_trio", async_fn, never_started))
 
 

@@ -25,8 +25,11 @@ from ._core import (
     without_library_frames,
 )
 from ._event import Event
+from ._unyielded import Guard, Unyielded
 
 __all__ = ["copy", "isolate"]
+
+_ISOLATE = Unyielded("tinyio.isolate(...)")
 
 _T = TypeVar("_T")
 
@@ -100,12 +103,14 @@ def isolate(
         raise TypeError(f"isolate needs a coroutine (a generator), got {coro!r}.")
     if exception_group is not None and not isinstance(exception_group, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(f"exception_group must be None, True or False, got {exception_group!r}.")
-    return _isolate(coro, exception_group)
+    return _isolate(_ISOLATE.arm(), coro, exception_group)
 
 
 def _isolate(
-    coro: Coro[_T], exception_group: bool | None
+    guard: Guard | None, coro: Coro[_T], exception_group: bool | None
 ) -> Coro[tuple[_T, Literal[True]] | tuple[_Failure, Literal[False]]]:
+    _ISOLATE.disarm(guard)
+    del guard
     try:
         outer: Loop = yield CURRENT_LOOP
     except CancelledError as error:

@@ -58,8 +58,11 @@ from ._event import Event
 from ._io import wait_descriptor
 from ._streams import ByteStream, bytes_like, check_delimiter, positive_int
 from ._time import sleep
+from ._unyielded import Guard, Unyielded
 
 __all__ = ["PipeReceiveStream", "PipeSendStream", "Process", "open_process", "run_process"]
+
+_RUN_PROCESS = Unyielded("tinyio.run_process(...)")
 
 Command = str | bytes | os.PathLike[str] | os.PathLike[bytes] | Sequence[Any]
 DeliverCancel = Callable[["Process"], Coro[Any]]
@@ -740,13 +743,14 @@ def run_process(
     stdin = subprocess.PIPE if data is not None else popen_kwargs.pop("stdin", None)
     stdout = subprocess.PIPE if capture_stdout else popen_kwargs.pop("stdout", None)
     stderr = subprocess.PIPE if capture_stderr else popen_kwargs.pop("stderr", None)
-    return _run_process(
+    return _run_process(_RUN_PROCESS.arm(),
         command, data, stdin, stdout, stderr, check, grace, deliver_cancel, popen_kwargs,
         (encoding, errors) if text else None,
     )  # fmt: skip
 
 
 def _run_process(
+    guard: Guard | None,
     command: Any,
     data: bytes | None,
     stdin: Any,
@@ -758,6 +762,8 @@ def _run_process(
     popen_kwargs: dict[str, Any],
     text: tuple[str, str] | None,
 ) -> Coro[subprocess.CompletedProcess[Any]]:
+    _RUN_PROCESS.disarm(guard)
+    del guard
     loop: Loop = yield CURRENT_LOOP
     proc = _spawn(command, stdin, stdout, stderr, grace, popen_kwargs, loop)
     children: list[Coro[Any]] = []

@@ -14,8 +14,11 @@ from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 from ._cancel import cancel_all_of, coroutine_list
 from ._core import CURRENT_LOOP, Coro, Loop, without_library_frames
+from ._unyielded import Guard, Unyielded
 
 __all__ = ["settle"]
+
+_SETTLE = Unyielded("tinyio.settle(...)")
 
 _T = TypeVar("_T")
 
@@ -87,7 +90,7 @@ def settle(coros: Iterable[Coro[_T]]) -> Coro[list[_Outcome[_T]]]:
                     f"settle got the coroutine {coro!r} twice: each runs once, so give it once."
                 )
             seen.add(coro)
-    return _settle(coros)
+    return _settle(_SETTLE.arm(), coros)
 
 
 def _rejection(coro: object) -> TypeError | ValueError:
@@ -101,7 +104,9 @@ def _rejection(coro: object) -> TypeError | ValueError:
     )
 
 
-def _settle(coros: list[Coro[_T]]) -> Coro[list[_Outcome[_T]]]:
+def _settle(guard: Guard | None, coros: list[Coro[_T]]) -> Coro[list[_Outcome[_T]]]:
+    _SETTLE.disarm(guard)
+    del guard
     loop: Loop = yield CURRENT_LOOP
     wrappers = [_outcome(coro) for coro in coros]
     try:

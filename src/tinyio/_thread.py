@@ -32,9 +32,12 @@ from ._core import (
 )
 from ._event import Event
 from ._sync import Semaphore, Slot, count_problem
+from ._unyielded import Guard, Unyielded
 from ._workers import FINISHED, Job, describe, workers_of
 
 __all__ = ["ThreadPool", "run_in_thread"]
+
+_RUN_IN_THREAD = Unyielded("tinyio.run_in_thread(...)")
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -85,7 +88,7 @@ def run_in_thread(fn: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) 
     """
     if not callable(fn):
         raise TypeError(f"run_in_thread needs a function to call, got {fn!r}.")
-    return _run_in_thread(fn, args, kwargs)
+    return _run_in_thread(_RUN_IN_THREAD.arm(), fn, args, kwargs)
 
 
 class _Expired(BaseException):
@@ -94,6 +97,7 @@ class _Expired(BaseException):
 
 
 def _run_in_thread(
+    guard: Guard | None,
     fn: Callable[..., _R],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
@@ -103,6 +107,8 @@ def _run_in_thread(
     """The coroutine of a thread call. `slot`: the pool's place it holds (see `ThreadPool`),
     handed to the call's reaper if the call outlives this coroutine. `timeout`: seconds from
     when a worker starts the call, after which it is cancelled and `_Expired` raised here."""
+    _RUN_IN_THREAD.disarm(guard)
+    del guard
     loop: Loop = yield CURRENT_LOOP
     workers = workers_of(loop)
     job = Job(fn, args, kwargs)
@@ -297,7 +303,7 @@ class ThreadPool:
         slot: Slot = yield self._semaphore()
         with slot:
             # Run inline (`yield from`), so that its error is the caller's to catch.
-            return (yield from _run_in_thread(fn, args, kwargs, slot))
+            return (yield from _run_in_thread(_RUN_IN_THREAD.arm(), fn, args, kwargs, slot))
 
     def call_with_timeout(
         self,
@@ -361,7 +367,9 @@ class ThreadPool:
         slot: Slot = yield self._semaphore()
         with slot:
             try:
-                result = yield from _run_in_thread(fn, args, kwargs, slot, seconds)
+                result = yield from _run_in_thread(
+                    _RUN_IN_THREAD.arm(), fn, args, kwargs, slot, seconds
+                )
             except _Expired:
                 return None, False
         return result, True

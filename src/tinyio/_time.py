@@ -23,10 +23,15 @@ from ._core import (
     starts_at_once,
 )
 from ._event import Event
+from ._unyielded import Guard, Unyielded
 
 __all__ = ["TimeoutError", "sleep", "timeout"]
 
 _T = TypeVar("_T")
+_SLEEP = Unyielded("tinyio.sleep(...)")
+_SLEEP_FREE = _SLEEP.free
+_SLEEP_GIVE_BACK = _SLEEP_FREE.append
+_TIMEOUT = Unyielded("tinyio.timeout(...)")
 
 
 class TimeoutError(BaseException):
@@ -78,13 +83,21 @@ def sleep(delay_in_seconds: int | float) -> Coro[None]:
     problem = duration_problem(delay_in_seconds, "delay_in_seconds")
     if problem is not None:
         raise problem
-    return _sleep(float(delay_in_seconds))
+    # `_SLEEP.arm()`, written out: sleeping is the hot path.
+    try:
+        guard = _SLEEP_FREE.pop() if _SLEEP_FREE else _SLEEP.more()
+    except IndexError:  # taken by another thread in between
+        guard = _SLEEP.more()
+    return _sleep(float(delay_in_seconds), guard)
 
 
 # Runs as part of the sleeping coroutine: cancelling or timing out that coroutine cancels its
 # sleep too, rather than leaving the timer for `loop.run` to wait out.
 @starts_at_once
-def _sleep(delay: float) -> Coro[None]:
+def _sleep(delay: float, guard: Guard | None) -> Coro[None]:
+    if guard is not None:  # `_SLEEP.disarm(guard)`, written out
+        _SLEEP_GIVE_BACK(guard)
+    del guard
     yield Wait(delay)
 
 
@@ -148,10 +161,12 @@ def timeout(coro: Coro[_T], timeout_in_seconds: int | float) -> Coro[tuple[_T | 
     problem = duration_problem(timeout_in_seconds, "timeout_in_seconds")
     if problem is not None:
         raise problem
-    return _timeout(coro, float(timeout_in_seconds))
+    return _timeout(_TIMEOUT.arm(), coro, float(timeout_in_seconds))
 
 
-def _timeout(coro: Coro[_T], seconds: float) -> Coro[tuple[_T | None, bool]]:
+def _timeout(guard: Guard | None, coro: Coro[_T], seconds: float) -> Coro[tuple[_T | None, bool]]:
+    _TIMEOUT.disarm(guard)
+    del guard
     ended = Event()
     outcome: list[Any] = []
     failures: list[BaseException] = []

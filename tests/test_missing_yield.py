@@ -1,0 +1,142 @@
+"""A library coroutine made but never yielded (a missing `yield`) warns, naming the call and
+the line; one that is yielded, closed on purpose, or dropped by a stopping loop does not."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import gc
+import sys
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import tinyio
+from tinyio._unyielded import Guard
+
+
+def job():
+    yield
+    return 1
+
+
+async def async_job():
+    return 1
+
+
+async def trio_job():
+    return 1
+
+
+POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+
+MADE: dict[str, Callable[[], Any]] = {
+    "tinyio.sleep(...)": lambda: tinyio.sleep(1),
+    "tinyio.timeout(...)": lambda: tinyio.timeout(job(), 1),
+    "tinyio.cancel(...)": lambda: tinyio.cancel(job()),
+    "tinyio.race(...)": lambda: tinyio.race([job()]),
+    "tinyio.settle(...)": lambda: tinyio.settle([job()]),
+    "tinyio.isolate(...)": lambda: tinyio.isolate(job()),
+    "tinyio.run_in_thread(...)": lambda: tinyio.run_in_thread(print),
+    "tinyio.run_in_executor(...)": lambda: tinyio.run_in_executor(POOL, print),
+    "tinyio.from_future(...)": lambda: tinyio.from_future(concurrent.futures.Future()),
+    "tinyio.from_asyncio(...)": lambda: tinyio.from_asyncio(asyncio.sleep(0)),
+    "tinyio.from_trio(...)": lambda: tinyio.from_trio(trio_job),
+    "tinyio.run_process(...)": lambda: tinyio.run_process(["true"]),
+}
+
+
+@pytest.mark.parametrize("call", sorted(MADE))
+def test_a_library_coroutine_dropped_without_yield_warns_naming_the_call_and_line(call):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MADE[call]()  # the missing `yield`
+        line = sys._getframe().f_lineno - 1
+    # An inner coroutine given to it (`timeout(job(), 1)`) is not one of ours: one warning.
+    ours = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert [str(w.message) for w in ours if call in str(w.message)] == [
+        f"{call} was never yielded, so it never ran: write `yield {call}`"
+    ]
+    found = next(w for w in ours if call in str(w.message))
+    # The lambda's line is where the coroutine was dropped (returned, then discarded here):
+    # either is the user's code, never tinyio's.
+    assert found.filename == __file__
+    assert found.lineno in (line, MADE[call].__code__.co_firstlineno)
+
+
+def test_the_line_named_is_the_one_missing_its_yield():
+    def main():
+        tinyio.sleep(0.01)
+        yield
+
+    with pytest.warns(RuntimeWarning, match=r"tinyio\.sleep\(\.\.\.\) was never yielded") as got:
+        tinyio.Loop().run(main())
+    assert got[0].filename == __file__
+    assert got[0].lineno == main.__code__.co_firstlineno + 1
+
+
+def test_yielded_library_coroutines_do_not_warn():
+    async def async_work():
+        return 2
+
+    def main():
+        yield tinyio.sleep(0)
+        yield tinyio.timeout(job(), 1)
+        yield tinyio.race([job()])
+        yield tinyio.settle([job()])
+        yield tinyio.isolate(job())
+        yield tinyio.run_in_thread(int)
+        yield tinyio.from_asyncio(async_work())
+        background = job()
+        yield {background}
+        yield tinyio.cancel(background)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tinyio.Loop().run(main())
+
+
+def test_closing_a_coroutine_that_is_not_to_run_does_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        coro = tinyio.run_in_thread(print, "never")
+        coro.close()
+        del coro
+
+
+def test_a_loop_that_stops_before_starting_a_yielded_coroutine_does_not_warn():
+    def main():
+        yield {tinyio.sleep(1), tinyio.run_in_thread(print, "background")}
+        raise ValueError("at once")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="at once"):
+            tinyio.Loop().run(main())
+
+
+def test_a_peak_of_pending_coroutines_makes_at_most_64_guards():
+    def main():
+        yield [tinyio.sleep(0) for _ in range(2000)]
+
+    tinyio.Loop().run(main())
+    gc.collect()
+    guards = [
+        o for o in gc.get_objects() if isinstance(o, Guard) and o.owner.call == "tinyio.sleep(...)"
+    ]
+    assert len(guards) <= 64
+
+
+def test_a_missing_yield_is_still_seen_after_many_and_after_a_peak():
+    def main():
+        yield [tinyio.sleep(0) for _ in range(500)]
+
+    tinyio.Loop().run(main())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(200):  # each one's guard is freed with it, and another made
+            tinyio.sleep(1)
+    assert len(caught) == 200
+    assert all("tinyio.sleep(...) was never yielded" in str(w.message) for w in caught)
