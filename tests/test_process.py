@@ -592,7 +592,7 @@ def test_a_second_ctrl_c_kills_children_in_their_grace_period_at_once(tmp_path):
         told = []
         for line in process.stderr:
             told.append(line)
-            if "Press Ctrl-C again to kill it now." in line:
+            if "Press Ctrl-C again to kill them now." in line:
                 break
         pressed = time.monotonic()
         process.send_signal(signal.SIGINT)
@@ -602,8 +602,11 @@ def test_a_second_ctrl_c_kills_children_in_their_grace_period_at_once(tmp_path):
         process.kill()
         process.wait()
     stderr = "".join(told) + stderr
-    assert "tinyio: Ctrl-C: the loop is stopping, but it waits for child pid" in stderr
-    assert "grace period of 60 s" in stderr
+    assert "tinyio: Ctrl-C: the loop is stopping, but it waits for children to exit" in stderr
+    for pid in pids:  # both, in one note
+        assert f"pid {pid}: " in stderr
+    assert stderr.count("(grace period 60 s)") == 2
+    assert stderr.count("Press Ctrl-C again") == 1
     assert took < 20  # not the 60-s grace period
     assert stdout.splitlines() == ["reaped", "reaped", "descriptors 0"]
     assert "Exception ignored" not in stderr
@@ -620,7 +623,7 @@ class _Told(io.StringIO):
         self.event = threading.Event()
 
     def write(self, text: str) -> int:
-        if "Press Ctrl-C again to kill it now." in text:
+        if "Press Ctrl-C again to kill them now." in text:
             self.event.set()
         return super().write(text)
 
@@ -655,7 +658,7 @@ def test_a_second_ctrl_c_in_the_same_process_kills_the_child_waited_for(monkeypa
         signal.signal(signal.SIGINT, previous)
         presser.join()
     assert time.monotonic() - start < 20
-    assert f"waits for child pid {children[0].pid}" in told.getvalue()
+    assert f"pid {children[0].pid}: " in told.getvalue()
     assert children[0].returncode == -signal.SIGKILL
     assert gone(children[0].pid)
 
@@ -1040,3 +1043,117 @@ def test_a_spawn_that_fails_closes_the_pipes_it_made():
 
     with pytest.raises(FileNotFoundError):
         run(main())
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: tinyio.run_process(["echo", 5]), TypeError, r"got 5 at index 1 of \['echo', 5\]"),
+        (lambda: tinyio.run_process(["echo"], bogus=1), TypeError, r"unexpected keyword .*'bogus'"),
+        (lambda: tinyio.open_process(["cat"], input=b"x"), TypeError, r"input= is run_process's"),
+        (lambda: tinyio.run_process(["echo"], env=5), TypeError, r"env must be a mapping"),
+        (lambda: tinyio.run_process(["false"], check="no"), TypeError, r"check must be True or"),
+        (
+            lambda: tinyio.run_process(["cat"], capture_stdout="yes"),
+            TypeError,
+            r"capture_stdout must be True or False, got 'yes'",
+        ),
+        (
+            lambda: tinyio.run_process(["cat"], stdin=subprocess.PIPE),
+            ValueError,
+            r"stdin=subprocess.PIPE without input=",
+        ),
+        (
+            lambda: tinyio.run_process("echo hi"),
+            FileNotFoundError,
+            r"give a list \(\['echo', 'hi'\]\), or shell=True",
+        ),
+    ],
+)
+def test_bad_arguments_are_refused_at_the_call_naming_them(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_a_deliver_cancel_that_gives_no_coroutine_kills_the_child_and_says_so():
+    def main():
+        runner = tinyio.run_process([PY, "-c", STUBBORN], deliver_cancel=lambda proc: None)
+        yield tinyio.timeout(runner, 0.05)
+
+    with pytest.raises(TypeError, match=r"deliver_cancel gave None, not a coroutine.*was killed"):
+        run(main())
+
+
+def test_a_dropped_process_closes_its_pipes_with_a_resource_warning():
+    def main():
+        proc = tinyio.open_process(["echo", "hi"], stdout=subprocess.PIPE)
+        assert proc.stdout is not None
+        line = yield proc.stdout.receive_until(b"\n", 100)
+        yield proc.wait()
+        return line
+
+    def run_and_collect():
+        assert run(main()) == b"hi\n"
+        gc.collect()
+
+    before = open_fds()
+    with pytest.warns(ResourceWarning, match=r"unclosed PipeReceiveStream \(fd \d+\)"):
+        run_and_collect()
+    assert open_fds() == before
+
+
+SLEEPS_IN_VAIN = "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(60)\n"
+
+
+def press_ctrl_c_once_blocked_in(function_name: str) -> threading.Thread:
+    """A started thread that sends SIGINT once the main thread is inside `function_name`."""
+    main_id = threading.main_thread().ident
+
+    def press():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            frame = sys._current_frames().get(main_id)
+            while frame is not None:
+                if frame.f_code.co_name == function_name:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    return
+                frame = frame.f_back
+            time.sleep(0.01)  # polling another thread's stack: there is no event to wait on
+
+    presser = threading.Thread(target=press)
+    presser.start()
+    return presser
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["with", "stop_blocking"])
+def test_ctrl_c_during_a_blocking_wait_for_a_child_stops_it_at_once(how):
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    children = []
+
+    # For `with`, a child that SIGTERM stops (one that ignores it gets its grace period, as
+    # with any child a Ctrl-C stops); `stop_blocking` is in the grace period when Ctrl-C
+    # comes, which ends it.
+    child = STUBBORN if how == "stop_blocking" else SLEEPS_IN_VAIN
+
+    def main():
+        proc = tinyio.open_process([PY, "-c", child], stdout=subprocess.PIPE, grace_period=60)
+        children.append(proc)
+        assert proc.stdout is not None
+        with proc:
+            yield proc.stdout.receive_until(b"\n", 100)
+            if how == "stop_blocking":
+                proc.stop_blocking()  # SIGTERM ignored: 60 s of grace, unless Ctrl-C
+        yield tinyio.sleep(60)  # left normally: the `with` waited for the child (blocking)
+
+    presser = press_ctrl_c_once_blocked_in("_wait_hearing_ctrl_c")
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tinyio.Loop().run(main())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        presser.join()
+    assert time.monotonic() - start < 20
+    assert children[0].returncode is not None
+    assert gone(children[0].pid)

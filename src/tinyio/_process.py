@@ -34,7 +34,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+import types
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, cast
 
 from ._cancel import cancel, race
@@ -108,6 +110,11 @@ def _watch_exit(pid: int, exited: _Signal) -> None:
     exited.fire()
 
 
+# The children that a reaper thread gives their grace period now, by pid (for the Ctrl-C note).
+_IN_GRACE: dict[int, tuple[subprocess.Popen[Any], float]] = {}
+_TOLD: list[float] = [0.0]  # when the first Ctrl-C was that the note was written for
+
+
 def _reap(popen: subprocess.Popen[Any], grace: float, reaped: _Signal) -> None:
     """The reaper thread: the child got SIGTERM; give it `grace` seconds, kill it, reap it."""
     try:
@@ -116,42 +123,81 @@ def _reap(popen: subprocess.Popen[Any], grace: float, reaped: _Signal) -> None:
         popen.kill()
         popen.wait()
     finally:
+        _IN_GRACE.pop(popen.pid, None)
         reaped.fire()
 
 
-def _join_reaper(
-    loop: Loop, reaper: threading.Thread, popen: subprocess.Popen[Any], grace: float
-) -> None:
+def _presses(loop: Loop | None) -> tuple[int, float]:
+    """`ctrl_c_presses(loop)`, or none for a loop that is not running (or no loop)."""
+    if loop is None:
+        return 0, 0.0
+    try:
+        return ctrl_c_presses(loop)
+    except RuntimeError:  # not running
+        return 0, 0.0
+
+
+def _tell_in_grace(first: float) -> None:
+    """Once per Ctrl-C: name on stderr every child that a stopping loop waits for."""
+    if _TOLD[0] == first or not _IN_GRACE:
+        return
+    _TOLD[0] = first
+    listed = "".join(
+        f"\n  pid {popen.pid}: {popen.args!r} (grace period {grace:g} s)"
+        for popen, grace in list(_IN_GRACE.values())
+    )
+    print(
+        "tinyio: Ctrl-C: the loop is stopping, but it waits for children to exit: they got "
+        f"SIGTERM, and SIGKILL follows after their grace period:{listed}\n"
+        "Press Ctrl-C again to kill them now.",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _join_reaper(loop: Loop, reaper: threading.Thread, popen: subprocess.Popen[Any]) -> None:
     """At the end of a run that stopped a child in the background: wait for its reaper, which
     may take the whole grace period. Not deaf to Ctrl-C meanwhile: a second Ctrl-C (counted by
     the run) SIGKILLs the child at once, and one that has waited a second after the first
-    says on stderr which child it waits for; a KeyboardInterrupt raised here (the run's Ctrl-C
+    names on stderr the children waited for; a KeyboardInterrupt raised here (the run's Ctrl-C
     is not tinyio's: another thread, a host loop) kills it too, and goes on."""
-    told = False
     try:
         while True:
             reaper.join(_POLL_SECONDS)
             if not reaper.is_alive():
                 return
-            count, first = ctrl_c_presses(loop)
+            count, first = _presses(loop)
             if count >= 2:
                 break
-            if count == 1 and not told and time.monotonic() - first >= 1.0:
-                told = True
-                print(
-                    f"tinyio: Ctrl-C: the loop is stopping, but it waits for child pid "
-                    f"{popen.pid} ({popen.args!r}) to exit: it got SIGTERM, and SIGKILL follows "
-                    f"after its grace period of {grace:g} s.\n"
-                    "Press Ctrl-C again to kill it now.",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            if count == 1 and time.monotonic() - first >= 1.0:
+                _tell_in_grace(first)
     except BaseException:
         popen.kill()
         reaper.join()
         raise
     popen.kill()  # a second Ctrl-C: no more grace
     reaper.join()
+
+
+def _wait_hearing_ctrl_c(
+    popen: subprocess.Popen[Any], seconds: float | None, loop: Loop | None
+) -> bool:
+    """Block until the child exits (True), `seconds` pass, or -- in a running loop -- Ctrl-C is
+    pressed meanwhile (False for both): a blocking wait inside a loop's step is not deaf to
+    Ctrl-C, which tinyio's handler only records while its own code runs."""
+    pressed = _presses(loop)[0]
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while True:
+        step = (
+            _POLL_SECONDS if deadline is None else min(_POLL_SECONDS, deadline - time.monotonic())
+        )
+        try:
+            popen.wait(max(step, 0.0))
+            return True
+        except subprocess.TimeoutExpired:
+            pass
+        if _presses(loop)[0] > pressed or (deadline is not None and time.monotonic() >= deadline):
+            return False
 
 
 def _loop_of_this_step() -> Loop | None:
@@ -165,6 +211,22 @@ def _loop_of_this_step() -> Loop | None:
             return candidate
         frame = frame.f_back
     return None
+
+
+def _close_dropped(stream: PipeSendStream | PipeReceiveStream) -> None:
+    """A pipe stream dropped while open: close its descriptor, with a `ResourceWarning`, as
+    Python does for a file (shown with `-X dev` or `-W default`)."""
+    if stream._closed:  # pyright: ignore[reportPrivateUsage]
+        return
+    stream._closed = True  # pyright: ignore[reportPrivateUsage]
+    fd = stream._fd  # pyright: ignore[reportPrivateUsage]
+    with contextlib.suppress(OSError):
+        os.close(fd)
+    warnings.warn(
+        f"unclosed {type(stream).__name__} (fd {fd}): close it, or use `with proc:`",
+        ResourceWarning,
+        stacklevel=3,  # where it was dropped
+    )
 
 
 class PipeSendStream(ByteStream):
@@ -228,6 +290,9 @@ class PipeSendStream(ByteStream):
         state = "closed" if self._closed else f"fd={self._fd}"
         return f"<tinyio.PipeSendStream {state}>"
 
+    def __del__(self) -> None:
+        _close_dropped(self)
+
 
 class PipeReceiveStream(ByteStream):
     """The parent's end of a pipe from a child's output (`Process.stdout`, `Process.stderr`):
@@ -280,6 +345,9 @@ class PipeReceiveStream(ByteStream):
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"fd={self._fd}"
         return f"<tinyio.PipeReceiveStream {state}>"
+
+    def __del__(self) -> None:
+        _close_dropped(self)
 
 
 class Process:
@@ -473,7 +541,14 @@ class Process:
             reaper.join()
         elif popen.poll() is None:
             popen.terminate()
-            _reap(popen, self._grace_period, self._reaped)
+            try:
+                # In a loop's step, a Ctrl-C during the grace period ends it: SIGKILL now.
+                _wait_hearing_ctrl_c(popen, self._grace_period, _loop_of_this_step())
+            finally:
+                if popen.poll() is None:
+                    popen.kill()
+                    popen.wait()
+                self._reaped.fire()
         self._release_pidfd()
 
     def _stop_in_background(self, loop: Loop | None) -> None:
@@ -494,12 +569,13 @@ class Process:
         try:
             if loop is None:
                 raise RuntimeError("no loop")
-            at_stop(loop, lambda: _join_reaper(loop, reaper, popen, self._grace_period))
+            at_stop(loop, lambda: _join_reaper(loop, reaper, popen))
         except RuntimeError:  # not in a running loop: nothing goes on meanwhile
             self.stop_blocking()
             return
         popen.terminate()
         self._reaper = reaper
+        _IN_GRACE[popen.pid] = (popen, self._grace_period)
         reaper.start()
         self._release_pidfd()
 
@@ -508,11 +584,21 @@ class Process:
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         self._close_pipes()
-        if exc_type is None:
-            self._popen.wait()
-            self._release_pidfd()
-        else:
+        if exc_type is not None:
             self._stop_in_background(self._loop)
+        elif self._popen.poll() is None:
+            # Blocking, as `Popen`'s `with` does; but a Ctrl-C meanwhile (which the loop raises
+            # at its next safe point) stops the child in the background instead of waiting on.
+            loop = _loop_of_this_step() or self._loop
+            try:
+                exited = _wait_hearing_ctrl_c(self._popen, None, loop)
+            except BaseException:  # a KeyboardInterrupt raised in the wait (not tinyio's)
+                self._stop_in_background(loop)
+                raise
+            if not exited:
+                self._stop_in_background(loop)
+                return
+        self._release_pidfd()
 
     def __repr__(self) -> str:
         code = self._popen.returncode
@@ -527,8 +613,38 @@ def _check_grace(grace_period: object, caller: str) -> float:
     return float(grace_period)  # pyright: ignore[reportArgumentType]
 
 
+def _popen_keywords() -> frozenset[str]:
+    return frozenset(inspect.signature(subprocess.Popen).parameters) - {"args"}
+
+
+_POPEN_KEYWORDS: Final = _popen_keywords()
+# Keywords of run_process that open_process has not: a hint for who passes them there.
+_RUN_PROCESS_ONLY: Final = ("input", "capture_stdout", "capture_stderr", "check", "deliver_cancel")
+
+
+def _check_options(popen_kwargs: dict[str, Any], caller: str) -> None:
+    """TypeError at the call for a keyword that neither `caller` nor `Popen` takes, or an
+    `env` that is not a mapping."""
+    for name in popen_kwargs:
+        if name not in _POPEN_KEYWORDS:
+            hint = (
+                f"; {name}= is run_process's (open_process gives the streams instead)"
+                if caller == "open_process" and name in _RUN_PROCESS_ONLY
+                else ""
+            )
+            raise TypeError(
+                f"{caller}: unexpected keyword argument {name!r}: it is neither {caller}'s "
+                f"nor subprocess.Popen's{hint}."
+            )
+    env = popen_kwargs.get("env")
+    if env is not None and not isinstance(env, Mapping):
+        raise TypeError(f"{caller}: env must be a mapping of names to values, got {env!r}.")
+
+
 def _check_command(command: Any, popen_kwargs: dict[str, Any], caller: str) -> None:
-    """FileNotFoundError at the call for a program not found on the PATH."""
+    """At the call: the options (`_check_options`), the arguments' types, and
+    FileNotFoundError for a program not found on the PATH."""
+    _check_options(popen_kwargs, caller)
     program: Any = command
     if isinstance(command, str | bytes | os.PathLike):
         if popen_kwargs.get("shell"):
@@ -538,7 +654,14 @@ def _check_command(command: Any, popen_kwargs: dict[str, Any], caller: str) -> N
     elif not command:
         raise ValueError(f"{caller}: command must not be empty.")
     else:
-        program = cast("Sequence[Any]", command)[0]
+        arguments = cast("Sequence[Any]", command)
+        for index, argument in enumerate(arguments):
+            if not isinstance(argument, str | bytes | os.PathLike):
+                raise TypeError(
+                    f"{caller}: each argument of the command must be a str, bytes or path, "
+                    f"got {argument!r} at index {index} of {command!r} (write str({argument!r}))."
+                )
+        program = arguments[0]
     if popen_kwargs.get("shell") or popen_kwargs.get("executable") is not None:
         return
     name = os.fsdecode(program)
@@ -556,8 +679,14 @@ def _check_command(command: Any, popen_kwargs: dict[str, Any], caller: str) -> N
             _FOUND.clear()
         _FOUND.add((name, path))
     else:
+        hint = (
+            ": a string is one program's name; to pass arguments, give a list "
+            f"({name.split()!r}), or shell=True for a command line"
+            if isinstance(command, str) and len(name.split()) > 1
+            else ""
+        )
         raise FileNotFoundError(
-            errno.ENOENT, f"{caller}: the command {name!r} was not found on the PATH", name
+            errno.ENOENT, f"{caller}: the command {name!r} was not found on the PATH{hint}", name
         )
 
 
@@ -736,6 +865,20 @@ def run_process(
     for flag, name in ((capture_stdout, "stdout"), (capture_stderr, "stderr")):
         if flag and name in popen_kwargs:
             raise ValueError(f"run_process: give capture_{name}=True or {name}=, not both.")
+    flags: dict[str, object] = {
+        "capture_stdout": capture_stdout,
+        "capture_stderr": capture_stderr,
+        "check": check,
+    }
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"run_process: {name} must be True or False, got {value!r}.")
+    if data is None and popen_kwargs.get("stdin") is subprocess.PIPE:
+        raise ValueError(
+            "run_process: stdin=subprocess.PIPE without input= would leave the child waiting "
+            "for input that never comes. Give input=..., or use tinyio.open_process to write "
+            "to the child as it runs."
+        )
     if deliver_cancel is not None and not callable(deliver_cancel):
         raise TypeError(f"run_process: deliver_cancel must be callable, got {deliver_cancel!r}.")
     grace = _check_grace(grace_period, "run_process")
@@ -743,7 +886,8 @@ def run_process(
     stdin = subprocess.PIPE if data is not None else popen_kwargs.pop("stdin", None)
     stdout = subprocess.PIPE if capture_stdout else popen_kwargs.pop("stdout", None)
     stderr = subprocess.PIPE if capture_stderr else popen_kwargs.pop("stderr", None)
-    return _run_process(_RUN_PROCESS.arm(),
+    return _run_process(
+        _RUN_PROCESS.arm(),
         command, data, stdin, stdout, stderr, check, grace, deliver_cancel, popen_kwargs,
         (encoding, errors) if text else None,
     )  # fmt: skip
@@ -834,9 +978,17 @@ def _terminate_then_kill(grace: float) -> DeliverCancel:
 def _stop(proc: Process, grace: float, deliver_cancel: DeliverCancel | None) -> Coro[None]:
     """Ask the child to stop, wait for it, kill it if the asking ends first; reaped."""
     if proc.returncode is None and proc.poll() is None:
-        deliver = deliver_cancel or _terminate_then_kill(grace)
+        asking = (deliver_cancel or _terminate_then_kill(grace))(proc)
+        if not isinstance(asking, types.GeneratorType):
+            proc.kill()
+            yield from proc.wait()
+            raise TypeError(
+                f"run_process: deliver_cancel gave {asking!r}, not a coroutine: it "
+                "must be a generator function (with a `yield`), as tinyio.sleep is. The child "
+                "was killed."
+            )
         try:
-            yield from race([proc.wait(), deliver(proc)])
+            yield from race([proc.wait(), asking])
             if proc.returncode is None:  # `deliver` returned first
                 proc.kill()
                 yield from proc.wait()
