@@ -282,7 +282,7 @@ def cancel_all_of(loop: Loop, coros: list[Coro[Any]], reason: str) -> list[Coro[
     it cancels them itself (and a coroutine being cancelled by a crash must not yield)."""
     if cancelling_everything(loop):
         return []
-    return [_cancel(_CANCEL.arm(), coro, reason) for coro in coros]
+    return [_cancel(None, coro, reason) for coro in coros]
 
 
 def _race(guard: Guard | None, coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
@@ -345,7 +345,7 @@ def _race(guard: Guard | None, coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
     else:
         index, value, _ = winner
         yield [
-            _cancel(_CANCEL.arm(), w, "cancelled by tinyio.race: another coroutine finished first")
+            _cancel(None, w, "cancelled by tinyio.race: another coroutine finished first")
             for i, w in enumerate(watchers)
             if i != index
         ]

@@ -271,7 +271,7 @@ def _run_in_executor(
         future = executor.submit(context.run, fn, *args, **kwargs)
     else:
         future = executor.submit(fn, *args, **kwargs)
-    return (yield from _from_future(_FROM_FUTURE.arm(), future, loop, _Call(fn, executor, future)))
+    return (yield from _from_future(None, future, loop, _Call(fn, executor, future)))
 
 
 class _Call:

@@ -303,7 +303,7 @@ class ThreadPool:
         slot: Slot = yield self._semaphore()
         with slot:
             # Run inline (`yield from`), so that its error is the caller's to catch.
-            return (yield from _run_in_thread(_RUN_IN_THREAD.arm(), fn, args, kwargs, slot))
+            return (yield from _run_in_thread(None, fn, args, kwargs, slot))
 
     def call_with_timeout(
         self,
@@ -367,9 +367,7 @@ class ThreadPool:
         slot: Slot = yield self._semaphore()
         with slot:
             try:
-                result = yield from _run_in_thread(
-                    _RUN_IN_THREAD.arm(), fn, args, kwargs, slot, seconds
-                )
+                result = yield from _run_in_thread(None, fn, args, kwargs, slot, seconds)
             except _Expired:
                 return None, False
         return result, True

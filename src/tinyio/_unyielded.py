@@ -25,6 +25,9 @@ object made, none freed), and a missing `yield` is still seen wherever fewer are
         del guard
         yield ...
 
+Library code that makes such a coroutine for itself (and yields it at once, or drops it on
+purpose) passes `None` instead of a guard: nothing to pay, nothing to warn of.
+
 The warning is left out where tinyio itself drops the generator (a loop that stops before it
 started a coroutine that was yielded to it): the frame that frees the guard is the one that
 dropped the generator, and for a missing `yield` that is the user's line. Nor is `close()`
