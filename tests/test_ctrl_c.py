@@ -453,7 +453,10 @@ def other():
 
 
 def main():
-    yield [other(), tinyio.run_in_thread(blocked)]
+    call = tinyio.run_in_thread(blocked)
+    if sys.argv[2:] == ["isolated"]:  # the stuck call inside a nested loop
+        call = tinyio.isolate(call)
+    yield [other(), call]
 
 
 start = time.monotonic()
@@ -465,11 +468,11 @@ except KeyboardInterrupt:
 """
 
 
-def start_stuck_program(tmp_path, seconds):
+def start_stuck_program(tmp_path, seconds, *mode):
     script = tmp_path / "stuck.py"
     script.write_text(STUCK_PROGRAM)
     process = subprocess.Popen(
-        [sys.executable, str(script), str(seconds)],
+        [sys.executable, str(script), str(seconds), *mode],
         env=UNMEASURED,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -505,10 +508,11 @@ def test_one_ctrl_c_with_a_stuck_thread_says_so_and_stops_when_the_call_returns(
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("mode", [(), ("isolated",)], ids=["plain", "in-isolate"])
 def test_a_second_ctrl_c_abandons_a_stuck_thread_and_exits_at_once_with_a_plain_interrupt(
-    tmp_path,
+    tmp_path, mode
 ):
-    process = start_stuck_program(tmp_path, seconds=600)
+    process = start_stuck_program(tmp_path, 600, *mode)
     try:
         process.send_signal(signal.SIGINT)
         assert process.stderr is not None
@@ -532,8 +536,9 @@ def test_a_second_ctrl_c_abandons_a_stuck_thread_and_exits_at_once_with_a_plain_
     assert stderr.count("<thread call blocked(), running for") >= 2
 
 
+@pytest.mark.parametrize("isolated", [False, True], ids=["plain", "in-isolate"])
 def test_a_thread_that_ignores_its_cancellation_is_named_then_abandoned_at_a_second_ctrl_c(
-    capfd,
+    capfd, isolated
 ):
     # In this process (the programs above run in their own): a thread running Python code that
     # swallows every CancelledError keeps the loop waiting after a Ctrl-C; after a second it is
@@ -565,7 +570,10 @@ def test_a_thread_that_ignores_its_cancellation_is_named_then_abandoned_at_a_sec
         signal.raise_signal(signal.SIGINT)
 
     def main():
-        yield tinyio.run_in_thread(stubborn)
+        call = tinyio.run_in_thread(stubborn)
+        # In a nested loop, the second Ctrl-C ends the inner loop's wait: still a plain
+        # KeyboardInterrupt out of `run`, with the inner run's note.
+        yield tinyio.isolate(call) if isolated else call
 
     presser = threading.Thread(target=press_ctrl_c_twice)
     presser.start()

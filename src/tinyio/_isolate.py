@@ -19,7 +19,9 @@ from ._core import (
     Loop,
     Wait,
     clock_of,
+    ctrl_c_presses,
     lend_selector,
+    note_on_outcome,
     waits_on_outside,
     waking_from_outside,
     without_library_frames,
@@ -121,28 +123,47 @@ def _isolate(
         raise
     inner = Loop(clock=clock_of(outer))  # one clock: a virtual one jumps for both loops
     lend_selector(inner, outer)  # one selector: the inner loop's descriptor waits are ours
-    with inner.runtime(coro, exception_group) as steps:
-        while True:
-            try:
-                idle = next(steps)
-            except StopIteration as stop:
-                return stop.value, True
-            except BaseException as error:
-                if _is_ordinary(error):
-                    # As out of `Loop.run`: the traceback shows the coroutines, not us.
-                    return error.with_traceback(without_library_frames(error.__traceback__)), False
-                raise
-            if idle is None:
-                yield  # one inner step per turn: let the outer loop's coroutines run too
-            else:
-                assert isinstance(idle, Idle)
-                wake = Wait(idle.timeout)
-                if idle.notify_on_wakeup(wake.wake):
-                    if waits_on_outside(inner):  # a thread call inside: the clock must wait
-                        with waking_from_outside(outer):
-                            yield wake
+    cancelled: CancelledError | None = None  # thrown in by the outer loop, at one of our yields
+    try:
+        with inner.runtime(coro, exception_group) as steps:
+            while True:
+                try:
+                    idle = next(steps)
+                except StopIteration as stop:
+                    return stop.value, True
+                except BaseException as error:
+                    if _is_ordinary(error):
+                        # As out of `Loop.run`: the traceback shows the coroutines, not us.
+                        trimmed = without_library_frames(error.__traceback__)
+                        return error.with_traceback(trimmed), False
+                    raise
+                try:
+                    if idle is None:
+                        yield  # one inner step per turn: let the outer loop's coroutines run
                     else:
-                        yield wake
+                        assert isinstance(idle, Idle)
+                        wake = Wait(idle.timeout)
+                        if idle.notify_on_wakeup(wake.wake):
+                            if waits_on_outside(inner):  # a thread call inside: the clock
+                                with waking_from_outside(outer):  # must wait for it
+                                    yield wake
+                            else:
+                                yield wake
+                except CancelledError as error:
+                    cancelled = error
+                    raise
+    except KeyboardInterrupt as interrupt:
+        # Cancelled because of Ctrl-C, the inner loop stopped its coroutines, and a second
+        # Ctrl-C meanwhile (which abandons a stuck thread call) ended that with a
+        # KeyboardInterrupt of its own. The outer loop raises the Ctrl-C: we let the
+        # cancellation propagate, as a coroutine should, so that `run` raises a plain
+        # KeyboardInterrupt, not a group with a warning.
+        if cancelled is not None and ctrl_c_presses(outer)[0] > 0:
+            for note in getattr(interrupt, "__notes__", ()):  # what the inner run abandoned
+                if not note.startswith("tinyio: the loop was interrupted"):
+                    note_on_outcome(outer, note)
+            raise cancelled from None
+        raise
 
 
 def _cancel_unstarted(coro: Coro[Any], error: CancelledError) -> None:

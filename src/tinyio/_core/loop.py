@@ -348,6 +348,9 @@ class Loop(Scheduler):
                     if ctrl_c.unguard(wakeups) and not crash.is_ctrl_c(outcome):
                         interrupt = KeyboardInterrupt()
                         interrupt.__context__ = outcome
+                        for note in run.notes:  # left by a stop that cut the run short
+                            interrupt.add_note(note)
+                        run.notes.clear()
                         raise interrupt
 
     def _idle(self, each_step: bool) -> None:
