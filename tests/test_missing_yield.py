@@ -140,3 +140,41 @@ def test_a_missing_yield_is_still_seen_after_many_and_after_a_peak():
             tinyio.sleep(1)
     assert len(caught) == 200
     assert all("tinyio.sleep(...) was never yielded" in str(w.message) for w in caught)
+
+
+class _Racy(list):
+    """A free list that another thread empties between the check and the `pop`."""
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def test_a_free_list_emptied_by_another_thread_meanwhile_still_gives_a_guard(monkeypatch):
+    # (With the library's own guards: a guard freed by the test would warn.)
+    import tinyio._time
+
+    timeout_guards = tinyio._time._TIMEOUT
+    free = timeout_guards.free
+    monkeypatch.setattr(timeout_guards, "free", _Racy())
+    guard = timeout_guards.arm()
+    monkeypatch.undo()
+    assert isinstance(guard, Guard)
+    free.append(guard)  # given back, as its generator's first step would
+    monkeypatch.setattr(tinyio._time, "_SLEEP_FREE", _Racy())
+    tinyio.Loop().run(tinyio.sleep(0))  # the guard made anew, given back at the first step
+
+
+def test_no_guard_once_all_are_out_and_one_again_once_given_back():
+    import tinyio._time
+
+    timeout_guards = tinyio._time._TIMEOUT
+    out = []
+    while (guard := timeout_guards.arm()) is not None:
+        out.append(guard)
+    assert len(out) <= 64
+    timeout_guards.disarm(None)  # nothing to give back
+    timeout_guards.disarm(out.pop())
+    again = timeout_guards.arm()
+    assert isinstance(again, Guard)
+    for guard in [again, *out]:
+        timeout_guards.disarm(guard)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -1068,6 +1069,8 @@ def test_a_spawn_that_fails_closes_the_pipes_it_made():
             FileNotFoundError,
             r"give a list \(\['echo', 'hi'\]\), or shell=True",
         ),
+        (lambda: tinyio.run_process(5), TypeError, r"command must be a list of arguments, got 5"),
+        (lambda: tinyio.run_process([]), ValueError, r"command must not be empty"),
     ],
 )
 def test_bad_arguments_are_refused_at_the_call_naming_them(call, error, message):
@@ -1157,3 +1160,23 @@ def test_ctrl_c_during_a_blocking_wait_for_a_child_stops_it_at_once(how):
     assert time.monotonic() - start < 20
     assert children[0].returncode is not None
     assert gone(children[0].pid)
+
+
+def test_a_command_line_with_shell_and_a_program_by_path_run():
+    def main():
+        line = yield tinyio.run_process("echo hi | tr a-z A-Z", shell=True, capture_stdout=True)
+        by_path = yield tinyio.run_process([shutil.which("true") or "/bin/true"])
+        return line.stdout, by_path.returncode
+
+    assert run(main()) == (b"HI\n", 0)
+
+
+def test_with_proc_left_outside_any_loop_waits_for_the_child_there():
+    def main():
+        return tinyio.open_process(["true"])
+        yield
+
+    proc = run(main())  # opened in a loop that has stopped since
+    with proc:
+        pass
+    assert proc.returncode == 0
