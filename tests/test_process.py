@@ -616,6 +616,22 @@ def test_a_second_ctrl_c_kills_children_in_their_grace_period_at_once(tmp_path):
     assert all(gone(pid) for pid in pids)
 
 
+def run_interrupted(main, start_presser) -> float:
+    """Run `main()` with Python's own SIGINT handler, as in a plain program, while the thread
+    `start_presser()` starts presses Ctrl-C; `run` must raise KeyboardInterrupt. How long it
+    took, in seconds."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    presser = start_presser()
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tinyio.Loop().run(main())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        presser.join()
+    return time.monotonic() - start
+
+
 class _Told(io.StringIO):
     """A stderr that sets `event` once tinyio has told how to stop waiting."""
 
@@ -633,7 +649,6 @@ class _Told(io.StringIO):
 def test_a_second_ctrl_c_in_the_same_process_kills_the_child_waited_for(monkeypatch):
     told = _Told()
     monkeypatch.setattr(sys, "stderr", told)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     children = []
 
     def press_again_when_told():
@@ -649,16 +664,12 @@ def test_a_second_ctrl_c_in_the_same_process_kills_the_child_waited_for(monkeypa
             signal.raise_signal(signal.SIGINT)
             yield tinyio.sleep(60)
 
-    presser = threading.Thread(target=press_again_when_told)
-    presser.start()
-    start = time.monotonic()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            tinyio.Loop().run(main())
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        presser.join()
-    assert time.monotonic() - start < 20
+    def start_presser():
+        presser = threading.Thread(target=press_again_when_told)
+        presser.start()
+        return presser
+
+    assert run_interrupted(main, start_presser) < 20
     assert f"pid {children[0].pid}: " in told.getvalue()
     assert children[0].returncode == -signal.SIGKILL
     assert gone(children[0].pid)
@@ -1131,7 +1142,6 @@ def press_ctrl_c_once_blocked_in(function_name: str) -> threading.Thread:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("how", ["with", "stop_blocking"])
 def test_ctrl_c_during_a_blocking_wait_for_a_child_stops_it_at_once(how):
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     children = []
 
     # For `with`, a child that SIGTERM stops (one that ignores it gets its grace period, as
@@ -1149,15 +1159,10 @@ def test_ctrl_c_during_a_blocking_wait_for_a_child_stops_it_at_once(how):
                 proc.stop_blocking()  # SIGTERM ignored: 60 s of grace, unless Ctrl-C
         yield tinyio.sleep(60)  # left normally: the `with` waited for the child (blocking)
 
-    presser = press_ctrl_c_once_blocked_in("_wait_hearing_ctrl_c")
-    start = time.monotonic()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            tinyio.Loop().run(main())
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        presser.join()
-    assert time.monotonic() - start < 20
+    def start_presser():
+        return press_ctrl_c_once_blocked_in("_wait_hearing_ctrl_c")
+
+    assert run_interrupted(main, start_presser) < 20
     assert children[0].returncode is not None
     assert gone(children[0].pid)
 
