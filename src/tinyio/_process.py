@@ -144,7 +144,7 @@ def _tell_in_grace(first: float) -> None:
     _TOLD[0] = first
     listed = "".join(
         f"\n  pid {popen.pid}: {popen.args!r} (grace period {grace:g} s)"
-        for popen, grace in list(_IN_GRACE.values())
+        for popen, grace in sorted(_IN_GRACE.values(), key=lambda entry: entry[0].pid)
     )
     print(
         "tinyio: Ctrl-C: the loop is stopping, but it waits for children to exit: they got "
