@@ -32,6 +32,13 @@ async def trio_job():
 
 POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1)
 
+
+def waited_process_wait():
+    proc = tinyio.open_process(["true"])
+    tinyio.Loop().run(proc.wait())  # reaped: the next wait() would give its status at once
+    return proc.wait()
+
+
 MADE: dict[str, Callable[[], Any]] = {
     "tinyio.sleep(...)": lambda: tinyio.sleep(1),
     "tinyio.timeout(...)": lambda: tinyio.timeout(job(), 1),
@@ -45,6 +52,7 @@ MADE: dict[str, Callable[[], Any]] = {
     "tinyio.from_asyncio(...)": lambda: tinyio.from_asyncio(asyncio.sleep(0)),
     "tinyio.from_trio(...)": lambda: tinyio.from_trio(trio_job),
     "tinyio.run_process(...)": lambda: tinyio.run_process(["true"]),
+    "proc.wait()": waited_process_wait,
 }
 
 

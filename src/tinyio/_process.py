@@ -65,6 +65,7 @@ from ._unyielded import Guard, Unyielded
 __all__ = ["PipeReceiveStream", "PipeSendStream", "Process", "open_process", "run_process"]
 
 _RUN_PROCESS = Unyielded("tinyio.run_process(...)")
+_PROC_WAIT = Unyielded("proc.wait()")
 
 Command = str | bytes | os.PathLike[str] | os.PathLike[bytes] | Sequence[Any]
 DeliverCancel = Callable[["Process"], Coro[Any]]
@@ -436,10 +437,12 @@ class Process:
     def wait(self) -> Coro[int]:
         """Wait for the child to exit: `code = yield proc.wait()`; reaps it and gives its
         `returncode`. Cancelling the wait leaves the child running."""
-        return self._wait()
+        return self._wait(_PROC_WAIT.arm())
 
     @starts_at_once
-    def _wait(self) -> Coro[int]:
+    def _wait(self, guard: Guard | None) -> Coro[int]:
+        _PROC_WAIT.disarm(guard)
+        del guard
         popen = self._popen
         while popen.returncode is None:
             if self._watching:  # another coroutine watches: wait for its turn to end
