@@ -343,3 +343,53 @@ def test_a_coroutine_fixture_must_be_a_generator_function() -> None:
 
     with pytest.raises(TypeError, match=r"needs a generator function .*not_a_coroutine"):
         tinyio.testing.fixture(not_a_coroutine)  # pyright: ignore[reportArgumentType]
+
+
+def test_a_marked_test_without_a_yield_fails_saying_so_but_a_plain_test_in_a_marked_class_runs(
+    pytester: pytest.Pytester,
+) -> None:
+    result = _run(
+        pytester,
+        """
+        import pytest
+        import tinyio
+
+        def fetch():
+            yield tinyio.sleep(0.001)
+            return b"body"
+
+        @pytest.mark.tinyio
+        def test_forgot_the_yield():
+            body = fetch()  # a generator object, which is truthy
+            assert body
+
+        @pytest.mark.tinyio
+        class TestMarkedClass:
+            def test_plain(self):
+                assert True
+        """,
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*test_forgot_the_yield is marked @pytest.mark.tinyio but is not a generator function*"]
+    )
+
+
+def test_an_error_of_the_loop_itself_shows_no_frame_of_the_plugin(
+    pytester: pytest.Pytester,
+) -> None:
+    result = _run(
+        pytester,
+        """
+        import pytest
+        import tinyio
+
+        @pytest.mark.tinyio
+        def test_deadlock(tinyio_clock):
+            yield tinyio.Event().wait()
+        """,
+    )
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    assert "Deadlock" in output or "deadlock" in output
+    assert "pytest_pyfunc_call" not in output

@@ -98,6 +98,14 @@ def unmarked_message(name: str) -> str:
     )
 
 
+def not_a_generator_message(name: str) -> str:
+    return (
+        f"{name} is marked @pytest.mark.tinyio but is not a generator function (it has no "
+        "`yield`), so the coroutines it makes would never run: write `yield coro` or `result "
+        "= yield from coro` where it uses one, or drop the marker."
+    )
+
+
 class _UnmarkedGeneratorTests:
     """An unmarked generator test that pytest itself refuses becomes a test that fails saying
     how to run it -- rather than pytest's own error, which names neither the marker nor the
@@ -128,8 +136,13 @@ class _UnmarkedGeneratorTests:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    __tracebackhide__ = True  # a failure shows the test's frames, not this hook's
     function = pyfuncitem.obj
     if not inspect.isgeneratorfunction(function):
+        if any(mark.name == MARKER for mark in pyfuncitem.own_markers):
+            # Marked itself (not through its class or module, which may hold plain tests):
+            # a forgotten `yield` made it a plain function, whose coroutines would never run.
+            pytest.fail(not_a_generator_message(pyfuncitem.name), pytrace=False)
         return None
     if not (pyfuncitem.config.stash[_auto_mode] or pyfuncitem.get_closest_marker(MARKER)):
         return None
