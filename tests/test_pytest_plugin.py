@@ -393,3 +393,24 @@ def test_an_error_of_the_loop_itself_shows_no_frame_of_the_plugin(
     output = result.stdout.str()
     assert "Deadlock" in output or "deadlock" in output
     assert "pytest_pyfunc_call" not in output
+
+
+def test_a_marked_plain_test_that_uses_coroutine_fixtures_runs(pytester: pytest.Pytester) -> None:
+    result = _run(
+        pytester,
+        """
+        import pytest
+        import tinyio
+        import tinyio.testing
+
+        @tinyio.testing.fixture
+        def settings():
+            yield tinyio.sleep(0.001)
+            return {"retries": 3}
+
+        @pytest.mark.tinyio
+        def test_plain(settings):
+            assert settings["retries"] == 3
+        """,
+    )
+    result.assert_outcomes(passed=1)

@@ -98,6 +98,20 @@ def unmarked_message(name: str) -> str:
     )
 
 
+def _uses_coroutine_fixtures(item: pytest.Function) -> bool:
+    """Whether `item` uses a `tinyio.testing.fixture` (a reason to mark a plain test). Read from
+    pytest's fixture info; where that cannot be read, taken as yes (never fail a test wrongly)."""
+    try:
+        definitions = item._fixtureinfo.name2fixturedefs  # pyright: ignore[reportPrivateUsage]
+        return any(
+            getattr(definition.func, "tinyio_coroutine_fixture", False)
+            for chain in definitions.values()
+            for definition in chain
+        )
+    except AttributeError:
+        return True
+
+
 def not_a_generator_message(name: str) -> str:
     return (
         f"{name} is marked @pytest.mark.tinyio but is not a generator function (it has no "
@@ -139,9 +153,12 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     __tracebackhide__ = True  # a failure shows the test's frames, not this hook's
     function = pyfuncitem.obj
     if not inspect.isgeneratorfunction(function):
-        if any(mark.name == MARKER for mark in pyfuncitem.own_markers):
-            # Marked itself (not through its class or module, which may hold plain tests):
-            # a forgotten `yield` made it a plain function, whose coroutines would never run.
+        if any(mark.name == MARKER for mark in pyfuncitem.own_markers) and not (
+            _uses_coroutine_fixtures(pyfuncitem)
+        ):
+            # Marked itself (not through its class or module, which may hold plain tests), and
+            # not for coroutine fixtures: a forgotten `yield` made it a plain function, whose
+            # coroutines would never run.
             pytest.fail(not_a_generator_message(pyfuncitem.name), pytrace=False)
         return None
     if not (pyfuncitem.config.stash[_auto_mode] or pyfuncitem.get_closest_marker(MARKER)):

@@ -149,4 +149,5 @@ def fixture(function: _F, /) -> _F:
     # pytest reads the fixtures to pass from the signature: the function's, and the loop.
     # (`inspect.signature` prefers this to following `__wrapped__` to the function.)
     setup.__signature__ = inspect.Signature(parameters)  # pyright: ignore[reportAttributeAccessIssue]
+    setup.tinyio_coroutine_fixture = True  # pyright: ignore[reportAttributeAccessIssue]
     return pytest.fixture(setup)  # pyright: ignore[reportReturnType]
