@@ -853,6 +853,18 @@ CASES: list[Misuse] = [
         TypeError,
     ),
     Misuse(
+        "Give a coroutine fixture a scope",
+        '@tinyio.testing.fixture(scope="module")',
+        lambda: tinyio.testing.fixture(scope="module"),
+        TypeError,
+    ),
+    Misuse(
+        "Write the coroutine fixture decorator with parentheses",
+        "@tinyio.testing.fixture()",
+        lambda: tinyio.testing.fixture(),
+        TypeError,
+    ),
+    Misuse(
         "Run, in a new loop, a coroutine that another loop has finished",
         "loop.run(coro); tinyio.Loop().run(coro)",
         runs_a_coroutine_finished_by_another_loop,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from ._core import Coro, Loop, duration_problem
 
@@ -101,7 +101,11 @@ class VirtualClock:
 _F = TypeVar("_F", bound=Callable[..., "Generator[Any, Any, Any]"])
 
 
-def fixture(function: _F, /) -> _F:
+@overload
+def fixture(function: _F, /) -> _F: ...
+@overload
+def fixture(function: None = None, /, **options: object) -> NoReturn: ...
+def fixture(function: _F | None = None, /, **options: object) -> _F:
     """Make a tinyio coroutine into a pytest fixture that runs in the loop of the test using it.
 
     ```python
@@ -129,6 +133,18 @@ def fixture(function: _F, /) -> _F:
     """
     import pytest
 
+    if options:
+        raise TypeError(
+            f"tinyio.testing.fixture takes no options, got {', '.join(map(repr, options))}: a "
+            "coroutine fixture runs in the test's own loop, made for each test, so its scope is "
+            "the test function. Write @tinyio.testing.fixture; for another scope, an ordinary "
+            "@pytest.fixture."
+        )
+    if function is None:
+        raise TypeError(
+            "tinyio.testing.fixture is a decorator without parentheses: write "
+            "@tinyio.testing.fixture, not @tinyio.testing.fixture()."
+        )
     if not inspect.isgeneratorfunction(function):
         raise TypeError(
             f"tinyio.testing.fixture needs a generator function (a tinyio coroutine "
