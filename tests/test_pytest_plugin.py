@@ -414,3 +414,23 @@ def test_a_marked_plain_test_that_uses_coroutine_fixtures_runs(pytester: pytest.
         """,
     )
     result.assert_outcomes(passed=1)
+
+
+def test_the_marker_refuses_arguments_naming_the_fixture_for_the_virtual_clock(
+    pytester: pytest.Pytester,
+) -> None:
+    result = _run(
+        pytester,
+        """
+        import pytest
+        import tinyio
+
+        @pytest.mark.tinyio(clock="virtual")
+        def test_with_an_argument():
+            yield tinyio.sleep(0)
+        """,
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*@pytest.mark.tinyio takes no arguments, got clock='virtual'*tinyio_clock*"]
+    )

@@ -161,8 +161,18 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             # coroutines would never run.
             pytest.fail(not_a_generator_message(pyfuncitem.name), pytrace=False)
         return None
-    if not (pyfuncitem.config.stash[_auto_mode] or pyfuncitem.get_closest_marker(MARKER)):
+    marker = pyfuncitem.get_closest_marker(MARKER)
+    if not (pyfuncitem.config.stash[_auto_mode] or marker):
         return None
+    if marker is not None and (marker.args or marker.kwargs):
+        given = ", ".join(
+            [*map(repr, marker.args), *(f"{k}={v!r}" for k, v in marker.kwargs.items())]
+        )
+        pytest.fail(
+            f"@pytest.mark.tinyio takes no arguments, got {given}. To run the test on the virtual "
+            "clock, give it the tinyio_clock fixture (an argument `tinyio_clock`).",
+            pytrace=False,
+        )
     funcargs = pyfuncitem.funcargs
     loop = cast(Loop, funcargs["tinyio_loop"])
     wanted = inspect.signature(function).parameters
