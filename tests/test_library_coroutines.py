@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -328,3 +329,103 @@ def test_a_crash_raises_cancelled_error_in_the_thread_and_run_waits_for_it(name)
     with pytest.raises(Failure, match="crash"):
         tinyio.Loop().run(main())
     assert log == ["cancelled", "thread ended"]
+
+
+# Each makes a library coroutine whose work would go on for a minute, and a check that the
+# work was stopped. Yielded plainly (`yield lib(...)`, not `yield from`) by a coroutine that is
+# then timed out, cancelled or loses a race, it is stopped with it: nothing else holds it, so
+# it runs as part of its yielder, as `yield from` would (`starts_at_once`).
+class Work:
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+
+    def busy(self):
+        try:
+            while True:
+                pass  # pure Python: a CancelledError lands at the next bytecode
+        except tinyio.CancelledError:
+            self.stopped.set()
+            raise
+
+    def sleeper(self):
+        try:
+            yield tinyio.sleep(60)
+        finally:
+            self.stopped.set()
+
+    async def async_sleeper(self):
+        import asyncio
+
+        try:
+            await asyncio.sleep(60)
+        finally:
+            self.stopped.set()
+
+    async def trio_sleeper(self):
+        import trio
+
+        try:
+            await trio.sleep(60)
+        finally:
+            self.stopped.set()
+
+
+def _never_done_future(work):
+    import concurrent.futures
+
+    future = concurrent.futures.Future()
+    future.add_done_callback(lambda f: work.stopped.set() if f.cancelled() else None)
+    return tinyio.from_future(future)
+
+
+def _child_process(work):
+    def run():
+        try:
+            yield tinyio.run_process([sys.executable, "-c", "import time; time.sleep(60)"])
+        finally:
+            work.stopped.set()
+
+    return tinyio.isolate(run())  # the child is killed when isolate's inner loop is stopped
+
+
+STOPPED_WITH_THEIR_YIELDER = {
+    "run_in_thread": lambda w: tinyio.run_in_thread(w.busy),
+    "ThreadPool.run_in_thread": lambda w: pool.run_in_thread(w.busy),
+    "ThreadPool.call_with_timeout": lambda w: pool.call_with_timeout(60, w.busy),
+    "from_asyncio": lambda w: tinyio.from_asyncio(w.async_sleeper()),
+    "from_trio": lambda w: tinyio.from_trio(w.trio_sleeper),
+    "from_future": _never_done_future,
+    "isolate": lambda w: tinyio.isolate(w.sleeper()),
+    "timeout": lambda w: tinyio.timeout(w.sleeper(), 60),
+    "race": lambda w: tinyio.race([w.sleeper()]),
+    "settle": lambda w: tinyio.settle([w.sleeper()]),
+    "run_process": _child_process,
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("stop", ["timeout", "cancel", "race"])
+@pytest.mark.parametrize("name", sorted(STOPPED_WITH_THEIR_YIELDER))
+def test_a_library_coroutine_yielded_plainly_is_stopped_with_its_yielder(name, stop):
+    work = Work()
+
+    def parent():
+        yield STOPPED_WITH_THEIR_YIELDER[name](work)
+
+    def main():
+        yield from start_a_worker()
+        if stop == "timeout":
+            assert (yield tinyio.timeout(parent(), 0.1)) == (None, False)
+        elif stop == "cancel":
+            running = parent()
+            yield {running}
+            yield tinyio.sleep(0.1)
+            yield tinyio.cancel(running)
+        else:
+            index, _ = yield tinyio.race([parent(), tinyio.sleep(0.1)])
+            assert index == 1
+
+    start = time.monotonic()
+    tinyio.Loop().run(main())
+    assert work.stopped.is_set()
+    assert time.monotonic() - start < 30  # not the minute the work would take

@@ -23,6 +23,7 @@ from ._core import (
     Loop,
     cancelling_everything,
     has_run,
+    starts_at_once,
     waiters_of,
     without_library_frames,
 )
@@ -93,8 +94,9 @@ def cancel(coro: Coro[Any]) -> Coro[None]:
     finished. Cancelling a coroutine that has already finished does nothing.
 
     What `coro` was waiting on is not cancelled (another coroutine may share it), except
-    tinyio's own operations -- `sleep`, `event.wait()`, a queue's `get`, acquiring a lock, and
-    the like -- which run as part of `coro` and are cancelled with it. Cancel a coroutine that
+    tinyio's own coroutines yielded as they are made -- `sleep`, `event.wait()`, a queue's
+    `get`, acquiring a lock, a thread call, a `timeout`, and the like -- which run as part of
+    `coro` and are cancelled with it. Cancel a coroutine that
     `coro` yielded separately, or have `coro` run it with `yield from`.
 
     Cancelling is for a coroutine that nothing waits on: one started in the background with
@@ -285,6 +287,7 @@ def cancel_all_of(loop: Loop, coros: list[Coro[Any]], reason: str) -> list[Coro[
     return [_cancel(None, coro, reason) for coro in coros]
 
 
+@starts_at_once
 def _race(guard: Guard | None, coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
     _RACE.disarm(guard)
     del guard

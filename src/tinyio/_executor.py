@@ -24,6 +24,7 @@ from ._core import (
     ctrl_c_presses,
     failed_on_its_own,
     note_on_outcome,
+    starts_at_once,
     waking_from_outside,
 )
 from ._unyielded import Guard, Unyielded
@@ -89,6 +90,7 @@ def from_future(future: FutureLike[_R]) -> Coro[_R]:
     return _from_future(_FROM_FUTURE.arm(), future)
 
 
+@starts_at_once
 def _from_future(
     guard: Guard | None, future: FutureLike[_R], loop: Loop | None = None, job: object = None
 ) -> Coro[_R]:
@@ -252,6 +254,7 @@ def run_in_executor(
     return _run_in_executor(_RUN_IN_EXECUTOR.arm(), executor, fn, args, kwargs)
 
 
+@starts_at_once
 def _run_in_executor(
     guard: Guard | None,
     executor: Executor,

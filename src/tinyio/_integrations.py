@@ -37,6 +37,7 @@ from ._core import (
     Wait,
     cancelling_everything,
     failed_on_its_own,
+    starts_at_once,
     waking_from_outside,
 )
 from ._executor import stopping_wait, wait_blocking
@@ -326,6 +327,7 @@ def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -
 # The coroutines of `from_asyncio` and `from_trio`, which the loop's reports name after them.
 
 
+@starts_at_once
 def _from_asyncio(
     guard: Guard | None,
     run: Callable[[Callable[[Callable[[], object]], None]], _T],
@@ -338,6 +340,7 @@ def _from_asyncio(
     )
 
 
+@starts_at_once
 def _from_trio(
     guard: Guard | None,
     run: Callable[[Callable[[Callable[[], object]], None]], Any],

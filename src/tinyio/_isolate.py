@@ -22,6 +22,7 @@ from ._core import (
     ctrl_c_presses,
     lend_selector,
     note_on_outcome,
+    starts_at_once,
     waits_on_outside,
     waking_from_outside,
     without_library_frames,
@@ -108,6 +109,7 @@ def isolate(
     return _isolate(_ISOLATE.arm(), coro, exception_group)
 
 
+@starts_at_once
 def _isolate(
     guard: Guard | None, coro: Coro[_T], exception_group: bool | None
 ) -> Coro[tuple[_T, Literal[True]] | tuple[_Failure, Literal[False]]]:

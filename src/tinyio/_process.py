@@ -896,6 +896,7 @@ def run_process(
     )  # fmt: skip
 
 
+@starts_at_once
 def _run_process(
     guard: Guard | None,
     command: Any,

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 from ._cancel import cancel_all_of, coroutine_list
-from ._core import CURRENT_LOOP, Coro, Loop, without_library_frames
+from ._core import CURRENT_LOOP, Coro, Loop, starts_at_once, without_library_frames
 from ._unyielded import Guard, Unyielded
 
 __all__ = ["settle"]
@@ -104,6 +104,7 @@ def _rejection(coro: object) -> TypeError | ValueError:
     )
 
 
+@starts_at_once
 def _settle(guard: Guard | None, coros: list[Coro[_T]]) -> Coro[list[_Outcome[_T]]]:
     _SETTLE.disarm(guard)
     del guard

@@ -28,6 +28,7 @@ from ._core import (
     duration_problem,
     failed_on_its_own,
     is_library_code,
+    starts_at_once,
     waking_from_outside,
 )
 from ._event import Event
@@ -96,6 +97,9 @@ class _Expired(BaseException):
     its thread was sent CancelledError; caught by the pool, which gives `(None, False)`."""
 
 
+# Part of the coroutine that yields it (when nothing else holds it): stopping that coroutine
+# (a timeout, a cancel, a lost race) stops the call too, as with `yield from`.
+@starts_at_once
 def _run_in_thread(
     guard: Guard | None,
     fn: Callable[..., _R],
@@ -297,6 +301,7 @@ class ThreadPool:
             raise TypeError(f"run_in_thread needs a function to call, got {fn!r}.")
         return self._limited(fn, args, kwargs)
 
+    @starts_at_once
     def _limited(
         self, fn: Callable[..., _R], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Coro[_R]:
@@ -361,6 +366,7 @@ class ThreadPool:
             raise TypeError(f"call_with_timeout needs a function to call, got {fn!r}.")
         return self._timed(fn, args, kwargs, float(timeout_in_seconds))
 
+    @starts_at_once
     def _timed(
         self, fn: Callable[..., _R], args: tuple[Any, ...], kwargs: dict[str, Any], seconds: float
     ) -> Coro[tuple[_R | None, bool]]:

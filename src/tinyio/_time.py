@@ -137,9 +137,10 @@ def timeout(coro: Coro[_T], timeout_in_seconds: int | float) -> Coro[tuple[_T | 
         `tinyio.TimeoutError` into `coro` at the `yield` where it is suspended, so that it can
         clean up, waits for it to end, and gives `(None, False)`. Coroutines that `coro` was
         waiting on are not cancelled (others may be waiting on them too): they run to their
-        end, and `loop.run` waits for them. (Operations on tinyio's objects, such as
-        `yield tinyio.sleep(...)`, `yield queue.get()` or `yield lock()`, are the exception:
-        they run as part of `coro` and are interrupted with it -- in the example, the
+        end, and `loop.run` waits for them. (tinyio's own coroutines yielded as they are
+        made, such as `yield tinyio.sleep(...)`, `yield queue.get()`, `yield lock()` or
+        `yield tinyio.run_in_thread(f)`, are the exception: they run as part of `coro` and
+        are interrupted with it -- in the example, the
         `sleep(0.2)` that `slow` waited on ends with it.)
 
     A timeout of 0 fires at once, as in asyncio and trio: `coro` gives its result only if it
@@ -164,6 +165,7 @@ def timeout(coro: Coro[_T], timeout_in_seconds: int | float) -> Coro[tuple[_T | 
     return _timeout(_TIMEOUT.arm(), coro, float(timeout_in_seconds))
 
 
+@starts_at_once
 def _timeout(guard: Guard | None, coro: Coro[_T], seconds: float) -> Coro[tuple[_T | None, bool]]:
     _TIMEOUT.disarm(guard)
     del guard
