@@ -392,6 +392,7 @@ STOPPED_WITH_THEIR_YIELDER = {
     "run_in_thread": lambda w: tinyio.run_in_thread(w.busy),
     "ThreadPool.run_in_thread": lambda w: pool.run_in_thread(w.busy),
     "ThreadPool.call_with_timeout": lambda w: pool.call_with_timeout(60, w.busy),
+    "ThreadPool.map": lambda w: pool.map(lambda _: w.busy(), [0]),
     "from_asyncio": lambda w: tinyio.from_asyncio(w.async_sleeper()),
     "from_trio": lambda w: tinyio.from_trio(w.trio_sleeper),
     "from_future": _never_done_future,

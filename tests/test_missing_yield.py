@@ -53,6 +53,9 @@ MADE: dict[str, Callable[[], Any]] = {
     "tinyio.from_trio(...)": lambda: tinyio.from_trio(trio_job),
     "tinyio.run_process(...)": lambda: tinyio.run_process(["true"]),
     "proc.wait()": waited_process_wait,
+    "pool.run_in_thread(...)": lambda: tinyio.ThreadPool(1).run_in_thread(print),
+    "pool.call_with_timeout(...)": lambda: tinyio.ThreadPool(1).call_with_timeout(1, print),
+    "pool.map(...)": lambda: tinyio.ThreadPool(1).map(print, [1]),
 }
 
 

@@ -39,6 +39,9 @@ from ._workers import FINISHED, Job, describe, workers_of
 __all__ = ["ThreadPool", "run_in_thread"]
 
 _RUN_IN_THREAD = Unyielded("tinyio.run_in_thread(...)")
+_POOL_CALL = Unyielded("pool.run_in_thread(...)")
+_POOL_TIMED = Unyielded("pool.call_with_timeout(...)")
+_POOL_MAP = Unyielded("pool.map(...)")
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -299,12 +302,18 @@ class ThreadPool:
         """Like `tinyio.run_in_thread`, but waits for a free place in the pool first."""
         if not callable(fn):
             raise TypeError(f"run_in_thread needs a function to call, got {fn!r}.")
-        return self._limited(fn, args, kwargs)
+        return self._limited(_POOL_CALL.arm(), fn, args, kwargs)
 
     @starts_at_once
     def _limited(
-        self, fn: Callable[..., _R], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        guard: Guard | None,
+        fn: Callable[..., _R],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> Coro[_R]:
+        _POOL_CALL.disarm(guard)
+        del guard
         slot: Slot = yield self._semaphore()
         with slot:
             # Run inline (`yield from`), so that its error is the caller's to catch.
@@ -364,12 +373,19 @@ class ThreadPool:
             raise problem
         if not callable(fn):
             raise TypeError(f"call_with_timeout needs a function to call, got {fn!r}.")
-        return self._timed(fn, args, kwargs, float(timeout_in_seconds))
+        return self._timed(_POOL_TIMED.arm(), fn, args, kwargs, float(timeout_in_seconds))
 
     @starts_at_once
     def _timed(
-        self, fn: Callable[..., _R], args: tuple[Any, ...], kwargs: dict[str, Any], seconds: float
+        self,
+        guard: Guard | None,
+        fn: Callable[..., _R],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        seconds: float,
     ) -> Coro[tuple[_R | None, bool]]:
+        _POOL_TIMED.disarm(guard)
+        del guard
         slot: Slot = yield self._semaphore()
         with slot:
             try:
@@ -392,9 +408,12 @@ class ThreadPool:
             raise TypeError(
                 f"map needs an iterable of arguments for {describe(fn)}, got {xs!r}."
             ) from None
-        return self._map(fn, arguments)
+        return self._map(_POOL_MAP.arm(), fn, arguments)
 
-    def _map(self, fn: Callable[[_T], _R], xs: list[_T]) -> Coro[list[_R]]:
+    @starts_at_once
+    def _map(self, guard: Guard | None, fn: Callable[[_T], _R], xs: list[_T]) -> Coro[list[_R]]:
+        _POOL_MAP.disarm(guard)
+        del guard
         # Each call runs inline in a coroutine of its own that catches its error, so that the
         # first error is raised here, to the caller of `map` (not crashing the loop); the
         # other calls are then stopped (CancelledError in their threads) and end on their own.
@@ -411,7 +430,7 @@ class ThreadPool:
 
         def call(index: int, x: _T) -> Coro[None]:
             try:
-                results[index] = yield from self._limited(fn, (x,), {})
+                results[index] = yield from self._limited(None, fn, (x,), {})
             except BaseException as error:
                 if error is stop:
                     return
