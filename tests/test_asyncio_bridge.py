@@ -8,8 +8,10 @@ asyncio loop. Errors and cancellation cross the boundary in both directions.
 """
 
 import asyncio
+import gc
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -923,3 +925,19 @@ def test_a_cancel_that_comes_as_the_idle_wait_times_out_is_not_lost(monkeypatch)
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(main())
     assert finished == []
+
+
+def test_a_from_asyncio_stopped_before_its_first_step_closes_its_coroutine_unawaited():
+    async def job():
+        return 1
+
+    def child():
+        return (yield tinyio.from_asyncio(job()))
+
+    def main():
+        return (yield tinyio.timeout(child(), 0))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "coroutine 'job' was never awaited"
+        assert tinyio.Loop().run(main()) == (None, False)
+        gc.collect()

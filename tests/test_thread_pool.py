@@ -436,3 +436,35 @@ def test_map_over_something_that_is_not_iterable_says_so_at_the_call():
     pool = tinyio.ThreadPool(2)
     with pytest.raises(TypeError, match=r"map needs an iterable of arguments for str, got 5\."):
         pool.map(str, 5)  # type: ignore[arg-type]
+
+
+def test_calls_that_give_up_waiting_for_a_place_leave_no_place_taken():
+    # Run as part of their yielder, the calls' waits for a place are theirs too: a yielder
+    # that gives up leaves the line, and the place goes to the next call, not to nobody.
+    pool = tinyio.ThreadPool(1)
+    release = threading.Event()
+
+    def waiter():
+        return (yield pool.run_in_thread(lambda: "ran"))
+
+    def timed_waiter():
+        return (yield pool.call_with_timeout(10, lambda: "ran"))
+
+    def main():
+        busy = pool.run_in_thread(release.wait, 10)
+
+        def holder():
+            return (yield busy)
+
+        held = holder()
+        yield {held}  # takes the pool's only place
+        yield tinyio.sleep(0.01)
+        assert (yield tinyio.timeout(waiter(), 0.05)) == (None, False)
+        assert (yield tinyio.timeout(timed_waiter(), 0.05)) == (None, False)
+        index, _ = yield tinyio.race([waiter(), tinyio.sleep(0.05)])
+        assert index == 1
+        release.set()
+        yield held
+        return (yield tinyio.timeout(waiter(), 10))
+
+    assert tinyio.Loop().run(main()) == ("ran", True)

@@ -271,7 +271,7 @@ def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:
     def run(started: Callable[[Callable[[], object]], None]) -> _T:
         return asyncio.run(main(started))
 
-    return _from_asyncio(_FROM_ASYNCIO.arm(), run, coro)
+    return _from_asyncio(_FROM_ASYNCIO.arm(), _UnlessStarted(_closer(coro)), run, coro)
 
 
 def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -> Coro[_T]:
@@ -321,7 +321,32 @@ def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -
     def run(started: Callable[[Callable[[], object]], None]) -> Any:
         return trio.run(main, started)
 
-    return _from_trio(_FROM_TRIO.arm(), run, trio.Cancelled, async_fn, never_started)
+    return _from_trio(
+        _FROM_TRIO.arm(),
+        _UnlessStarted(never_started),
+        run,
+        trio.Cancelled,
+        async_fn,
+        never_started,
+    )
+
+
+class _UnlessStarted:
+    """Calls `callback` when freed, unless the coroutine it was given to took its first step
+    (`callback` set to None then): a `from_asyncio`/`from_trio` coroutine that an interrupt drops
+    in the turn before its first step (they start at once) closes its async coroutine, so that
+    Python does not warn that it was never awaited."""
+
+    __slots__ = ("callback",)
+
+    def __init__(self, callback: Callable[[], object]) -> None:
+        self.callback: Callable[[], object] | None = callback
+
+    def __del__(self) -> None:
+        callback = self.callback
+        if callback is not None:
+            self.callback = None
+            callback()
 
 
 # The coroutines of `from_asyncio` and `from_trio`, which the loop's reports name after them.
@@ -330,11 +355,14 @@ def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -
 @starts_at_once
 def _from_asyncio(
     guard: Guard | None,
+    unless_started: _UnlessStarted,
     run: Callable[[Callable[[Callable[[], object]], None]], _T],
     coro: Awaitable[_T],
 ) -> Coro[_T]:
     _FROM_ASYNCIO.disarm(guard)
     del guard
+    unless_started.callback = None
+    del unless_started
     return (
         yield from _in_own_thread(run, asyncio.CancelledError, "from_asyncio", coro, _closer(coro))
     )
@@ -343,6 +371,7 @@ def _from_asyncio(
 @starts_at_once
 def _from_trio(
     guard: Guard | None,
+    unless_started: _UnlessStarted,
     run: Callable[[Callable[[Callable[[], object]], None]], Any],
     cancelled_type: type[BaseException],
     async_fn: object,
@@ -350,6 +379,8 @@ def _from_trio(
 ) -> Coro[Any]:
     _FROM_TRIO.disarm(guard)
     del guard
+    unless_started.callback = None
+    del unless_started
     return (yield from _in_own_thread(run, cancelled_type, "from_trio", async_fn, never_started))
 
 
@@ -489,10 +520,13 @@ def _in_own_thread(
     try:
         yield from until(loop, ended.is_set)
     except BaseException:
+        # Ended already when the stop came (it returned in the same turn): that is no bad
+        # answer to a cancellation it never saw.
+        finished_first = ended.is_set()
         if not (yield from stop(loop)):
             raise  # abandoned (a second Ctrl-C): the run's error names it
         ok, value = outcome[0]
-        if ok:
+        if ok and not finished_first:
             message = (
                 f"The async code run by tinyio.{name} did not respond properly to "
                 f"cancellation: it returned {value!r} instead of letting the cancellation "

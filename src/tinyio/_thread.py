@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Iterable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from ._core import (
     AFTER_THE_OTHERS,
@@ -314,7 +314,10 @@ class ThreadPool:
     ) -> Coro[_R]:
         _POOL_CALL.disarm(guard)
         del guard
-        slot: Slot = yield self._semaphore()
+        # Inline (`yield from`): this runs as part of its yielder, and so must the wait for a
+        # place, so that a yielder that gives up leaves the line (an acquire of its own, left
+        # behind, would take the place later for nobody).
+        slot = cast(Slot, (yield from self._semaphore()))
         with slot:
             # Run inline (`yield from`), so that its error is the caller's to catch.
             return (yield from _run_in_thread(None, fn, args, kwargs, slot))
@@ -386,7 +389,7 @@ class ThreadPool:
     ) -> Coro[tuple[_R | None, bool]]:
         _POOL_TIMED.disarm(guard)
         del guard
-        slot: Slot = yield self._semaphore()
+        slot = cast(Slot, (yield from self._semaphore()))  # inline, as in `_limited`
         with slot:
             try:
                 result = yield from _run_in_thread(None, fn, args, kwargs, slot, seconds)
