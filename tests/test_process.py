@@ -1185,3 +1185,29 @@ def test_with_proc_left_outside_any_loop_waits_for_the_child_there():
     with proc:
         pass
     assert proc.returncode == 0
+
+
+def test_an_executable_given_apart_from_the_command_is_not_looked_up(monkeypatch):
+    monkeypatch.setattr(tinyio._process, "_FOUND", {(f"x{i}", "p") for i in range(256)})
+
+    def main():
+        by_executable = yield tinyio.run_process(["anything"], executable=shutil.which("true"))
+        looked_up = yield tinyio.run_process(["true"])  # found: the full table starts over
+        return by_executable.returncode, looked_up.returncode
+
+    assert run(main()) == (0, 0)
+    assert len(tinyio._process._FOUND) == 1
+
+
+def test_the_grace_note_is_written_once_per_ctrl_c_and_only_with_children_waited_for(capsys):
+    tinyio._process._tell_in_grace(12.5)  # no child in its grace period: nothing to say
+    assert capsys.readouterr().err == ""
+    popen = subprocess.Popen(["true"])
+    popen.wait()
+    tinyio._process._IN_GRACE[popen.pid] = (popen, 5.0)
+    try:
+        tinyio._process._tell_in_grace(12.5)
+        tinyio._process._tell_in_grace(12.5)  # the same Ctrl-C: told already
+    finally:
+        del tinyio._process._IN_GRACE[popen.pid]
+    assert capsys.readouterr().err.count("Press Ctrl-C again to kill them now.") == 1

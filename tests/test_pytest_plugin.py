@@ -434,3 +434,9 @@ def test_the_marker_refuses_arguments_naming_the_fixture_for_the_virtual_clock(
     result.stdout.fnmatch_lines(
         ["*@pytest.mark.tinyio takes no arguments, got clock='virtual'*tinyio_clock*"]
     )
+
+
+def test_a_test_whose_fixtures_cannot_be_read_is_taken_as_using_coroutine_fixtures() -> None:
+    from tinyio import _pytest_plugin
+
+    assert _pytest_plugin._uses_coroutine_fixtures(object()) is True  # pyright: ignore[reportArgumentType, reportPrivateUsage]

@@ -301,3 +301,9 @@ def test_a_long_thread_call_under_a_virtual_clock_is_no_deadlock():
         return (yield tinyio.run_in_thread(lambda: time.sleep(1.5) or "done"))
 
     assert tinyio.Loop(clock=VirtualClock()).run(main()) == "done"
+
+
+def test_a_virtual_clock_shows_its_time():
+    clock = VirtualClock()
+    clock.jump(2.5)
+    assert repr(clock) == "<tinyio.testing.VirtualClock at 2.5 s>"
