@@ -757,6 +757,47 @@ def test_async_code_that_swallows_the_cancellation_and_returns_gives_a_runtime_w
 
 
 @pytest.mark.timeout(30)
+def test_async_code_that_returned_before_the_cancel_came_is_not_blamed():
+    # `job` returns, but asyncio.run then waits for a task it cancels at its shutdown: the
+    # thread has not ended when the tinyio side is cancelled, yet `job` never saw a cancel.
+    returned = threading.Event()
+    background = set()
+
+    async def slow_to_clean_up():
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.5)
+            raise
+
+    async def job():
+        background.add(asyncio.get_running_loop().create_task(slow_to_clean_up()))
+        await asyncio.sleep(0)
+        returned.set()
+        return "done"
+
+    log = []
+
+    def caller():
+        try:
+            yield tinyio.from_asyncio(job())
+        except tinyio.CancelledError:
+            log.append("cancelled")
+            raise
+
+    def main():
+        target = caller()
+        yield {target}
+        yield tinyio.run_in_thread(returned.wait)
+        yield tinyio.cancel(target)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run_tinyio(main())
+    assert log == ["cancelled"]
+
+
+@pytest.mark.timeout(30)
 def test_async_code_that_raises_another_error_when_cancelled_has_it_reported():
     started = threading.Event()
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import pytest
 import trio
@@ -703,6 +704,47 @@ def test_trio_code_that_swallows_the_cancellation_and_returns_gives_a_runtime_wa
     ):
         run_tinyio(main())
     assert "'carried on'" in str(record[0].message)
+
+
+@pytest.mark.timeout(30)
+def test_trio_code_that_returned_before_the_cancel_came_is_not_blamed():
+    # `job` returns, but trio.run then waits for a system task it cancels at its end: the
+    # thread has not ended when the tinyio side is cancelled, yet `job` never saw a cancel.
+    returned = threading.Event()
+
+    async def slow_to_clean_up():
+        try:
+            await trio.sleep(10)
+        except trio.Cancelled:
+            with trio.CancelScope(shield=True):
+                await trio.sleep(0.5)
+            raise
+
+    async def job():
+        trio.lowlevel.spawn_system_task(slow_to_clean_up)
+        await trio.sleep(0)
+        returned.set()
+        return "done"
+
+    log = []
+
+    def caller():
+        try:
+            yield tinyio.from_trio(job())
+        except tinyio.CancelledError:
+            log.append("cancelled")
+            raise
+
+    def main():
+        target = caller()
+        yield {target}
+        yield tinyio.run_in_thread(returned.wait)
+        yield tinyio.cancel(target)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run_tinyio(main())
+    assert log == ["cancelled"]
 
 
 @pytest.mark.timeout(30)

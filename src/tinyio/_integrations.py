@@ -49,6 +49,9 @@ _FROM_ASYNCIO = Unyielded("tinyio.from_asyncio(...)")
 _FROM_TRIO = Unyielded("tinyio.from_trio(...)")
 
 _T = TypeVar("_T")
+# The host loop calls this once it runs, with a function that cancels its task; it gives back
+# the function that the host calls, in its own thread, when that cancel reached the async code.
+_Started = Callable[[Callable[[], object]], Callable[[], None]]
 
 # How long tinyio may run before the host loop gets a turn: short enough that the host's
 # tasks stay responsive, long enough that a checkpoint's cost is amortised over many steps.
@@ -261,14 +264,19 @@ def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:
     if not inspect.isawaitable(coro):
         raise TypeError(f"from_asyncio needs an awaitable (e.g. `async_fn()`), got {coro!r}.")
 
-    async def main(started: Callable[[Callable[[], object]], None]) -> _T:
+    async def main(started: _Started) -> _T:
         task = asyncio.current_task()
         assert task is not None
         host = asyncio.get_running_loop()
-        started(lambda: host.call_soon_threadsafe(task.cancel))
+
+        def cancel() -> None:  # in the host's thread: `task` is suspended or done
+            if task.cancel():
+                took_effect()  # it will see the CancelledError at its `await`
+
+        took_effect = started(lambda: host.call_soon_threadsafe(cancel))
         return await coro
 
-    def run(started: Callable[[Callable[[], object]], None]) -> _T:
+    def run(started: _Started) -> _T:
         return asyncio.run(main(started))
 
     return _from_asyncio(_FROM_ASYNCIO.arm(), _UnlessStarted(_closer(coro)), run, coro)
@@ -311,14 +319,23 @@ def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -
             f"from_trio needs a coroutine or an async function of no arguments, got {async_fn!r}."
         )
 
-    async def main(started: Callable[[Callable[[], object]], None]) -> Any:
+    async def main(started: _Started) -> Any:
         token = trio.lowlevel.current_trio_token()
+        returned = False
+
+        def cancel() -> None:  # in trio's thread
+            if not returned:
+                took_effect()
+                scope.cancel()
+
         with trio.CancelScope() as scope:
-            started(lambda: token.run_sync_soon(scope.cancel))
-            return await call()
+            took_effect = started(lambda: token.run_sync_soon(cancel))
+            value = await call()
+            returned = True
+            return value
         raise CancelledError("the trio code was cancelled")
 
-    def run(started: Callable[[Callable[[], object]], None]) -> Any:
+    def run(started: _Started) -> Any:
         return trio.run(main, started)
 
     return _from_trio(
@@ -356,7 +373,7 @@ class _UnlessStarted:
 def _from_asyncio(
     guard: Guard | None,
     unless_started: _UnlessStarted,
-    run: Callable[[Callable[[Callable[[], object]], None]], _T],
+    run: Callable[[_Started], _T],
     coro: Awaitable[_T],
 ) -> Coro[_T]:
     _FROM_ASYNCIO.disarm(guard)
@@ -372,7 +389,7 @@ def _from_asyncio(
 def _from_trio(
     guard: Guard | None,
     unless_started: _UnlessStarted,
-    run: Callable[[Callable[[Callable[[], object]], None]], Any],
+    run: Callable[[_Started], Any],
     cancelled_type: type[BaseException],
     async_fn: object,
     never_started: Callable[[], object],
@@ -413,18 +430,20 @@ class _Bridged:
 
 
 def _in_own_thread(
-    run: Callable[[Callable[[Callable[[], object]], None]], _T],
+    run: Callable[[_Started], _T],
     cancelled_type: type[BaseException],
     name: str,
     awaitable: object,
     never_started: Callable[[], object],
 ) -> Coro[_T]:
-    # `run(started)` runs the host loop; the host calls `started(cancel)` once running.
+    # `run(started)` runs the host loop; the host calls `started(cancel)` once running, and
+    # the function this gives back if `cancel` reached the async code before it returned.
     outcome: list[Any] = []
     cancel: list[Callable[[], object]] = []
     running = threading.Event()  # the host loop has started, or the call has ended
     ended = threading.Event()  # the call has ended: `outcome` has it
     cancelled = [False]  # the host's task was told to cancel (once: a second would be news)
+    reached = [False]  # that cancel reached the async code before it returned
     # The wait the coroutine yields now, which the thread wakes whenever something changed:
     # the host loop started, or the call ended. The coroutine puts a new one here before it
     # looks at what changed, the thread changes things before it wakes this one, so at least
@@ -433,10 +452,14 @@ def _in_own_thread(
     context: list[contextvars.Context] = []  # the calling coroutine's, copied when it starts
     job = _Bridged(name, awaitable)  # named `job` for the loop's reports
 
-    def started(cancel_task: Callable[[], object]) -> None:
+    def started(cancel_task: Callable[[], object]) -> Callable[[], None]:
         cancel.append(cancel_task)
         running.set()
         wait[0].wake()
+        return took_effect
+
+    def took_effect() -> None:
+        reached[0] = True
 
     def target() -> None:
         try:
@@ -520,13 +543,13 @@ def _in_own_thread(
     try:
         yield from until(loop, ended.is_set)
     except BaseException:
-        # Ended already when the stop came (it returned in the same turn): that is no bad
-        # answer to a cancellation it never saw.
-        finished_first = ended.is_set()
         if not (yield from stop(loop)):
             raise  # abandoned (a second Ctrl-C): the run's error names it
         ok, value = outcome[0]
-        if ok and not finished_first:
+        # A value is a bad answer only to a cancellation that reached the async code: one
+        # that returned before the cancel came (in the host's thread) never saw it, and its
+        # value is dropped, as the stop goes on.
+        if ok and reached[0]:
             message = (
                 f"The async code run by tinyio.{name} did not respond properly to "
                 f"cancellation: it returned {value!r} instead of letting the cancellation "
@@ -537,7 +560,7 @@ def _in_own_thread(
             else:  # at the async code, not here
                 filename, lineno = job.code.co_filename, job.code.co_firstlineno
                 warnings.warn_explicit(message, RuntimeWarning, filename, lineno)
-        elif not isinstance(value, cancelled_type | CancelledError):
+        elif not ok and not isinstance(value, cancelled_type | CancelledError):
             raise failed_on_its_own(loop, value) from None
         raise
     thread.join()
