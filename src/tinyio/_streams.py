@@ -141,6 +141,7 @@ class ByteStream:
     __slots__ = (
         "_buffer",
         "_closed",
+        "_drained",
         "_fd",
         "_receive_broken",
         "_receiving",
@@ -148,7 +149,7 @@ class ByteStream:
         "_sending",
     )
     _read: Callable[[int], bytes]
-    _write: Callable[[memoryview], int]
+    _write: Callable[[bytes | memoryview], int]
 
     def _init_stream(self, fd: int) -> None:
         self._fd = fd
@@ -161,6 +162,11 @@ class ByteStream:
         # kept for the next read when one of them was cancelled or timed out); made when
         # first needed, as most streams only ever `receive_some`.
         self._buffer: bytearray | None = None
+        # Whether the last read gave less than it asked for: then the descriptor had nothing
+        # more, and the next receive waits for it before reading (a read tried first would
+        # most likely fail: a server reads a request, answers, and reads again before the
+        # client can have sent the next one). A read that fills its request tries first.
+        self._drained = False
 
     def _own_buffer(self) -> bytearray:
         buffer = self._buffer
@@ -169,16 +175,23 @@ class ByteStream:
         return buffer
 
     @starts_at_once
-    def _send_all(self, view: memoryview) -> Coro[None]:
+    def _send_all(self, data: bytes | memoryview) -> Coro[None]:
+        """Send `data`: bytes, or a memoryview of bytes (format "B", one dimension)."""
         self._check_send()
         self._sending = True
         sent = 0
-        total = len(view)
+        total = len(data)
         write = self._write
+        view: memoryview | None = None  # made if the first send takes only part of `data`
         try:
             while sent < total:
                 try:
-                    sent += write(view[sent:])
+                    if sent:
+                        if view is None:
+                            view = memoryview(data)
+                        sent += write(view[sent:])
+                    else:
+                        sent = write(data)
                     continue
                 except BlockingIOError:
                     pass  # wait outside the `except`: no exception kept alive while waiting
@@ -240,22 +253,27 @@ class ByteStream:
             # `_recv`, written out here: the receive that idle connections wait in holds one
             # generator, not two.
             read = self._read
+            waiting = self._drained  # see `_drained`: wait first, then read
             while True:
+                if waiting:
+                    if self._closed:
+                        raise ClosedResourceError("the stream was closed")
+                    wait = DescriptorWait(self._fd, READABLE)
+                    try:
+                        yield wait
+                    finally:
+                        wait.withdraw()
+                    if wait.closed:
+                        raise ClosedResourceError("the stream was closed while waiting on it")
+                waiting = True
                 try:
-                    return read(max_bytes)
+                    data = read(max_bytes)
                 except BlockingIOError:
-                    pass  # wait outside the `except`: no exception kept alive while waiting
+                    continue  # wait outside the `except`: no exception kept alive while waiting
                 except OSError as error:
                     raise self._receive_failed(error)  # noqa: B904 - its cause is set
-                if self._closed:
-                    raise ClosedResourceError("the stream was closed")
-                wait = DescriptorWait(self._fd, READABLE)
-                try:
-                    yield wait
-                finally:
-                    wait.withdraw()
-                if wait.closed:
-                    raise ClosedResourceError("the stream was closed while waiting on it")
+                self._drained = 0 < len(data) < max_bytes
+                return data
         finally:
             self._receiving = False
 
@@ -283,10 +301,23 @@ class ByteStream:
     @starts_at_once
     def _receive_until(self, delimiter: bytes, max_size: int) -> Coro[bytes]:
         self._check_receive()
-        buffer = self._own_buffer()
-        searched = 0  # no delimiter starts before this offset
+        buffer = self._buffer
         self._receiving = True
         try:
+            if not buffer:
+                # Nothing kept from before: what one read gives is most often exactly one
+                # piece (a request, a line), given as it is, with no copy into the buffer.
+                data = yield from self._recv(65536)
+                if not data:
+                    return b""
+                size = len(data)
+                if size <= max_size and data.endswith(delimiter):
+                    found = data.find(delimiter)
+                    if found + len(delimiter) == size:
+                        return data
+                buffer = self._own_buffer()
+                buffer += data
+            searched = 0  # no delimiter starts before this offset
             while True:
                 found = buffer.find(delimiter, searched)
                 if found >= 0:
@@ -333,25 +364,30 @@ class ByteStream:
 
     def _recv(self, max_bytes: int) -> Coro[bytes]:
         read = self._read
+        waiting = self._drained  # see `_drained`: wait first, then read
         while True:
+            if waiting:
+                # The wait for the descriptor (`wait_descriptor`'s), written out here rather
+                # than called: a generator fewer in the chain that every waiting receive holds
+                # (memory per idle connection) and that every wake-up passes through.
+                if self._closed:
+                    raise ClosedResourceError("the stream was closed")
+                wait = DescriptorWait(self._fd, READABLE)
+                try:
+                    yield wait
+                finally:
+                    wait.withdraw()
+                if wait.closed:
+                    raise ClosedResourceError("the stream was closed while waiting on it")
+            waiting = True
             try:
-                return read(max_bytes)
+                data = read(max_bytes)
             except BlockingIOError:
-                pass  # wait outside the `except`: no exception kept alive while waiting
+                continue  # wait outside the `except`: no exception kept alive while waiting
             except OSError as error:
                 raise self._receive_failed(error)  # noqa: B904 - its cause is set
-            # The wait for the descriptor (`wait_descriptor`'s), written out here rather than
-            # called: a generator fewer in the chain that every waiting receive holds (memory
-            # per idle connection) and that every wake-up passes through.
-            if self._closed:
-                raise ClosedResourceError("the stream was closed")
-            wait = DescriptorWait(self._fd, READABLE)
-            try:
-                yield wait
-            finally:
-                wait.withdraw()
-            if wait.closed:
-                raise ClosedResourceError("the stream was closed while waiting on it")
+            self._drained = 0 < len(data) < max_bytes
+            return data
 
 
 class SocketStream(ByteStream):
@@ -419,7 +455,7 @@ class SocketStream(ByteStream):
         return self._socket.recv
 
     @property
-    def _write(self) -> Callable[[memoryview], int]:  # pyright: ignore[reportIncompatibleMethodOverride]
+    def _write(self) -> Callable[[bytes | memoryview], int]:  # pyright: ignore[reportIncompatibleMethodOverride]
         return self._socket.send
 
     @property
@@ -444,6 +480,8 @@ class SocketStream(ByteStream):
                 an earlier `send_all` was cancelled after sending part of its data: the peer
                 would see a message cut short, so the stream cannot be sent on any more.
         """
+        if type(data) is bytes:  # the common case, checked quickly
+            return self._send_all(data)
         return self._send_all(bytes_like(data, "send_all"))
 
     def send_eof(self) -> Coro[None]:
@@ -529,9 +567,11 @@ class SocketStream(ByteStream):
             tinyio.BusyResourceError, tinyio.ClosedResourceError, tinyio.BrokenResourceError:
                 as for `receive_some`.
         """
-        return self._receive_until(
-            check_delimiter(delimiter), positive_int(max_size, "max_size", "receive_until")
-        )
+        if type(delimiter) is not bytes or not delimiter:
+            delimiter = check_delimiter(delimiter)
+        if type(max_size) is not int or max_size < 1:
+            max_size = positive_int(max_size, "max_size", "receive_until")
+        return self._receive_until(delimiter, max_size)
 
     # ------------------------------------------------------------------ closing
 
