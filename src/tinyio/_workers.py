@@ -274,19 +274,25 @@ class Workers:
 
         After a Ctrl-C the wait is not silent: if threads are still running a second later,
         stderr says which, once. A second Ctrl-C abandons every running job (False): they
-        are left to end in the background, and the run's error names them.
+        are left to end in the background, and the run's error names them. So does a Ctrl-C
+        raised in the wait (by a host loop that handles Ctrl-C itself, asyncio's second or
+        trio's, or a third): it goes on as the wait's error.
         """
         assert job.ended is not None
-        while not job.ended.wait(_CANCEL_POLL_SECONDS):
-            if job in self._abandoned:
-                return False
-            count, first = ctrl_c_presses(loop)
-            if count >= 2:
-                self._abandon_running(loop)
-                return False
-            if count == 1 and not self._told_stuck and time.monotonic() - first >= 1.0:
-                self._told_stuck = True
-                self._tell_stuck()
+        try:
+            while not job.ended.wait(_CANCEL_POLL_SECONDS):
+                if job in self._abandoned:
+                    return False
+                count, first = ctrl_c_presses(loop)
+                if count >= 2:
+                    self._abandon_running(loop)
+                    return False
+                if count == 1 and not self._told_stuck and time.monotonic() - first >= 1.0:
+                    self._told_stuck = True
+                    self._tell_stuck()
+        except KeyboardInterrupt:
+            self._abandon_running(loop)  # else the run's end would join them all the same
+            raise
         return True
 
     def _tell_stuck(self) -> None:
