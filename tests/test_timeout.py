@@ -699,6 +699,33 @@ def test_a_zero_timeout_fires_at_the_first_yield_as_in_asyncio_and_trio(yields):
     assert reached == []
 
 
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda c: tinyio.timeout(c, 10),
+        lambda c: tinyio.race([c]),
+        lambda c: tinyio.settle([c]),
+        lambda c: tinyio.isolate(c),
+    ],
+    ids=["timeout", "race", "settle", "isolate"],
+)
+def test_a_zero_timeout_counts_the_yields_of_tinyio_s_own_coroutines_too(wrap):
+    # The documented rule (docs/errors.md): the first `yield`, whoever yields it. These yield
+    # before they start what they run, so a coroutine that never yields never starts.
+    ran = []
+
+    def never_yields():
+        ran.append("ran")
+        return "done"
+        yield
+
+    def main():
+        return (yield tinyio.timeout(wrap(never_yields()), 0))
+
+    assert tinyio.Loop().run(main()) == (None, False)
+    assert ran == []
+
+
 def test_a_zero_timeout_takes_what_is_there_without_waiting_and_gives_up_otherwise():
     queue = tinyio.Queue()
     queue.put_nowait("there")
