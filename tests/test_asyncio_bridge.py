@@ -9,6 +9,9 @@ asyncio loop. Errors and cancellation cross the boundary in both directions.
 
 import asyncio
 import gc
+import os
+import signal
+import sys
 import threading
 import time
 import warnings
@@ -982,3 +985,55 @@ def test_a_from_asyncio_stopped_before_its_first_step_closes_its_coroutine_unawa
         warnings.simplefilter("error")  # no "coroutine 'job' was never awaited"
         assert tinyio.Loop().run(main()) == (None, False)
         gc.collect()
+
+
+@pytest.mark.timeout(60)
+def test_a_second_ctrl_c_under_asyncio_abandons_a_thread_stuck_in_a_c_call():
+    # In-process: the stuck call waits on a lock (a C call, which the thread's CancelledError
+    # cannot interrupt), released at the end so that the thread ends.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a program
+    release = threading.Event()
+    started = threading.Event()
+    log = []
+
+    def stuck():
+        started.set()
+        release.wait()
+
+    def other():
+        try:
+            yield tinyio.sleep(600)
+        finally:
+            log.append("other cleaned up")
+
+    def main():
+        yield [other(), tinyio.run_in_thread(stuck)]
+
+    def blocks_in_the_wait_for_the_thread(ident):
+        frame = sys._current_frames().get(ident)
+        while frame is not None:
+            if frame.f_code.co_name == "wait_for_cancelled":
+                return True
+            frame = frame.f_back
+        return False
+
+    def press_twice(main_thread):
+        assert started.wait(10)
+        os.kill(os.getpid(), signal.SIGINT)  # asyncio's first: it cancels the task
+        deadline = time.monotonic() + 10
+        while not blocks_in_the_wait_for_the_thread(main_thread):
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        os.kill(os.getpid(), signal.SIGINT)  # asyncio's second: raised where it lands
+
+    presser = threading.Thread(target=press_twice, args=(threading.get_ident(),))
+    presser.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            asyncio.run(tinyio.to_asyncio(main()))
+        assert log == ["other cleaned up"]
+        assert not release.is_set()  # abandoned: `run` did not wait for it
+    finally:
+        release.set()
+        presser.join()
+        signal.signal(signal.SIGINT, previous)

@@ -68,6 +68,13 @@ def _coroutine_problem(coro: object, name: str) -> TypeError | None:
     return TypeError(f"{name} needs a tinyio coroutine (a generator), got {coro!r}{hint}.")
 
 
+def _run_soon(trio: Any, token: Any, callback: Callable[[], object]) -> None:
+    """`token.run_sync_soon(callback)`, from any thread; nothing once trio's run has ended
+    (a thread abandoned at Ctrl-C may end after it, when there is no one left to wake)."""
+    with contextlib.suppress(trio.RunFinishedError):
+        token.run_sync_soon(callback)
+
+
 def _import_trio() -> Any:
     try:
         import trio  # pyright: ignore[reportMissingTypeStubs]
@@ -146,7 +153,13 @@ async def to_asyncio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
 
     async def wait_idle(idle: Idle) -> None:
         woken = asyncio.Event()
-        if idle.notify_on_wakeup(functools.partial(host.call_soon_threadsafe, woken.set)):
+
+        def wake() -> None:  # from any thread; also from a thread abandoned at Ctrl-C that
+            # ends after the host loop has closed, when there is no one left to wake
+            with contextlib.suppress(RuntimeError):
+                host.call_soon_threadsafe(woken.set)
+
+        if idle.notify_on_wakeup(wake):
             # Waiting on descriptors: asyncio watches the tinyio loop's selector for us.
             descriptor = idle.descriptor()
             if descriptor is not None:
@@ -195,7 +208,7 @@ async def to_trio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
 
     async def wait_idle(idle: Idle) -> None:
         with trio.move_on_after(float("inf") if idle.timeout is None else idle.timeout) as scope:
-            if idle.notify_on_wakeup(functools.partial(token.run_sync_soon, scope.cancel)):
+            if idle.notify_on_wakeup(functools.partial(_run_soon, trio, token, scope.cancel)):
                 # Waiting on descriptors: trio watches the tinyio loop's selector for us.
                 descriptor = idle.descriptor()
                 if descriptor is None:
