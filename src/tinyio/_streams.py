@@ -21,6 +21,7 @@ import os
 import socket as _socket
 import types
 from collections.abc import Callable, Iterable
+from time import perf_counter
 from typing import Any, Final, cast
 
 from ._cancel import cancel, race
@@ -70,6 +71,10 @@ _ACCEPT_BACKOFF_ERRNOS: Final = frozenset(
     if hasattr(errno, name)
 )
 _ACCEPT_BACKOFF_SECONDS: Final = 0.1
+# A receive this soon (seconds) after a send that answered everything received waits for the
+# descriptor first (see `ByteStream._answered_at`): shorter than a round trip on loopback, the
+# least a peer takes to answer what we sent.
+_JUST_ANSWERED: Final = 50e-6
 # What a peer closing or resetting the connection looks like from send() and recv().
 _BROKEN: Final = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
@@ -139,9 +144,9 @@ class ByteStream:
     """
 
     __slots__ = (
+        "_answered_at",
         "_buffer",
         "_closed",
-        "_drained",
         "_fd",
         "_receive_broken",
         "_receiving",
@@ -162,11 +167,13 @@ class ByteStream:
         # kept for the next read when one of them was cancelled or timed out); made when
         # first needed, as most streams only ever `receive_some`.
         self._buffer: bytearray | None = None
-        # Whether the last read gave less than it asked for: then the descriptor had nothing
-        # more, and the next receive waits for it before reading (a read tried first would
-        # most likely fail: a server reads a request, answers, and reads again before the
-        # client can have sent the next one). A read that fills its request tries first.
-        self._drained = False
+        # When we last sent (`perf_counter`) after a read that gave less than it asked for:
+        # the peer had sent nothing more, and is answering what we sent. A receive within
+        # `_JUST_ANSWERED` of it waits for the descriptor before reading: a read tried first
+        # would most likely fail (a server reads a request, answers, and reads again before
+        # the client can have sent the next one). -1.0: such a read, nothing sent since; 0.0:
+        # the last read filled its request. Otherwise a receive tries first.
+        self._answered_at = 0.0
 
     def _own_buffer(self) -> bytearray:
         buffer = self._buffer
@@ -211,6 +218,8 @@ class ByteStream:
                     wait.withdraw()
                 if wait.closed:
                     raise ClosedResourceError("the stream was closed while waiting on it")
+            if self._answered_at:
+                self._answered_at = perf_counter()
         except BaseException as error:
             if 0 < sent < total and not isinstance(
                 error, ClosedResourceError | BrokenResourceError
@@ -253,7 +262,8 @@ class ByteStream:
             # `_recv`, written out here: the receive that idle connections wait in holds one
             # generator, not two.
             read = self._read
-            waiting = self._drained  # see `_drained`: wait first, then read
+            answered_at = self._answered_at  # see `_answered_at`: wait first, then read?
+            waiting = answered_at > 0.0 and perf_counter() - answered_at < _JUST_ANSWERED
             while True:
                 if waiting:
                     if self._closed:
@@ -272,7 +282,7 @@ class ByteStream:
                     continue  # wait outside the `except`: no exception kept alive while waiting
                 except OSError as error:
                     raise self._receive_failed(error)  # noqa: B904 - its cause is set
-                self._drained = 0 < len(data) < max_bytes
+                self._answered_at = -1.0 if 0 < len(data) < max_bytes else 0.0
                 return data
         finally:
             self._receiving = False
@@ -364,7 +374,8 @@ class ByteStream:
 
     def _recv(self, max_bytes: int) -> Coro[bytes]:
         read = self._read
-        waiting = self._drained  # see `_drained`: wait first, then read
+        answered_at = self._answered_at  # see `_answered_at`: wait first, then read?
+        waiting = answered_at > 0.0 and perf_counter() - answered_at < _JUST_ANSWERED
         while True:
             if waiting:
                 # The wait for the descriptor (`wait_descriptor`'s), written out here rather
@@ -386,7 +397,7 @@ class ByteStream:
                 continue  # wait outside the `except`: no exception kept alive while waiting
             except OSError as error:
                 raise self._receive_failed(error)  # noqa: B904 - its cause is set
-            self._drained = 0 < len(data) < max_bytes
+            self._answered_at = -1.0 if 0 < len(data) < max_bytes else 0.0
             return data
 
 
