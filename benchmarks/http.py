@@ -17,7 +17,8 @@ wrk (`apt-get install wrk`) sends `GET /` over `--connections` kept-alive connec
 is pinned to one core and wrk to another (`taskset`, where it is installed), so that neither
 takes the other's core; the rounds go server after server, and each server's best round is
 kept, which is the least disturbed by other load on the machine. The server's CPU time per
-request is printed too (less sensitive to that load than the rate is).
+request is printed too, that of the best round and the median of all rounds (less sensitive
+to that load than the rate is).
 
 `--smoke` checks that each server answers, with a raw socket (GET, POST /echo, a 404 and
 `Connection: close`, over one connection), then keeps one connection busy for 1 s with the raw
@@ -33,6 +34,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -347,7 +349,9 @@ def load() -> str:
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
 
 
-def table(best: dict[str, Run], args: argparse.Namespace, pinning: str) -> list[str]:
+def table(
+    best: dict[str, Run], cpu: dict[str, list[float]], args: argparse.Namespace, pinning: str
+) -> list[str]:
     client = (
         f"`wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s`"
         if args.use_wrk
@@ -360,12 +364,13 @@ def table(best: dict[str, Run], args: argparse.Namespace, pinning: str) -> list[
         "",
         "| server | requests/s | "
         + "".join(f"ratio to {base} | " for base in bases)
-        + "server CPU per request (µs) |",
-        "| --- | --- | " + "--- | " * len(bases) + "--- |",
+        + "server CPU per request (µs), that round | median of the rounds |",
+        "| --- | --- | " + "--- | " * len(bases) + "--- | --- |",
     ]
     for name, run in best.items():
         ratios = "".join(f"{run.rate / best[base].rate:.2f}x | " for base in bases)
-        lines.append(f"| {name} | {run.rate:,.0f} | {ratios}{run.cpu_us:.0f} |")
+        median = statistics.median(cpu[name])
+        lines.append(f"| {name} | {run.rate:,.0f} | {ratios}{run.cpu_us:.0f} | {median:.1f} |")
     return lines
 
 
@@ -414,6 +419,7 @@ def main() -> int:
         print(f"skipped {name}: not installed", file=sys.stderr)
         servers.remove(name)
     best: dict[str, Run] = {}
+    cpu: dict[str, list[float]] = {name: [] for name in servers}
     for round_ in range(args.rounds):
         for name in servers:
             run = measure(name, args, cores)
@@ -422,9 +428,10 @@ def main() -> int:
                 f"server CPU {run.cpu_us:.0f} us/request",
                 file=sys.stderr,
             )
+            cpu[name].append(run.cpu_us)
             if name not in best or run.rate > best[name].rate:
                 best[name] = run
-    lines = table(best, args, pinning)
+    lines = table(best, cpu, args, pinning)
     print("\n".join(lines))
     if args.markdown:
         args.markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
