@@ -176,7 +176,7 @@ def stubborn_raise():
 @pytest.mark.parametrize(
     ("stubborn", "phrase"),
     [
-        (stubborn_yield, "Instead, the coroutine yielded `3`"),
+        (stubborn_yield, "it yielded `3` in its cleanup while the loop was stopping"),
         (stubborn_return, "Instead, the coroutine returned `4`"),
         (stubborn_raise, "Instead, the coroutine raised the exception `OSError: cleanup failed`"),
     ],
@@ -214,6 +214,37 @@ def test_the_warning_for_a_cleanup_that_yields_after_a_crash_points_at_that_yiel
     (warning,) = [w for w in caught if w.category is RuntimeWarning]
     first = cleanup_that_waits.__code__.co_firstlineno
     assert (warning.filename, warning.lineno) == (__file__, first + 4)
+    # It says why that `yield` is wrong here, and where a `yield` in cleanup is fine.
+    message = str(warning.message)
+    assert "it yielded `" in message
+    assert "while the loop was stopping" in message
+    assert "closed at that `yield`" in message
+    assert "cancelled on its own" in message
+
+
+def test_a_ctrl_c_raised_in_the_cleanup_of_a_cancelled_coroutine_is_not_blamed_on_it():
+    # As a host's Ctrl-C lands (asyncio's second, raised wherever the main thread is): in a
+    # `finally` run as the loop stops. The interrupt is reported beside the error; no warning
+    # says that the coroutine mishandled its cancellation.
+    cleaned = []
+
+    def interrupted_cleanup():
+        try:
+            yield tinyio.sleep(100)
+        finally:
+            cleaned.append("started")
+            raise KeyboardInterrupt
+
+    def main():
+        yield [interrupted_cleanup(), fail_after_a_step()]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(BaseExceptionGroup) as excinfo:
+            tinyio.Loop().run(main())
+    assert [type(e) for e in excinfo.value.exceptions] == [KeyError, KeyboardInterrupt]
+    assert cleaned == ["started"]
+    assert [w for w in caught if w.category is RuntimeWarning] == []
 
 
 # ---------------------------------------------------------------- hints

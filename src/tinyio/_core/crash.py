@@ -99,18 +99,21 @@ def cancel_each(
                 cancelled.append((age, raised))
             return
         except StopIteration as stop:
-            problem = f"returned `{stop.value!r}`"
+            message = messages.cancellation_warning(_who(gen), f"returned `{stop.value!r}`")
         except BaseException as raised:
             others.append((age, raised))
-            if any(raised is e for e in independent):
+            # A Ctrl-C that landed in its cleanup (a host's, raised wherever it lands) is no
+            # mistake of the coroutine's.
+            if isinstance(raised, KeyboardInterrupt) or any(raised is e for e in independent):
                 return
             problem = f"raised the exception `{type(raised).__name__}: {raised}`"
+            message = messages.cancellation_warning(_who(gen), problem)
         else:
             if yielded is AFTER_THE_OTHERS:
                 deferred.append((age, task, gen, None))
                 deferred_tasks.add(task)
                 return
-            problem = f"yielded `{yielded!r}`"
+            message = messages.yielded_at_a_stop_warning(_who(gen), yielded)
             if gen.gi_frame is not None:  # point at that `yield` (in a `finally`, say)
                 lineno = gen.gi_frame.f_lineno
             try:
@@ -119,7 +122,7 @@ def cancel_each(
                 others.append((age, raised))
         try:
             warnings.warn_explicit(
-                messages.cancellation_warning(f"Coroutine {messages.name(gen)}", problem),
+                message,
                 RuntimeWarning,
                 filename=filename,
                 lineno=lineno,
@@ -234,3 +237,7 @@ def is_ctrl_c(error: BaseException | None) -> bool:
     if isinstance(error, BaseExceptionGroup):
         return isinstance(error.exceptions[0], KeyboardInterrupt)  # pyright: ignore[reportUnknownMemberType]
     return isinstance(error, KeyboardInterrupt)
+
+
+def _who(gen: Gen) -> str:
+    return f"Coroutine {messages.name(gen)}"

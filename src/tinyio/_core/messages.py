@@ -160,6 +160,20 @@ def cancellation_warning(who: str, problem: str) -> str:
     )
 
 
+def yielded_at_a_stop_warning(who: str, yielded: object) -> str:
+    """The message of the RuntimeWarning for `who`, cancelled as its loop stops, which yielded
+    `yielded` in its cleanup (it is then closed there)."""
+    return (
+        f"{who} did not respond properly to cancellation: it yielded `{yielded!r}` in its "
+        "cleanup while the loop was stopping (after an error or a Ctrl-C), when a coroutine can "
+        "wait for nothing any more. It was closed at that `yield` (GeneratorExit was raised "
+        "there), so the cleanup after it did not run, and resources it holds may not have been "
+        "released. A `yield` in cleanup is fine in a coroutine cancelled on its own (by "
+        "`tinyio.cancel`, a timeout or a lost race); cleanup that may run as the whole loop "
+        "stops must not yield."
+    )
+
+
 def cancel_message(reason: BaseException, failed: str | None, waits_on_failed: bool) -> str:
     """Why a coroutine is cancelled: `reason` was raised by the coroutine named `failed` (None:
     the loop was interrupted or stopped). For one that was waiting on it, what to write
