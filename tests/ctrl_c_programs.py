@@ -12,7 +12,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import tinyio
 
 # As in test_ctrl_c.py: the programs run without coverage.py's measurement, which on CPython
 # 3.11 makes cancellations of thread calls many times slower.
@@ -313,3 +317,64 @@ finally:
     let_go.set()
     executor.shutdown()
 """
+
+
+def _blocks_in_the_wait_for_a_cancelled_thread(ident: int) -> bool:
+    frame = sys._current_frames().get(ident)
+    while frame is not None:
+        if frame.f_code.co_name == "_wait_ended":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def check_a_second_ctrl_c_abandons_a_thread_stuck_in_a_c_call(
+    run: Callable[[Any], object],
+) -> None:
+    """In-process, under a host (`run(coro)` runs `coro` through a bridge): the first Ctrl-C
+    cancels the loop, whose other coroutine cleans up at once; a second, while the loop waits
+    for a thread stuck in a C call (a wait on a lock, which the thread's CancelledError cannot
+    interrupt; released at the end so that the thread ends), abandons the thread, and the
+    program ends with KeyboardInterrupt."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a program
+    release = threading.Event()
+    started = threading.Event()
+    log: list[str] = []
+
+    def stuck() -> None:
+        started.set()
+        release.wait()
+
+    def other() -> tinyio.Coro[None]:
+        try:
+            yield tinyio.sleep(600)
+        finally:
+            log.append("other cleaned up")
+
+    def main() -> tinyio.Coro[None]:
+        yield [other(), tinyio.run_in_thread(stuck)]
+
+    def press_twice(main_thread: int) -> None:
+        assert started.wait(10)
+        os.kill(os.getpid(), signal.SIGINT)  # the host's first: it cancels its task
+        deadline = time.monotonic() + 10
+        while not _blocks_in_the_wait_for_a_cancelled_thread(main_thread):
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        os.kill(os.getpid(), signal.SIGINT)  # the second: heard in the wait
+
+    presser = threading.Thread(target=press_twice, args=(threading.get_ident(),))
+    presser.start()
+    try:
+        try:
+            run(main())
+        except KeyboardInterrupt:
+            pass
+        else:
+            raise AssertionError("no KeyboardInterrupt")
+        assert log == ["other cleaned up"]
+        assert not release.is_set()  # abandoned: the run did not wait for it
+    finally:
+        release.set()
+        presser.join()
+        signal.signal(signal.SIGINT, previous)

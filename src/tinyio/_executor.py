@@ -23,6 +23,7 @@ from ._core import (
     cancelling_everything,
     ctrl_c_presses,
     failed_on_its_own,
+    hearing_ctrl_c,
     note_on_outcome,
     starts_at_once,
     waking_from_outside,
@@ -202,7 +203,7 @@ def wait_blocking(loop: Loop, ended: threading.Event, call: object, abandoned: s
     (by default, an executor call). A Ctrl-C raised here (a third, or one of a host loop's,
     asyncio's say, which handles Ctrl-C under `to_asyncio`) ends the wait too: it is the
     coroutine's error, reported without a warning about its cancellation."""
-    with _STOPPING.waiting(ended, call):
+    with _STOPPING.waiting(ended, call), hearing_ctrl_c(loop):
         try:
             while not ended.wait(_POLL_SECONDS):
                 count, first = ctrl_c_presses(loop)

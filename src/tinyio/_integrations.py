@@ -37,6 +37,7 @@ from ._core import (
     Wait,
     cancelling_everything,
     failed_on_its_own,
+    host_defers_ctrl_c,
     starts_at_once,
     waking_from_outside,
 )
@@ -91,9 +92,15 @@ async def _drive(
     exception_group: bool | None,
     checkpoint: Callable[[], Awaitable[object]],
     wait_idle: Callable[[Idle], Awaitable[None]],
+    defers_ctrl_c: bool = False,
 ) -> _T:
-    """Run `coro` in a new tinyio loop, in slices between the host's checkpoints."""
-    with Loop().runtime(coro, exception_group) as steps:
+    """Run `coro` in a new tinyio loop, in slices between the host's checkpoints.
+    `defers_ctrl_c`: the host's SIGINT handler defers Ctrl-C while the loop steps (see
+    `host_defers_ctrl_c`)."""
+    loop = Loop()
+    if defers_ctrl_c:
+        host_defers_ctrl_c(loop)
+    with loop.runtime(coro, exception_group) as steps:
         while True:
             deadline = time.monotonic() + _SLICE_SECONDS
             while True:
@@ -223,7 +230,9 @@ async def to_trio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
     # this task's next checkpoint, between two slices of steps; it leaves `runtime` from there,
     # which cancels every tinyio coroutine first (devdocs/ctrl-c.md).
     drive = trio.lowlevel.enable_ki_protection(_drive)
-    return await drive(coro, exception_group, trio.lowlevel.checkpoint, wait_idle)
+    # A blocking wait for a stuck thread at the stop never reaches a checkpoint: it hears
+    # Ctrl-C itself (`host_defers_ctrl_c`).
+    return await drive(coro, exception_group, trio.lowlevel.checkpoint, wait_idle, True)
 
 
 def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:

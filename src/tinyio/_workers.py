@@ -35,7 +35,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from ._core import CancelledError, Loop, Wait, at_stop, ctrl_c_presses, note_on_outcome
+from ._core import (
+    CancelledError,
+    Loop,
+    Wait,
+    at_stop,
+    ctrl_c_presses,
+    hearing_ctrl_c,
+    note_on_outcome,
+)
 
 __all__ = [
     "FINISHED",
@@ -280,19 +288,24 @@ class Workers:
         """
         assert job.ended is not None
         try:
-            while not job.ended.wait(_CANCEL_POLL_SECONDS):
-                if job in self._abandoned:
-                    return False
-                count, first = ctrl_c_presses(loop)
-                if count >= 2:
-                    self._abandon_running(loop)
-                    return False
-                if count == 1 and not self._told_stuck and time.monotonic() - first >= 1.0:
-                    self._told_stuck = True
-                    self._tell_stuck()
+            with hearing_ctrl_c(loop):  # trio's Ctrl-C, deferred otherwise until it ends
+                return self._wait_ended(job, loop)
         except KeyboardInterrupt:
             self._abandon_running(loop)  # else the run's end would join them all the same
             raise
+
+    def _wait_ended(self, job: Job, loop: Loop) -> bool:
+        assert job.ended is not None
+        while not job.ended.wait(_CANCEL_POLL_SECONDS):
+            if job in self._abandoned:
+                return False
+            count, first = ctrl_c_presses(loop)
+            if count >= 2:
+                self._abandon_running(loop)
+                return False
+            if count == 1 and not self._told_stuck and time.monotonic() - first >= 1.0:
+                self._told_stuck = True
+                self._tell_stuck()
         return True
 
     def _tell_stuck(self) -> None:

@@ -36,6 +36,9 @@ What a feature may ask of, or tell, a `Loop` it runs in (while it runs):
 - `lend_selector(borrower, lender)`: a loop driven by a coroutine of `lender` (`isolate`) puts
   the descriptor waits of its next run in `lender`'s selector;
 - `ctrl_c_presses(loop)`: how many Ctrl-Cs came during the run, and when the first did;
+  `with hearing_ctrl_c(loop):` around a blocking wait for a cancelled call, so that Ctrl-C
+  ends it even under a host that defers Ctrl-C, which a bridge declares with
+  `host_defers_ctrl_c(loop)` before the run;
 - `note_on_outcome(loop, note)`: a note for the error that the stopping run will raise.
 
 And the shared vocabulary: `Coro`, `CancelledError`, `Loop`, `Idle` (what a driven loop yields
@@ -56,6 +59,8 @@ from .hooks import (
     ctrl_c_presses,
     failed_on_its_own,
     has_run,
+    hearing_ctrl_c,
+    host_defers_ctrl_c,
     lend_selector,
     note_on_outcome,
     waiters_of,
@@ -113,6 +118,8 @@ __all__ = [
     "duration_problem",
     "failed_on_its_own",
     "has_run",
+    "hearing_ctrl_c",
+    "host_defers_ctrl_c",
     "is_library_code",
     "lend_selector",
     "note_on_outcome",

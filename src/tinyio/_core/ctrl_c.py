@@ -16,7 +16,9 @@ ends). It looks at the frame the signal interrupted:
 A third Ctrl-C in one run is raised wherever it lands, as Python's own handler would: the way
 out when cleanup itself never ends. Loops in other threads, loops driven by asyncio or trio
 (which have handlers of their own), and programs that installed a handler of their own are
-left alone. See docs/devdocs/ctrl-c.md.
+left alone -- except in a blocking wait of a loop driven by a host whose handler defers Ctrl-C
+while tinyio's code runs (trio's, under KI protection): see `heard_in_blocking_wait`. See
+docs/devdocs/ctrl-c.md.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "STEPPERS",
     "Ringable",
     "guard",
+    "heard_in_blocking_wait",
     "presses",
     "take_pending",
     "unguard",
@@ -176,3 +179,39 @@ def take_pending() -> bool:
 def presses() -> tuple[int, float]:
     """How many Ctrl-Cs came during the current guarded run, and when the first came."""
     return _STATE.presses, _STATE.first_press
+
+
+def _raise_interrupt(signum: int, frame: types.FrameType | None) -> None:
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt as interrupt:
+        interrupt.__traceback__ = None  # as in `_on_sigint`: the traceback ends where it landed
+        raise
+
+
+class heard_in_blocking_wait:
+    """`with heard_in_blocking_wait(wanted):` around a wait that blocks the main thread and
+    that only a Ctrl-C should end early (a cancelled thread that does not return): if
+    `wanted` -- the loop is driven by a host whose SIGINT handler defers Ctrl-C while tinyio's
+    code runs, and would so deliver it only once the wait is over -- SIGINT raises
+    `KeyboardInterrupt` inside the wait meanwhile; the host's handler is put back after (if no
+    one replaced ours meanwhile). Elsewhere, and for a handler that is not a Python function
+    (SIG_IGN, SIG_DFL), it does nothing."""
+
+    __slots__ = ("_host",)
+
+    def __init__(self, wanted: bool) -> None:
+        self._host: Callable[[int, types.FrameType | None], object] | None = None
+        if not wanted or threading.get_ident() != _MAIN_THREAD_ID:
+            return
+        current = _getsignal(_SIGINT)
+        if callable(current) and current not in (_raise_interrupt, _on_sigint):
+            self._host = current
+
+    def __enter__(self) -> None:
+        if self._host is not None:
+            _setsignal(_SIGINT, _raise_interrupt)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._host is not None and _getsignal(_SIGINT) is _raise_interrupt:
+            _setsignal(_SIGINT, self._host)

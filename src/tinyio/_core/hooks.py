@@ -27,6 +27,8 @@ __all__ = [
     "enter",
     "failed_on_its_own",
     "has_run",
+    "hearing_ctrl_c",
+    "host_defers_ctrl_c",
     "leave",
     "lend_selector",
     "lender_of",
@@ -42,6 +44,7 @@ class Run:
 
     __slots__ = (
         "cancelling",
+        "deaf_host",
         "guarded",
         "independent",
         "notes",
@@ -59,6 +62,7 @@ class Run:
         self.wakeups = wakeups  # the loop's wake-ups from outside, and its selector
         self.guarded = False  # its Ctrl-Cs are handled by tinyio's SIGINT handler (`ctrl_c`)
         self.cancelling = False  # see `cancelling_everything`
+        self.deaf_host = False  # see `host_defers_ctrl_c`
         self.stop_callbacks: list[Callable[[], None]] = []  # see `at_stop`
         self.independent: list[BaseException] = []  # see `failed_on_its_own`
         self.notes: list[str] = []  # see `note_on_outcome`
@@ -72,12 +76,35 @@ def enter(loop: object, run: Run) -> None:
     """Called by `loop` as a run begins: library code may now use the hooks on it."""
     run.cancelling = False
     run.notes.clear()
+    # Nearly always empty: then no weak reference is made to look.
+    run.deaf_host = bool(_DEAF_HOSTS) and _DEAF_HOSTS.pop(loop, False)
     _RUNNING[loop] = run
 
 
 def leave(loop: object) -> None:
     """Called by `loop` as a run ends, after its stop callbacks."""
     _RUNNING.pop(loop, None)
+
+
+# The loops marked by `host_defers_ctrl_c`, until their next run begins.
+_DEAF_HOSTS: weakref.WeakKeyDictionary[object, bool] = weakref.WeakKeyDictionary()
+
+
+def host_defers_ctrl_c(loop: object) -> None:
+    """For a bridge: the next run of `loop` is driven by a host loop whose SIGINT handler
+    defers a Ctrl-C while tinyio's code runs (trio's, under KI protection), to deliver it at
+    the host's next checkpoint -- which a blocking wait of the run never reaches. Its
+    `hearing_ctrl_c` waits then hear Ctrl-C themselves. Call it before that run begins."""
+    _DEAF_HOSTS[loop] = True
+
+
+def hearing_ctrl_c(loop: object) -> ctrl_c.heard_in_blocking_wait:
+    """For library code: `with hearing_ctrl_c(loop):` around a wait that blocks `loop`'s
+    thread until a cancelled call ends (which may be never), to be ended by a Ctrl-C: then
+    `KeyboardInterrupt` is raised inside the wait even under a host that defers Ctrl-C (see
+    `host_defers_ctrl_c`). Where tinyio's handler, or Python's, runs, Ctrl-C reaches the
+    wait as it is (as `ctrl_c_presses`, or raised), and this changes nothing."""
+    return ctrl_c.heard_in_blocking_wait(_run_of(loop).deaf_host)
 
 
 # What `lend_selector` lent, by borrowing loop, until that loop's next run begins.
