@@ -1,5 +1,8 @@
 """`tinyio.ThreadPool`: blocking calls in threads, at most `max_threads` at once (docs: threads-and-executors.md)."""
 
+import random
+import signal
+import sys
 import threading
 import time
 
@@ -214,6 +217,66 @@ def test_a_pool_is_not_slower_than_its_limit_allows():
     assert tinyio.Loop().run(main()) < 0.5
 
 
+@pytest.mark.parametrize("call", ["map", "run_in_thread", "call_with_timeout"])
+def test_the_next_call_in_line_starts_as_one_ends_without_waiting_for_the_loop(call):
+    # A worker that ends a call takes the next one waiting for a place itself: the calls go
+    # on while the loop's thread is busy in a long step of a coroutine.
+    pool = tinyio.ThreadPool(1)
+    ran = []
+    all_ran = threading.Event()
+
+    def work(x):
+        ran.append(x)
+        if len(ran) == 3:
+            all_ran.set()
+        return x
+
+    def gathered(make):
+        return (yield [make(x) for x in range(3)])
+
+    calls = {
+        "map": lambda: pool.map(work, range(3)),
+        "run_in_thread": lambda: gathered(lambda x: pool.run_in_thread(work, x)),
+        "call_with_timeout": lambda: gathered(lambda x: pool.call_with_timeout(10, work, x)),
+    }
+
+    def blocker():
+        while not ran:
+            yield
+        # One step that holds the loop's thread until all three calls have run.
+        return all_ran.wait(5)
+
+    def main():
+        return (yield [calls[call](), blocker()])
+
+    results, all_ran_meanwhile = tinyio.Loop().run(main())
+    assert all_ran_meanwhile
+    assert ran == [0, 1, 2]
+    expected = {"map": [0, 1, 2], "run_in_thread": [0, 1, 2]}
+    assert results == expected.get(call, [(0, True), (1, True), (2, True)])
+
+
+def test_a_pool_used_by_a_loop_and_by_an_isolate_inside_it_runs_at_most_max_threads():
+    # The places belong to the pool, not to a loop: a nested loop shares them.
+    pool = tinyio.ThreadPool(2)
+    counter = PeakCounter()
+
+    def work(x):
+        with counter:
+            time.sleep(0.002)
+        return x
+
+    def inner():
+        return (yield pool.map(work, range(10)))
+
+    def main():
+        results = yield [pool.map(work, range(10)), tinyio.isolate(inner()), inner()]
+        return results[0], results[1][0], results[2]
+
+    assert tinyio.Loop().run(main()) == (list(range(10)),) * 3
+    assert counter.peak <= 2
+
+
 # --- Errors and cancellation ----------------------------------------------------------------
 
 
@@ -296,6 +359,101 @@ def test_a_pool_works_again_at_its_full_size_after_a_run_that_crashed():
 
     assert tinyio.Loop().run(second()) == [0, 1, 2, 3]
     assert loop.run(second()) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_timeouts_and_cancellations_in_a_pool_never_exceed_its_places_nor_lose_one(seed):
+    # Calls cut short at random moments -- waiting for a place, as a worker takes them,
+    # running -- with the interpreter switching threads far more often than usual.
+    rng = random.Random(seed)
+    pool = tinyio.ThreadPool(3)
+    counter = PeakCounter()
+
+    def work(seconds):
+        with counter:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                pass  # Python code: a CancelledError lands at once
+        return seconds
+
+    def one():
+        seconds, limit = rng.uniform(0, 0.003), rng.uniform(0, 0.004)
+        kind = rng.randrange(4)
+        if kind == 0:
+            return (yield tinyio.timeout(pool.run_in_thread(work, seconds), limit))
+        if kind == 1:
+            return (yield pool.call_with_timeout(limit, work, seconds))
+        if kind == 2:
+            return (yield tinyio.timeout(pool.map(work, [seconds] * 4), limit))
+        index, _ = yield tinyio.race([pool.map(work, [seconds] * 2), tinyio.sleep(limit)])
+        return index
+
+    together = threading.Barrier(3, timeout=10)
+
+    def meet(x):
+        together.wait()
+        return x
+
+    def main():
+        yield [one() for _ in range(60)]
+        # Every place is free again: three calls run at once.
+        return (yield pool.map(meet, range(3)))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        assert tinyio.Loop().run(main()) == [0, 1, 2]
+    finally:
+        sys.setswitchinterval(interval)
+    assert counter.peak <= 3
+
+
+def test_a_call_abandoned_at_a_second_ctrl_c_gives_its_place_back_for_the_next_run(capfd):
+    pool = tinyio.ThreadPool(1)
+    let_go = threading.Event()
+    running = threading.Event()
+    ended = threading.Event()
+
+    def stubborn():
+        try:
+            while True:
+                try:
+                    running.set()
+                    while not let_go.is_set():
+                        time.sleep(0.001)
+                    return
+                except tinyio.CancelledError:
+                    continue  # swallowed: the call goes on
+        finally:
+            ended.set()
+
+    def press_ctrl_c_twice():
+        running.wait(10)
+        signal.raise_signal(signal.SIGINT)
+        deadline = time.monotonic() + 10
+        while "Press Ctrl-C again" not in capfd.readouterr().err:
+            assert time.monotonic() < deadline, "the stuck thread was never named"
+            time.sleep(0.05)
+        signal.raise_signal(signal.SIGINT)
+
+    def first():
+        yield pool.run_in_thread(stubborn)
+
+    def second():
+        return (yield tinyio.timeout(pool.run_in_thread(lambda: "ran"), 5))
+
+    presser = threading.Thread(target=press_ctrl_c_twice)
+    presser.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tinyio.Loop().run(first())
+        assert not ended.is_set(), "the abandoned call runs on"
+        # As with its coroutine gone, the place is free: the next run does not wait for it.
+        assert tinyio.Loop().run(second()) == ("ran", True)
+    finally:
+        let_go.set()
+        presser.join()
+    assert ended.wait(10)
 
 
 def test_no_thread_is_left_when_run_returns():

@@ -4,23 +4,21 @@
 (`_workers.py`: reuse, and cancellation raised inside the thread) and yields the job's `Wait`.
 A call whose coroutine is interrupted (a timeout) goes on at once, while a reaper waits in the
 background for the thread, so that `loop.run` still ends only after the thread has.
-`ThreadPool` bounds how many calls run at once with a `Semaphore`, and its `call_with_timeout`
-times a call from when its thread starts it.
+`ThreadPool` bounds how many calls run at once with a line of places kept by the workers
+(`_workers.Line`), and its `call_with_timeout` times a call from when its thread starts it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from collections.abc import Callable, Iterable
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar
 
 from ._core import (
     AFTER_THE_OTHERS,
     CURRENT_LOOP,
     CancelledError,
     Coro,
-    Interrupt,
     Loop,
     Wait,
     cancellation_warning,
@@ -31,10 +29,9 @@ from ._core import (
     starts_at_once,
     waking_from_outside,
 )
-from ._event import Event
-from ._sync import Semaphore, Slot, count_problem
+from ._sync import count_problem
 from ._unyielded import Guard, Unyielded
-from ._workers import FINISHED, Job, describe, workers_of
+from ._workers import FINISHED, Batch, Job, Line, Workers, describe, workers_of
 
 __all__ = ["ThreadPool", "run_in_thread"]
 
@@ -108,17 +105,19 @@ def _run_in_thread(
     fn: Callable[..., _R],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    slot: Slot | None = None,
+    line: Line | None = None,
     timeout: float | None = None,
 ) -> Coro[_R]:
-    """The coroutine of a thread call. `slot`: the pool's place it holds (see `ThreadPool`),
-    handed to the call's reaper if the call outlives this coroutine. `timeout`: seconds from
-    when a worker starts the call, after which it is cancelled and `_Expired` raised here."""
+    """The coroutine of a thread call. `line`: the places of the pool it is a call of (see
+    `ThreadPool`); the call holds one until its function has ended, even if that is after
+    this coroutine. `timeout`: seconds from when a worker starts the call, after which it is
+    cancelled and `_Expired` raised here."""
     _RUN_IN_THREAD.disarm(guard)
     del guard
     loop: Loop = yield CURRENT_LOOP
     workers = workers_of(loop)
-    job = Job(fn, args, kwargs)
+    wait = Wait()
+    job = Job(fn, args, kwargs, workers, wait, line)
     started = None
     if timeout is not None:
         started = job.on_start = Wait()
@@ -127,9 +126,9 @@ def _run_in_thread(
     try:
         with waking_from_outside(loop):
             if started is None:
-                yield job.wait
+                yield wait
             else:
-                yield started  # no deadline while the call waits for its worker
+                yield started  # no deadline while the call waits for its place and worker
                 timed = Wait(timeout)
                 job.wait = timed  # the worker wakes `job.wait` once the call has ended
                 if job.state == FINISHED:  # ended before the line above: it woke the old one
@@ -144,7 +143,7 @@ def _run_in_thread(
             # Interrupted (a timeout): go on at once, even if the thread is stuck in a long C
             # call. The call ends in the background, where a reaper waits for it, so that
             # `loop.run` still ends only after the thread has.
-            yield {_reap(loop, job, None if slot is None else slot.hand_over())}
+            yield {_reap(loop, job)}
             raise
         if sent:
             yield AFTER_THE_OTHERS  # the other coroutines clean up first, at once
@@ -159,9 +158,9 @@ def _run_in_thread(
             failed_on_its_own(loop, job.error)
     if expired:
         if workers.cancel(job):
-            # As for an interrupt above: the thread ends in the background, where its reaper
-            # holds the pool's place until it has.
-            yield {_reap(loop, job, None if slot is None else slot.hand_over())}
+            # As for an interrupt above: the thread ends in the background (still holding the
+            # pool's place), where its reaper waits for it.
+            yield {_reap(loop, job)}
             raise _Expired
         if not job.started:  # cancelled as its worker was about to start it: it never runs
             raise _Expired
@@ -172,28 +171,61 @@ def _run_in_thread(
     return job.result
 
 
-def _reap(loop: Loop, job: Job, slot: Slot | None) -> Coro[None]:
+def _reap(loop: Loop, job: Job) -> Coro[None]:
     """The end of a thread call that was sent CancelledError and whose coroutine did not wait
-    for it: wait for the thread, check how its function answered, then free the pool's place.
-    An error other than the CancelledError is raised here, as any coroutine's error is."""
-    with slot if slot is not None else contextlib.nullcontext():
-        wait = Wait()
-        job.wait = wait  # the worker wakes `job.wait` after setting `job.ended`
-        assert job.ended is not None
-        if job.ended.is_set():
-            wait.wake()
-        try:
-            with waking_from_outside(loop):
-                yield wait
-        except BaseException:
-            # The loop is stopping: the thread was sent CancelledError too. The others clean
-            # up first; then wait for it (a second Ctrl-C abandons it).
-            yield AFTER_THE_OTHERS
-            _wait_for_cancelled(job, loop)  # False: a second Ctrl-C abandoned it
-            raise
-        _check_answer(job)
+    for it: wait for the thread, and check how its function answered. An error other than the
+    CancelledError is raised here, as any coroutine's error is."""
+    wait = Wait()
+    job.wait = wait  # the worker wakes `job.wait` after setting `job.ended`
+    assert job.ended is not None
+    if job.ended.is_set():
+        wait.wake()
+    try:
+        with waking_from_outside(loop):
+            yield wait
+    except BaseException:
+        # The loop is stopping: the thread was sent CancelledError too. The others clean up
+        # first; then wait for it (a second Ctrl-C abandons it).
+        yield AFTER_THE_OTHERS
+        _wait_for_cancelled(job, loop)  # False: a second Ctrl-C abandoned it
+        raise
+    _check_answer(job)
     if job.error is not None and not isinstance(job.error, CancelledError):
         raise job.error
+
+
+# The keyword arguments of every call of a `map`: one dict for all (a job never changes it).
+_NO_KEYWORDS: dict[str, Any] = {}
+
+
+def _stop(
+    loop: Loop, workers: Workers, jobs: list[Job], stopping: bool
+) -> Coro[BaseException | None]:
+    """Stop the `jobs` of a `map` that ends early: those waiting never start, those running
+    are sent CancelledError. Interrupted (a timeout: not `stopping`), the map goes on at once,
+    while a reaper per thread waits for it in the background (its place stays taken until
+    then). When the loop stops, this waits for them (the others clean up first), and gives
+    the error a thread raised instead of returning, if any: the map's own, as for
+    `run_in_thread`. (None: raise the error the map is handling.)"""
+    if stopping:
+        workers.cancel_all()  # all of them at once, not each in its coroutine's turn
+    sent = [job for job in jobs if workers.cancel(job)]  # in order: see `Workers.cancel`
+    if not sent:
+        return None
+    if not stopping:
+        yield {_reap(loop, job) for job in sent}
+        return None
+    yield AFTER_THE_OTHERS
+    for job in sent:
+        if not _wait_for_cancelled(job, loop):
+            return None  # abandoned (a second Ctrl-C): the run's error names them
+        _check_answer(job)
+    for job in sent:
+        if job.error is not None:
+            # Reported in the exception group without a second warning about the map.
+            failed_on_its_own(loop, job.error)
+            return job.error
+    return None
 
 
 def _wait_for_cancelled(job: Job, loop: Loop) -> bool:
@@ -277,7 +309,7 @@ class ThreadPool:
     ```
     """
 
-    __slots__ = ("_max_threads", "_semaphore")
+    __slots__ = ("_line", "_max_threads")
 
     def __init__(self, max_threads: int) -> None:
         """A pool running at most `max_threads` calls at once.
@@ -289,7 +321,9 @@ class ThreadPool:
         if problem is not None:
             raise problem
         self._max_threads: int = max_threads
-        self._semaphore = Semaphore(max_threads)
+        # Its places, and the calls waiting for one: in the worker threads' world, so that a
+        # worker that ends a call takes the next one itself (see `_workers.Line`).
+        self._line = Line(max_threads, f"<tinyio.ThreadPool max_threads={max_threads}>")
 
     @property
     def max_threads(self) -> int:
@@ -314,13 +348,9 @@ class ThreadPool:
     ) -> Coro[_R]:
         _POOL_CALL.disarm(guard)
         del guard
-        # Inline (`yield from`): this runs as part of its yielder, and so must the wait for a
-        # place, so that a yielder that gives up leaves the line (an acquire of its own, left
-        # behind, would take the place later for nobody).
-        slot = cast(Slot, (yield from self._semaphore()))
-        with slot:
-            # Run inline (`yield from`), so that its error is the caller's to catch.
-            return (yield from _run_in_thread(None, fn, args, kwargs, slot))
+        # Inline (`yield from`), so that its error is the caller's to catch, and a yielder that
+        # gives up takes the call out of the line (it never starts).
+        return (yield from _run_in_thread(None, fn, args, kwargs, self._line))
 
     def call_with_timeout(
         self,
@@ -389,12 +419,10 @@ class ThreadPool:
     ) -> Coro[tuple[_R | None, bool]]:
         _POOL_TIMED.disarm(guard)
         del guard
-        slot = cast(Slot, (yield from self._semaphore()))  # inline, as in `_limited`
-        with slot:
-            try:
-                result = yield from _run_in_thread(None, fn, args, kwargs, slot, seconds)
-            except _Expired:
-                return None, False
+        try:  # inline, as in `_limited`
+            result = yield from _run_in_thread(None, fn, args, kwargs, self._line, seconds)
+        except _Expired:
+            return None, False
         return result, True
 
     def map(self, fn: Callable[[_T], _R], xs: Iterable[_T]) -> Coro[list[_R]]:
@@ -417,53 +445,41 @@ class ThreadPool:
     def _map(self, guard: Guard | None, fn: Callable[[_T], _R], xs: list[_T]) -> Coro[list[_R]]:
         _POOL_MAP.disarm(guard)
         del guard
-        # Each call runs inline in a coroutine of its own that catches its error, so that the
-        # first error is raised here, to the caller of `map` (not crashing the loop); the
-        # other calls are then stopped (CancelledError in their threads) and end on their own.
+        # One job per input, all submitted at once: each waits in the pool's line for a place,
+        # and the worker that ends one takes the next itself. The jobs wake this coroutine
+        # once, through their `Batch`: when the last has ended, or the first has failed. That
+        # error is raised here, to the caller of `map` (not crashing the loop); the other
+        # calls are then stopped (those waiting never start; CancelledError in the threads of
+        # those running, which end on their own).
         if not xs:
             return []
         loop: Loop = yield CURRENT_LOOP
-        results: list[Any] = [None] * len(xs)
-        left = [len(xs)]
-        failures: list[BaseException] = []
-        done = Event()
-        stop = CancelledError(
-            f"Cancelled because another call of ThreadPool.map({describe(fn)}, ...) ended the map."
-        )
-
-        def call(index: int, x: _T) -> Coro[None]:
-            try:
-                results[index] = yield from self._limited(None, fn, (x,), {})
-            except BaseException as error:
-                if error is stop:
-                    return
-                if cancelling_everything(loop):
-                    raise
-                failures.append(error)
-                done.set()
-                return
-            left[0] -= 1
-            if left[0] == 0:
-                done.set()
-
-        calls = [call(index, x) for index, x in enumerate(xs)]
-
-        def start_in_order() -> Coro[None]:
-            yield calls  # a gather starts them in order (a set would not); none raises
-
-        yield {start_in_order()}
+        workers = workers_of(loop)
+        line = self._line
+        batch = Batch(len(xs))
+        jobs = [Job(fn, (x,), _NO_KEYWORDS, workers, batch, line, batch) for x in xs]
+        own_error = None
         try:
-            yield done.wait()
+            workers.submit_all(jobs, line)  # in the `try`: if it fails, the others never start
+            with waking_from_outside(loop):
+                yield batch.wait
         except BaseException:
-            if not cancelling_everything(loop):  # interrupted (a timeout): stop the calls
-                for running in calls:
-                    yield Interrupt(running, stop)
-            raise
-        if failures:
-            for running in calls:
-                yield Interrupt(running, stop)
-            raise failures[0]
-        return results
+            own_error = yield from _stop(loop, workers, jobs, cancelling_everything(loop))
+            if own_error is None:
+                raise
+        if own_error is not None:
+            # Outside the `except` block, so that it keeps the thread's own `__context__`.
+            raise own_error
+        failed = batch.failed
+        if failed is not None:
+            error = failed.error
+            assert error is not None
+            stopping = cancelling_everything(loop)
+            yield from _stop(loop, workers, jobs, stopping)
+            if stopping:
+                failed_on_its_own(loop, error)
+            raise error
+        return [job.result for job in jobs]
 
     def __repr__(self) -> str:
         return f"<tinyio.ThreadPool max_threads={self._max_threads}>"

@@ -9,6 +9,13 @@ retires, and when the run ends, the idle workers are stopped and joined, so that
 outlives `loop.run`. Any number of calls may run at once: a job that finds no idle worker
 gets a new one.
 
+A `ThreadPool`'s calls hold a place of its `Line` from when they leave the line until their
+function has ended; the others wait in the line, in the worker threads' world rather than the
+loop's. A worker that ends a call of a pool takes the next call of the line itself, in the
+same hold of the lock that marks its own job finished: no hand-off to another thread, no turn
+of the loop between two calls. `map` gives its jobs one `Batch`, which wakes the loop once,
+when the last has ended or the first has failed, instead of once per call.
+
 Cancellation raises `CancelledError` inside the thread (CPython's asynchronous exceptions).
 That raise is only ever aimed at the job it was meant for: it is sent only while the job's
 function is running (checked under the workers' lock), and a worker drops any that arrives
@@ -32,6 +39,7 @@ import queue
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -49,7 +57,9 @@ __all__ = [
     "FINISHED",
     "PENDING",
     "RUNNING",
+    "Batch",
     "Job",
+    "Line",
     "Workers",
     "describe",
     "on_cancel",
@@ -64,6 +74,12 @@ _CANCEL_POLL_SECONDS: Final = 0.05
 PENDING: Final = 0
 RUNNING: Final = 1
 FINISHED: Final = 2
+
+# The lock of the workers of every run and of the lines of every pool. One, because a pool is
+# not tied to a loop (the nested loop of an `isolate` may use it beside its outer loop): the
+# worker that ends a call of a pool passes its place to the next call in line, whichever run's
+# workers that call is for, in the same hold of the lock that marks its own job finished.
+_LOCK: Final = threading.Lock()
 
 # Raises an exception in a thread at its next bytecode. Called only with an exception, never
 # with None to clear a pending one: on CPython 3.11 (not 3.12 or 3.13) that call sets the
@@ -122,35 +138,90 @@ def describe(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or repr(fn)
 
 
+class Line:
+    """The places of a `ThreadPool`: at most `limit` of its jobs hold one, each from when it
+    leaves the line until its function has ended (or it was cancelled before it started); the
+    others wait in `waiting`, first come first served. Changed under `_LOCK` only."""
+
+    __slots__ = ("busy", "limit", "name", "waiting")
+
+    def __init__(self, limit: int, name: str) -> None:
+        self.limit = limit
+        self.busy = 0  # places held
+        # Jobs waiting for a place, all PENDING (one cancelled meanwhile leaves it at once).
+        # Whenever one waits, every place is held: a place that frees goes to the first.
+        self.waiting: deque[Job] = deque()
+        self.name = name  # how a job waiting in it describes itself: the pool's repr
+
+
+class Batch:
+    """What the jobs of one `ThreadPool.map` wake instead of a `Wait` each: its `wait`, once,
+    when the last has ended or the first has failed (`failed`). `left` and `failed` are
+    changed under `_LOCK`, by the worker that marks a job of the batch finished."""
+
+    __slots__ = ("failed", "left", "rung", "wait")
+
+    def __init__(self, size: int) -> None:
+        self.left = size  # jobs not finished yet
+        self.failed: Job | None = None  # the first job that raised
+        self.rung = False
+        self.wait = Wait()
+
+    def wake(self) -> None:
+        """Called by a worker once a job of the batch has finished (not under the lock)."""
+        if (self.left == 0 or self.failed is not None) and not self.rung:
+            self.rung = True  # two workers may both get here: a second wake does nothing
+            self.wait.wake()
+
+
 class Job:
     __slots__ = (
         "args",
+        "batch",
         "context",
         "ended",
         "error",
         "fn",
         "interrupt",
         "kwargs",
+        "line",
         "on_start",
+        "queued",
         "result",
         "started",
         "state",
         "thread",
         "wait",
+        "workers",
     )
 
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        workers: Workers,
+        wait: Wait | Batch,
+        line: Line | None = None,
+        batch: Batch | None = None,
+    ) -> None:
         self.fn = fn
         self.args = args
-        self.kwargs = kwargs
+        self.kwargs = kwargs  # never changed: `map` gives all its jobs the same empty dict
         # The calling coroutine's context variables, which the call sees (in a copy, so that
         # what it sets stays in the thread), as with `asyncio.to_thread`.
         self.context = contextvars.copy_context()
+        self.workers = workers  # of the run whose coroutine made the job
         self.state = PENDING  # changed under the workers' lock
         self.thread = 0  # the ident of the thread running it, once RUNNING
         self.result: Any = None
         self.error: BaseException | None = None
-        self.wait = Wait()  # woken when the job has finished
+        # Woken when the job has finished: a `Wait`, or the `Batch` of the job's `map`
+        # (`batch`, whose count the worker lowers as it marks the job finished).
+        self.wait = wait
+        self.batch = batch
+        self.line = line  # the line of the pool it is a call of, if any
+        self.queued = False  # waiting in `line` for a place (under the lock)
         # Set under the lock when a CancelledError is sent (made before the lock is taken:
         # the lock rule), and set when the function has ended.
         self.ended: threading.Event | None = None
@@ -165,6 +236,9 @@ class Job:
 
     def __repr__(self) -> str:
         call = f"{describe(self.fn)}()"
+        line = self.line
+        if self.queued and line is not None:
+            return line.name  # what it waits for is a place in the pool
         if self.state == PENDING:
             return f"<thread call {call}, waiting for a worker>"
         if self.state == RUNNING:
@@ -182,7 +256,7 @@ class Workers:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = _LOCK
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._waiting = 0  # jobs in `_jobs`
         self._idle = 0  # workers blocked on `_jobs`
@@ -196,7 +270,14 @@ class Workers:
         self.threads_started = 0  # for the benchmarks
 
     def submit(self, job: Job) -> None:
+        line = job.line
         with self._lock:
+            if line is not None:
+                if line.busy >= line.limit:  # every place of its pool is held: in line
+                    job.queued = True
+                    line.waiting.append(job)
+                    return
+                line.busy += 1
             self._jobs.put(job)
             self._waiting += 1
             # The thread is started once the lock is released (the lock rule), and at most
@@ -205,12 +286,72 @@ class Workers:
             if start:
                 self._starting = True
         if start:
-            try:
+            self._start_for(job)
+
+    def submit_all(self, jobs: list[Job], line: Line) -> None:
+        """`submit` each of `jobs` (of one `map`, all calls of `line`'s pool), in one hold
+        of the lock."""
+        with self._lock:
+            places = line.limit - line.busy
+            if places > len(jobs):
+                places = len(jobs)
+            line.busy += places
+            for index in range(places):
+                self._jobs.put(jobs[index])
+            for index in range(places, len(jobs)):
+                job = jobs[index]
+                job.queued = True
+                line.waiting.append(job)
+            self._waiting += places
+            start = self._waiting > self._idle and not self._starting and not self._stopped
+            if start:
+                self._starting = True
+        if start:
+            self._start_for(jobs[0])
+
+    def _start_for(self, job: Job) -> None:
+        try:
+            self._start_worker()
+        except BaseException:  # the call fails at once, and its job never runs
+            with self._lock:
+                job.state = FINISHED
+            self._pass_place(job, here=False)
+            raise
+
+    def _take_over(self, job: Job) -> None:
+        """Run `job`, a call of a pool given its place by a worker of another run."""
+        with self._lock:
+            self._jobs.put(job)
+            self._waiting += 1
+            start = self._waiting > self._idle and not self._starting and not self._stopped
+            if start:
+                self._starting = True
+        if start:
+            # On "can't start new thread", a worker of this run that ends a job takes it.
+            with contextlib.suppress(RuntimeError):
                 self._start_worker()
-            except BaseException:  # the call fails at once, and its job never runs
-                with self._lock:
-                    job.state = FINISHED
-                raise
+
+    def _pass_place(self, job: Job, here: bool = True) -> Job | None:
+        """If `job` holds a place of a pool's line (it has ended, or will never start), give
+        the place to the next job in line: returned if it is for these workers and `here`
+        (this thread is one of theirs and runs it next), else handed to its own workers.
+        `_execute` does the same inline, in the hold of the lock that marks its job finished
+        (a method must not run under it)."""
+        following = None
+        with self._lock:
+            line = job.line
+            if line is not None:
+                job.line = None
+                waiting = line.waiting
+                if waiting:
+                    following = waiting.popleft()
+                    following.queued = False
+                else:
+                    line.busy -= 1
+        if following is not None and (following.workers is not self or not here):
+            following.workers._take_over(following)
+            return None
+        return following
 
     def _start_worker(self) -> None:
         # A daemon thread: one abandoned at Ctrl-C (see `wait_for_cancelled`) must not keep
@@ -238,6 +379,11 @@ class Workers:
                 return True
             if job.state == PENDING:
                 job.state = FINISHED  # its worker will skip it
+                line = job.line
+                if job.queued and line is not None:  # waiting for a place: leave the line
+                    job.queued = False
+                    job.line = None
+                    line.waiting.remove(job)  # found near the front: `map` cancels in order
                 return False
             if job.state != RUNNING:
                 return False
@@ -338,15 +484,35 @@ class Workers:
     def stop(self) -> None:
         """End every worker thread (all idle: the run is over, or abandoned) and wait for
         the idle ones."""
+        # Every coroutine has ended, so every job still queued was cancelled before it
+        # started: taken out here rather than skipped by a worker, so that one that holds a
+        # pool's place (no worker could be started to skip it) gives the place back.
+        places: list[Job] = []
+        while True:
+            try:
+                left = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if left is not None:
+                places.append(left)
         busy: set[int] = set()
         with self._lock:
             self._stopped = True
             threads = list(self._threads)
             for _ in threads:
                 self._jobs.put(None)
+            for job in places:
+                job.state = FINISHED
             for job in self._abandoned:
                 if job.state == RUNNING:
                     busy.add(job.thread)
+                    if job.line is not None:
+                        places.append(job)
+        # An abandoned call frees its pool's place as the run ends (as its coroutine, gone,
+        # would have), not when its thread ends, perhaps never: the next run gets the pool
+        # at its full size.
+        for job in places:
+            self._pass_place(job, here=False)
         for thread in threads:
             if thread.ident not in busy:
                 thread.join()
@@ -354,46 +520,59 @@ class Workers:
     def _serve(self) -> None:
         ident = threading.get_ident()
         me = threading.current_thread()
-        with self._lock:
+        lock = self._lock
+        with lock:
             self._starting = False
+        job: Job | None = None
         while True:
-            with self._lock:
-                self._idle += 1
-            try:
-                job = self._jobs.get(timeout=_IDLE_SECONDS)
-            except queue.Empty:
-                with self._lock:
+            if job is None:
+                with lock:
+                    self._idle += 1
+                try:
+                    job = self._jobs.get(timeout=_IDLE_SECONDS)
+                except queue.Empty:
+                    with lock:
+                        self._idle -= 1
+                        if self._waiting == 0:  # else a job came just now: go and take it
+                            # Not listed if the `start()` that made it raised (a Ctrl-C
+                            # landing in its wait for the new thread): see `_start_worker`.
+                            if me in self._threads:
+                                self._threads.remove(me)
+                            return
+                    continue
+                with lock:
                     self._idle -= 1
-                    if self._waiting == 0:  # else a job came just now: go and take it
-                        # Not listed if the `start()` that made it raised (a Ctrl-C landing
-                        # in its wait for the new thread): see `_start_worker`.
-                        if me in self._threads:
-                            self._threads.remove(me)
+                    if job is None:
                         return
-                continue
-            with self._lock:
-                self._idle -= 1
-                if job is None:
-                    return
-                self._waiting -= 1
-                start = self._waiting > self._idle and not self._starting and not self._stopped
+                    self._waiting -= 1
+                    start = self._waiting > self._idle and not self._starting and not self._stopped
+                    if start:
+                        self._starting = True
                 if start:
-                    self._starting = True
-            if start:
-                # On "can't start new thread", this worker runs the job all the same.
-                with contextlib.suppress(RuntimeError):
-                    self._start_worker()
-            self._execute(ident, job)
+                    # On "can't start new thread", this worker runs the job all the same.
+                    with contextlib.suppress(RuntimeError):
+                        self._start_worker()
+            # The next call of the job's pool, if it is for this run: it is run here at once
+            # (its place passed on with no hand-off to another thread).
+            following = self._execute(ident, job)
+            if following is not None and following.workers is not self:
+                following.workers._take_over(following)
+                following = None
             job.wait.wake()
+            job = following
 
-    def _execute(self, ident: int, job: Job) -> None:
+    def _execute(self, ident: int, job: Job) -> Job | None:
+        """Run `job` (unless it was cancelled first); give back the next job of its pool's
+        line, which now holds the place `job` held, if any."""
         # A CancelledError sent to this thread (only while the job is RUNNING) may arrive at
         # any bytecode from `state = RUNNING` until the flush below -- not only inside `fn`.
         # So all of that is inside the `try`, and if it arrives outside `fn` the loop goes
         # round again without running `fn`, keeping it as the job's outcome. After the flush
         # none can arrive: `cancel` sends none once the job is FINISHED, and `ended` (set with
         # the lock held before sending) says whether one was sent at all.
+        lock = self._lock
         ran = False
+        following: Job | None = None
         on_start = job.on_start
         if on_start is not None and job.state == PENDING:
             # Before the job is RUNNING, so that no CancelledError meant for it can arrive in
@@ -402,24 +581,45 @@ class Workers:
         while True:
             try:
                 if not ran:
-                    with self._lock:
+                    with lock:
                         if job.state == FINISHED or self._cancelled:
                             job.state = FINISHED  # cancelled before it started
-                            return
-                        job.state = RUNNING
-                        job.thread = ident
-                        job.started = time.monotonic()
-                        self._running.add(job)
-                        _current.job = job
+                            skipped = True
+                        else:
+                            skipped = False
+                            job.state = RUNNING
+                            job.thread = ident
+                            job.started = time.monotonic()
+                            self._running.add(job)
+                            _current.job = job
+                    if skipped:
+                        return self._pass_place(job)
                     ran = True
                     try:
                         job.result = job.context.run(job.fn, *job.args, **job.kwargs)
                     except BaseException as error:
                         job.error = error
-                with self._lock:
+                with lock:
                     job.state = FINISHED
                     self._running.discard(job)
                     _current.job = None
+                    if job.ended is None:
+                        # No CancelledError was sent, so none can interrupt this: the rest
+                        # is done once. (Else it is, after the flush, in `_pass_place`.)
+                        batch = job.batch
+                        if batch is not None:
+                            batch.left -= 1
+                            if job.error is not None and batch.failed is None:
+                                batch.failed = job
+                        line = job.line
+                        if line is not None:  # `_pass_place`, inline
+                            job.line = None
+                            waiting = line.waiting
+                            if waiting:
+                                following = waiting.popleft()
+                                following.queued = False
+                            else:
+                                line.busy -= 1
                 if job.ended is not None:  # a CancelledError was sent: it may not have come
                     _flush_late_cancel(ident)
                 break
@@ -428,7 +628,9 @@ class Workers:
                 if job.error is None:
                     job.error = late
         if job.ended is not None:
+            following = self._pass_place(job)
             job.ended.set()
+        return following
 
 
 class _Current(threading.local):
