@@ -19,7 +19,7 @@ import time
 import types
 import weakref
 from collections.abc import Callable, Generator
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 from . import crash, ctrl_c, hooks, messages
 from .diagnostics import format_snapshot, take_snapshot
@@ -74,6 +74,8 @@ class Loop(Scheduler):
     Raises:
         TypeError: `clock` has no `time()` and `advance_to(deadline)` methods.
     """
+
+    __slots__ = ("_quiet_since", "_running")
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         if clock is not None and not (
@@ -205,7 +207,7 @@ class Loop(Scheduler):
         # done True
         ```
         """
-        return _Runtime(self._prepare, self._drive, coro, exception_group)
+        return _Runtime(self, coro, exception_group)
 
     def snapshot(self) -> list[dict[str, Any]]:
         """What every unfinished coroutine of this loop is doing, as data.
@@ -276,7 +278,7 @@ class Loop(Scheduler):
             raise RuntimeError(messages.ALREADY_RUNNING)
         self._crash = None
         self._crashed_task = None
-        self._cycles.clear()
+        self._cycles = None
         self._quiet_since = None
         run = self._run
         wakeups = self._wakeups
@@ -420,7 +422,7 @@ class Loop(Scheduler):
         crash.add_notes(
             error,
             isinstance(error, KeyboardInterrupt) or self._crashed_task is None,
-            self._cycles,
+            self._cycles or [],
             self._tasks,
             self._timers.now(),  # timers count on the loop's clock
         )
@@ -428,7 +430,7 @@ class Loop(Scheduler):
         self._crash = None
         self._crashed_task = None
         self._crashed_name = ""
-        self._cycles.clear()
+        self._cycles = None
         for note in self._run.notes:
             error.add_note(note)
         self._run.notes.clear()
@@ -475,57 +477,95 @@ class Loop(Scheduler):
 DEADLOCK_SECONDS = 1.0
 
 
-class _Runtime(contextlib.AbstractContextManager[Generator[Callable[[], None] | None, None, _T]]):
-    """What `Loop.runtime` returns. A class rather than `contextlib.contextmanager`, so that
-    an error raised on entering or leaving shows none of the loop's frames, and none of
-    contextlib's."""
+class _Runtime(
+    Generator[Callable[[], None] | None, None, _T],
+    contextlib.AbstractContextManager[Generator[Callable[[], None] | None, None, _T]],
+):
+    """What `Loop.runtime` returns: a context manager that is itself the generator it gives.
 
-    __slots__ = ("_coro", "_drive", "_driving", "_exception_group", "_finished", "_gen", "_prepare")
+    A class rather than `contextlib.contextmanager`, so that an error raised on entering or
+    leaving shows none of the loop's frames, and none of contextlib's; and the generator itself
+    rather than a generator around `Loop._drive`, which an isolated loop (one per connection of
+    a server) would hold for its whole life, and step through at each of its steps.
+    """
 
-    def __init__(
-        self,
-        prepare: Callable[[object, object], Task | None],
-        drive: Callable[
-            [Coro[Any], Task | None, bool | None, bool],
-            Generator[Callable[[], None] | None, None, _Outcome],
-        ],
-        coro: Coro[_T],
-        exception_group: bool | None,
-    ) -> None:
-        self._prepare = prepare  # the loop's
-        self._drive = drive  # the loop's
+    __slots__ = ("_coro", "_driving", "_entered", "_exception_group", "_finished", "_loop")
+
+    def __init__(self, loop: Loop, coro: Coro[_T], exception_group: bool | None) -> None:
+        self._loop = loop
         self._coro = coro
         self._exception_group = exception_group
+        self._entered = False
         self._finished = False
-        self._gen: Generator[Callable[[], None] | None, None, _T] | None = None
         self._driving: Generator[Callable[[], None] | None, None, _Outcome] | None = None
 
     def __enter__(self) -> Generator[Callable[[], None] | None, None, _T]:
         try:
-            if self._gen is not None:
+            if self._entered:
                 raise RuntimeError("Each `loop.runtime(...)` can be entered once.")
-            known = self._prepare(self._coro, self._exception_group)
+            loop = self._loop
+            known = loop._prepare(self._coro, self._exception_group)  # pyright: ignore[reportPrivateUsage]
         except BaseException as error:
             # A bare `raise` inside `except` adds no entry for this frame (see `Loop.run`).
             error.__traceback__ = without_library_frames(error.__traceback__)
             raise
-        drive = self._driving = self._drive(self._coro, known, self._exception_group, True)
-        self._gen = self._steps(drive)
-        return self._gen
+        self._entered = True
+        self._driving = loop._drive(self._coro, known, self._exception_group, True)  # pyright: ignore[reportPrivateUsage]
+        return self
 
-    def _steps(
-        self, drive: Generator[Callable[[], None] | None, None, _Outcome]
-    ) -> Generator[Callable[[], None] | None, None, _T]:
+    def __next__(self) -> Callable[[], None] | None:
+        driving = self._driving
+        if driving is None:
+            raise RuntimeError("Enter `loop.runtime(...)` (`with ... as steps:`) before stepping.")
         try:
-            ok, value = yield from drive
-            self._finished = True
-            if ok:
-                return value
-            raise value
+            return driving.send(None)
+        except StopIteration as stop:
+            outcome: _Outcome = stop.value
         except BaseException as error:
             # As in `Loop.run`: none of the loop's frames in the traceback.
             error.__traceback__ = without_library_frames(error.__traceback__)
             raise
+        return self._finish(outcome)  # outside the `except`: no misleading context
+
+    def send(self, value: None) -> Callable[[], None] | None:
+        return self.__next__()
+
+    def throw(  # pyright: ignore[reportIncompatibleMethodOverride]
+        self, error: BaseException | type[BaseException], *rest: object
+    ) -> Callable[[], None] | None:
+        """Throw `error` in where the loop is suspended: it crashes with it, as a Ctrl-C while
+        it blocks would (every unfinished coroutine is cancelled), and the error is raised."""
+        if rest and isinstance(rest[0], BaseException):  # the old form: throw(type, value)
+            error = rest[0]
+        elif isinstance(error, type):
+            error = error()
+        driving = self._driving
+        if driving is None:
+            raise error
+        try:
+            return driving.throw(error)
+        except StopIteration as stop:
+            outcome: _Outcome = stop.value
+        except BaseException as raised:
+            raised.__traceback__ = without_library_frames(raised.__traceback__)
+            raise
+        return self._finish(outcome)
+
+    def _finish(self, outcome: _Outcome) -> NoReturn:
+        """The loop's run ended: give its result (as `StopIteration.value`), or raise its error."""
+        self._finished = True
+        ok, value = outcome
+        if ok:
+            raise StopIteration(value)
+        try:
+            raise value
+        except BaseException as error:
+            error.__traceback__ = without_library_frames(error.__traceback__)
+            raise
+
+    def close(self) -> None:
+        if self._driving is not None:
+            self._driving.close()
 
     def __exit__(
         self,
@@ -533,15 +573,10 @@ class _Runtime(contextlib.AbstractContextManager[Generator[Callable[[], None] | 
         exc: BaseException | None,
         tb: types.TracebackType | None,
     ) -> None:
-        gen = self._gen
         drive = self._driving
-        assert gen is not None
         assert drive is not None
         # Closing the loop's own generator cancels every unfinished coroutine (see
-        # `Loop._drive`). Closed directly, not only through `gen`: an error raised in `gen`'s
-        # own frame (a Ctrl-C landing between two steps) ends `gen` but leaves `drive`
-        # suspended, and closing a finished `gen` reaches nothing.
-        gen.close()
+        # `Loop._drive`); closing a finished one does nothing.
         drive.close()
         if exc is not None or self._finished:
             return

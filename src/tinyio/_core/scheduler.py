@@ -90,8 +90,30 @@ _WAITING: Final = object()
 _CRASHED: Final = object()
 
 
+# What `_root_context` is until a run begins (`Loop._drive` sets the root's): one for every
+# loop, as it is only compared by identity.
+_NO_CONTEXT: Final = contextvars.Context()
+
+
 class Scheduler:
     """The ready queue, the task table and one step; `Loop` drives it (see `loop.py`)."""
+
+    # Slots: an isolated loop per connection (`serve_tcp`) made a dictionary of these per loop.
+    __slots__ = (
+        "__weakref__",
+        "_crash",
+        "_crashed_name",
+        "_crashed_task",
+        "_cycles",
+        "_forget_callback",
+        "_live",
+        "_ready",
+        "_root_context",
+        "_run",
+        "_tasks",
+        "_timers",
+        "_wakeups",
+    )
 
     def __init__(self, clock: Clock | None) -> None:
         # Invariant: a task is in `_ready` at most once, and only while `waiting_on is None`.
@@ -110,11 +132,12 @@ class Scheduler:
         self._wakeups = Wakeups(self._resume)
         self._run = Run(self._tasks, self._timers, self._wakeups)
         # The context `_run_ready` runs in: the root coroutine's (see `Loop._drive`).
-        self._root_context = contextvars.Context()
+        self._root_context = _NO_CONTEXT
         self._crash: BaseException | None = None
         self._crashed_task: Task | None = None
         self._crashed_name = ""  # the name of its coroutine, for the CancelledErrors' messages
-        self._cycles: list[BaseException] = []  # the errors thrown for cycles in this run
+        # The errors thrown for cycles in this run (None: none yet).
+        self._cycles: list[BaseException] | None = None
 
     def _run_ready(self, one_step: bool) -> None:
         """The hot path: step ready coroutines until none is ready (or just one step).
@@ -491,6 +514,8 @@ class Scheduler:
         if path is None:
             return False
         cycle = CancelledError(messages.cycle_found([t.gen for t in [task, *path]]))
+        if self._cycles is None:
+            self._cycles = []
         self._cycles.append(cycle)  # reported if it crashes the loop
         self._throw(task, cycle)
         return True

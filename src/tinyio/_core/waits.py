@@ -26,6 +26,7 @@ __all__ = [
     "Coro",
     "DescriptorWait",
     "Interrupt",
+    "Resume",
     "Wait",
     "Waker",
     "starts_at_once",
@@ -46,6 +47,13 @@ class CancelledError(BaseException):
     __module__ = "tinyio"  # shown in tracebacks as `tinyio.CancelledError`; pickles by that name
 
 
+class Resume(Protocol):
+    """The scheduler's `_resume`: put the task of `wait` back in the ready queue, and send it
+    `woken` (True: woken, False: its timeout passed)."""
+
+    def __call__(self, wait: Wait, woken: bool, /) -> None: ...
+
+
 class Waker(Protocol):
     """Where a yielded `Wait` sends its wake-up: the loop's wake-ups (`wakeups.Wakeups`)."""
 
@@ -55,7 +63,7 @@ class Waker(Protocol):
         ...
 
     # For the owner: puts the wait's task back in the ready queue (the scheduler's).
-    resume: Callable[[Wait, bool], None]
+    resume: Resume
 
     def post(self, wait: Wait) -> None:
         """From any other thread: hand the wait to the loop, waking it."""

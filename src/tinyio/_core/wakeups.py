@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Final, cast
 
 from .selector import BorrowedSelector, Selector
-from .waits import DescriptorWait, Wait
+from .waits import DescriptorWait, Resume, Wait
 
 __all__ = ["Idle", "Wakeups"]
 
@@ -35,26 +35,33 @@ __all__ = ["Idle", "Wakeups"]
 # before the sleep begins is acted on after at most this long (see `Wakeups.block`).
 _SIGNAL_SLICE: Final = 0.1
 _MAIN_THREAD_ID: Final = threading.main_thread().ident
+# Held while a loop's queue of posted wake-ups is made (see `Wakeups._queue`): once per loop.
+_MAKING: Final = threading.Lock()
 
 
 class Wakeups:
     """One loop's wake-ups from other threads, and how it blocks while idle."""
 
-    # No `__slots__`: with them, pyright takes `resume` (a callable held as data) for a method,
-    # and this class would not match the `Waker` protocol that `Wait.wake` calls.
+    __slots__ = ("_bell", "_from_threads", "_on_wakeup", "io", "owner", "pending", "resume")
 
-    def __init__(self, resume: Callable[[Wait, bool], None]) -> None:
-        self.resume: Callable[[Wait, bool], None] = resume  # the scheduler's `_resume`
+    # Typed as a callable object, not a `Callable`: pyright would take a slot of that type
+    # for a method, and this class would not match the `Waker` protocol that `Wait.wake` calls.
+    resume: Resume
+
+    def __init__(self, resume: Resume) -> None:
+        self.resume = resume  # the scheduler's `_resume`
         # The thread that may resume waits directly: the one stepping the loop, and no one
         # while the loop is blocked waiting (so that a wake-up reaches the blocker).
         self.owner: int | None = None
         # Set after each `put` to `_from_threads`: the scheduler reads it once per round.
         self.pending = False
-        self._from_threads: queue.SimpleQueue[Wait | None] = queue.SimpleQueue()
+        # The waits posted by other threads: made by the first `post` (`_queue`), as most
+        # loops -- an isolated handler's, say -- are never woken from a thread; None till then.
+        self._from_threads: queue.SimpleQueue[Wait | None] | None = None
         # How the idle loop sleeps: in `acquire(timeout)` of this lock, which is held while
-        # nobody has rung; a waker in another thread releases it after its `put`.
-        self._bell = threading.Lock()
-        self._bell.acquire()
+        # nobody has rung; a waker in another thread releases it after its `put`. Made by the
+        # first `block` that sleeps on it (a loop driven by `runtime` never does); None till then.
+        self._bell: threading.Lock | None = None
         # Called (from any thread) after a wake-up is posted, while a driver of `runtime`
         # waits for one without blocking here; see `Idle.notify_on_wakeup`.
         self._on_wakeup: Callable[[], object] | None = None
@@ -62,9 +69,21 @@ class Wakeups:
         # `register`), or a lender's (`BorrowedSelector`, see `lend`); None when there is none.
         self.io: Selector[DescriptorWait] | None = None
 
+    def _queue(self) -> queue.SimpleQueue[Wait | None]:
+        """The queue of posted waits, made now if need be (from any thread: two posters of a
+        loop's first wake-ups may come at once, so it is made under a lock, once)."""
+        with _MAKING:
+            made = self._from_threads
+            if made is None:
+                made = self._from_threads = queue.SimpleQueue()
+            return made
+
     def post(self, wait: Wait) -> None:
         """From a thread that does not own the loop: hand it a `Wait` to resume."""
-        self._from_threads.put(wait)
+        from_threads = self._from_threads
+        if from_threads is None:
+            from_threads = self._queue()
+        from_threads.put(wait)
         self.notify()
 
     def notify(self) -> None:
@@ -72,7 +91,7 @@ class Wakeups:
         thread."""
         self.pending = True
         bell = self._bell
-        if bell.locked():
+        if bell is not None and bell.locked():
             # Ring it, for a loop that sleeps (or is about to) in `block`. Another waker may
             # ring it at the same moment: then this release fails, harmlessly.
             with contextlib.suppress(RuntimeError):
@@ -89,12 +108,15 @@ class Wakeups:
         recorded by tinyio's SIGINT handler), waking it if it sleeps."""
         self.pending = True
         bell = self._bell
-        if bell.locked():
+        if bell is not None and bell.locked():
             with contextlib.suppress(RuntimeError):  # rung by a waker at the same moment
                 bell.release()
         io = self.io
         if io is not None:
-            self._from_threads.put(None)  # so that a `block` about to select returns at once
+            from_threads = self._from_threads
+            if from_threads is None:
+                from_threads = self._queue()
+            from_threads.put(None)  # so that a `block` about to select returns at once
             if io.blocking:
                 io.wake()
 
@@ -103,6 +125,8 @@ class Wakeups:
         # Clear the flag before draining: a thread sets it after its `put`, so none is missed.
         self.pending = False
         from_threads = self._from_threads
+        if from_threads is None:
+            return
         resume = self.resume
         while True:
             try:
@@ -120,28 +144,42 @@ class Wakeups:
         3.11/3.12 that can block for ever, with a timeout under a microsecond or when a signal
         handler runs just before its deadline. `Lock.acquire(timeout=...)` handles both.
         """
-        if not self._from_threads.empty():
+        io = self.io
+        selecting = io is not None and io.waiting
+        bell = self._bell
+        if bell is None and not selecting:
+            # Made before looking at the queue: a waker puts, then rings the bell if there is
+            # one; so either we see its wake-up below, or it sees the bell and rings it.
+            bell = threading.Lock()
+            bell.acquire()
+            self._bell = bell
+            if self.pending:
+                return  # rung before there was a bell (say a Ctrl-C): look, and come back
+        from_threads = self._from_threads
+        if from_threads is not None and not from_threads.empty():
             return  # a waker has put, and may not have rung yet
         if threading.get_ident() == _MAIN_THREAD_ID:
             # A signal (Ctrl-C) that arrives just before the sleep begins does not interrupt
             # it: Python runs its handler only once the sleep ends. So the main thread never
             # sleeps longer than this, and the caller comes back (see docs/devdocs).
             timeout = _SIGNAL_SLICE if timeout is None else min(timeout, _SIGNAL_SLICE)
-        io = self.io
-        if io is not None and io.waiting:
+        if selecting:
+            assert io is not None
             # Waiting on descriptors: sleep in the selector, which a waker writes to once it
             # sees `blocking` (raised before looking at the queue: one side sees the other).
             io.blocking = True
             try:
-                if self._from_threads.empty():
+                from_threads = self._from_threads
+                if from_threads is None or from_threads.empty():
                     io.select(timeout)
             finally:
                 io.blocking = False
             return
+        assert bell is not None
         if timeout is None:
-            self._bell.acquire()
+            bell.acquire()
         elif timeout >= 1e-4:  # shorter: not worth sleeping; the caller checks its timers
-            self._bell.acquire(timeout=timeout)
+            bell.acquire(timeout=timeout)
 
     def register(self, wait: DescriptorWait) -> None:
         """Put `wait` in the selector its loop's descriptor waits go into (its own, made now if
@@ -219,7 +257,8 @@ class Wakeups:
         stop). False, and not watching, if a wake-up has already arrived."""
         self._on_wakeup = callback
         # Set the callback before looking: a waker puts, then reads the callback.
-        if callback is not None and not self._from_threads.empty():
+        from_threads = self._from_threads
+        if callback is not None and from_threads is not None and not from_threads.empty():
             self._on_wakeup = None
             return False
         return True
