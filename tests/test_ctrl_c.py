@@ -388,7 +388,7 @@ def test_an_interrupt_raised_between_two_steps_of_a_driven_loop_still_cancels_ev
     def main():
         yield [worker(number) for number in range(3)]
 
-    steps_code = core_loop._Runtime._steps.__code__  # pyright: ignore[reportPrivateUsage]
+    steps_code = core_loop._Runtime.__next__.__code__  # pyright: ignore[reportPrivateUsage]
     previous = sys.gettrace()
 
     def tracer(frame, event, arg):
