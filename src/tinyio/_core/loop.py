@@ -19,7 +19,7 @@ import time
 import types
 import weakref
 from collections.abc import Callable, Generator
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from . import crash, ctrl_c, hooks, messages
 from .diagnostics import format_snapshot, take_snapshot
@@ -525,7 +525,15 @@ class _Runtime(
             # As in `Loop.run`: none of the loop's frames in the traceback.
             error.__traceback__ = without_library_frames(error.__traceback__)
             raise
-        return self._finish(outcome)  # outside the `except`: no misleading context
+        self._finished = True
+        ok, value = outcome
+        if ok:
+            raise StopIteration(value)
+        try:
+            raise value  # outside the `except` above: no misleading context
+        except BaseException as error:
+            error.__traceback__ = without_library_frames(error.__traceback__)
+            raise
 
     def send(self, value: None) -> Callable[[], None] | None:
         return self.__next__()
@@ -549,16 +557,12 @@ class _Runtime(
         except BaseException as raised:
             raised.__traceback__ = without_library_frames(raised.__traceback__)
             raise
-        return self._finish(outcome)
-
-    def _finish(self, outcome: _Outcome) -> NoReturn:
-        """The loop's run ended: give its result (as `StopIteration.value`), or raise its error."""
         self._finished = True
         ok, value = outcome
         if ok:
             raise StopIteration(value)
         try:
-            raise value
+            raise value  # outside the `except` above: no misleading context
         except BaseException as error:
             error.__traceback__ = without_library_frames(error.__traceback__)
             raise
