@@ -10,15 +10,30 @@ The reliability suite has two layers (see docs/reliability.md):
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import settings
 
 # Every test fails if it leaves a thread or a child process behind (see tests/leak_check.py).
 from leak_check import no_threads_or_processes_left_behind  # noqa: F401
+
+
+@pytest.fixture
+def without_gc() -> Iterator[None]:
+    """For a test that measures CPU time: no collection of the whole suite's heap (a tenth of
+    a second, late in a run) is counted as the cost of the code it measures."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
 
 settings.register_profile(
     "ci", deadline=None, derandomize=True, database=None, max_examples=60, print_blob=True

@@ -9,6 +9,7 @@ asyncio loop. Errors and cancellation cross the boundary in both directions.
 
 import asyncio
 import gc
+import signal
 import threading
 import time
 import warnings
@@ -146,6 +147,7 @@ def test_a_busy_asyncio_task_does_not_starve_the_tinyio_coroutines():
 
 
 @pytest.mark.untraced
+@pytest.mark.usefixtures("without_gc")
 def test_while_tinyio_sleeps_asyncio_is_idle_not_polling():
     def sleeper():
         yield tinyio.sleep(0.5)
@@ -163,6 +165,7 @@ def test_while_tinyio_sleeps_asyncio_is_idle_not_polling():
 
 
 @pytest.mark.untraced
+@pytest.mark.usefixtures("without_gc")
 def test_while_tinyio_waits_on_a_thread_asyncio_is_idle_and_wakes_promptly():
     returned_at = []
 
@@ -995,3 +998,39 @@ def test_a_second_ctrl_c_under_asyncio_abandons_a_thread_stuck_in_a_c_call():
     ctrl_c_programs.check_a_second_ctrl_c_abandons_a_thread_stuck_in_a_c_call(
         lambda main: asyncio.run(tinyio.to_asyncio(main))
     )
+
+
+@pytest.mark.timeout(60, method="thread")
+def test_a_ctrl_c_caught_by_another_thread_still_wakes_asyncio_run_at_once():
+    # The kernel may hand SIGINT to any thread, or to the main thread just before it sleeps in
+    # asyncio's `select`: then only a wake-up descriptor for signals wakes that `select`, and
+    # `asyncio.run` sets none. Sent here to another thread, deterministically: without one the
+    # run went on until the 30 s sleep ended.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a program
+    log = []
+    sleeping = threading.Event()
+
+    def sleeper():
+        try:
+            sleeping.set()
+            yield tinyio.sleep(30)
+        finally:
+            log.append("cleaned up")
+
+    def press() -> None:
+        assert sleeping.wait(10)
+        time.sleep(0.1)  # let the main thread fall asleep in `select`
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # caught in this thread
+
+    presser = threading.Thread(target=press)
+    start = time.monotonic()
+    presser.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            asyncio.run(tinyio.to_asyncio(sleeper()))
+    finally:
+        presser.join()
+        signal.signal(signal.SIGINT, previous)
+    assert log == ["cleaned up"]
+    assert time.monotonic() - start < 10
+    assert signal.set_wakeup_fd(-1) == -1  # none left behind

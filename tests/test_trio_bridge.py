@@ -130,6 +130,7 @@ def test_a_busy_tinyio_coroutine_does_not_block_trio_tasks():
 
 
 @pytest.mark.untraced
+@pytest.mark.usefixtures("without_gc")
 def test_while_tinyio_sleeps_trio_is_idle_not_polling():
     def sleeper():
         yield tinyio.sleep(0.5)
@@ -147,6 +148,7 @@ def test_while_tinyio_sleeps_trio_is_idle_not_polling():
 
 
 @pytest.mark.untraced
+@pytest.mark.usefixtures("without_gc")
 def test_while_tinyio_waits_on_a_thread_trio_is_idle_and_wakes_promptly():
     returned_at = []
 

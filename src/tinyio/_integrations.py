@@ -20,6 +20,8 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import signal
+import socket
 import threading
 import time
 import types
@@ -92,15 +94,11 @@ async def _drive(
     exception_group: bool | None,
     checkpoint: Callable[[], Awaitable[object]],
     wait_idle: Callable[[Idle], Awaitable[None]],
-    defers_ctrl_c: bool = False,
+    around: contextlib.AbstractContextManager[None],
 ) -> _T:
-    """Run `coro` in a new tinyio loop, in slices between the host's checkpoints.
-    `defers_ctrl_c`: the host's SIGINT handler defers Ctrl-C while the loop steps (see
-    `host_defers_ctrl_c`)."""
-    loop = Loop()
-    if defers_ctrl_c:
-        host_defers_ctrl_c(loop)
-    with loop.runtime(coro, exception_group) as steps:
+    """Run `coro` in a new tinyio loop, in slices between the host's checkpoints, inside
+    `around` (entered first: it covers the stop in `runtime`'s exit)."""
+    with around, Loop().runtime(coro, exception_group) as steps:
         while True:
             deadline = time.monotonic() + _SLICE_SECONDS
             while True:
@@ -184,7 +182,59 @@ async def to_asyncio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
                 if descriptor is not None:
                     host.remove_reader(descriptor)
 
-    return await _drive(coro, exception_group, functools.partial(asyncio.sleep, 0), wait_idle)
+    return await _drive(
+        coro, exception_group, functools.partial(asyncio.sleep, 0), wait_idle, _SignalsWake(host)
+    )
+
+
+class _SignalsWake(contextlib.AbstractContextManager[None]):
+    """In the main thread, while no wake-up descriptor is set for signals (`asyncio.run` sets
+    none for its SIGINT handler): set one that `host` watches. A signal caught just before the
+    main thread sleeps in the host's `select` -- or caught by another thread, a tinyio worker
+    in `time.sleep` say -- then wakes that `select`, and the handler runs at once. Without it,
+    such a Ctrl-C was handled only when the host next woke: at the next timer, perhaps 600 s
+    later (about 1 Ctrl-C in 100 with a thread running; asyncio's own race, which tinyio's
+    idle waits made common)."""
+
+    __slots__ = ("_host", "_pair")
+
+    def __init__(self, host: asyncio.AbstractEventLoop) -> None:
+        self._host = host
+        self._pair: tuple[socket.socket, socket.socket] | None = None
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # set_wakeup_fd is the main thread's, and signals are handled there
+        reader, writer = socket.socketpair()
+        reader.setblocking(False)
+        writer.setblocking(False)
+        previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        if previous != -1:  # someone's (asyncio's, for `add_signal_handler`): theirs wakes
+            signal.set_wakeup_fd(previous)
+            reader.close()
+            writer.close()
+            return
+        self._pair = reader, writer
+        self._host.add_reader(reader.fileno(), self._drain)
+
+    def _drain(self) -> None:
+        assert self._pair is not None
+        with contextlib.suppress(OSError):
+            self._pair[0].recv(4096)
+
+    def __exit__(self, *exc_info: object) -> None:
+        pair = self._pair
+        if pair is None:
+            return
+        self._pair = None
+        reader, writer = pair
+        current = signal.set_wakeup_fd(-1)
+        if current != writer.fileno():  # replaced meanwhile: the new one stays
+            signal.set_wakeup_fd(current)
+        with contextlib.suppress(RuntimeError):  # the host loop closed already
+            self._host.remove_reader(reader.fileno())
+        reader.close()
+        writer.close()
 
 
 async def to_trio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
@@ -232,7 +282,9 @@ async def to_trio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
     drive = trio.lowlevel.enable_ki_protection(_drive)
     # A blocking wait for a stuck thread at the stop never reaches a checkpoint: it hears
     # Ctrl-C itself (`host_defers_ctrl_c`).
-    return await drive(coro, exception_group, trio.lowlevel.checkpoint, wait_idle, True)
+    return await drive(
+        coro, exception_group, trio.lowlevel.checkpoint, wait_idle, host_defers_ctrl_c()
+    )
 
 
 def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:

@@ -205,7 +205,11 @@ class heard_in_blocking_wait:
         if not wanted or threading.get_ident() != _MAIN_THREAD_ID:
             return
         current = _getsignal(_SIGINT)
-        if callable(current) and current not in (_raise_interrupt, _on_sigint):
+        if callable(current) and current not in (
+            _raise_interrupt,
+            _on_sigint,
+            signal.default_int_handler,
+        ):
             self._host = current
 
     def __enter__(self) -> None:

@@ -8,6 +8,7 @@ into the loop (which has no public attribute beyond its documented methods).
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -44,7 +45,6 @@ class Run:
 
     __slots__ = (
         "cancelling",
-        "deaf_host",
         "guarded",
         "independent",
         "notes",
@@ -62,7 +62,6 @@ class Run:
         self.wakeups = wakeups  # the loop's wake-ups from outside, and its selector
         self.guarded = False  # its Ctrl-Cs are handled by tinyio's SIGINT handler (`ctrl_c`)
         self.cancelling = False  # see `cancelling_everything`
-        self.deaf_host = False  # see `host_defers_ctrl_c`
         self.stop_callbacks: list[Callable[[], None]] = []  # see `at_stop`
         self.independent: list[BaseException] = []  # see `failed_on_its_own`
         self.notes: list[str] = []  # see `note_on_outcome`
@@ -76,8 +75,6 @@ def enter(loop: object, run: Run) -> None:
     """Called by `loop` as a run begins: library code may now use the hooks on it."""
     run.cancelling = False
     run.notes.clear()
-    # Nearly always empty: then no weak reference is made to look.
-    run.deaf_host = bool(_DEAF_HOSTS) and _DEAF_HOSTS.pop(loop, False)
     _RUNNING[loop] = run
 
 
@@ -86,16 +83,33 @@ def leave(loop: object) -> None:
     _RUNNING.pop(loop, None)
 
 
-# The loops marked by `host_defers_ctrl_c`, until their next run begins.
-_DEAF_HOSTS: weakref.WeakKeyDictionary[object, bool] = weakref.WeakKeyDictionary()
+class host_defers_ctrl_c:
+    """For a bridge: `with host_defers_ctrl_c():` around the whole drive of a loop (its stop
+    included) by a host loop whose SIGINT handler defers a Ctrl-C while tinyio's code runs
+    (trio's, under KI protection), to deliver it at the host's next checkpoint -- which a
+    blocking wait of the stopping loop never reaches. Meanwhile, `hearing_ctrl_c` waits in the
+    main thread hear Ctrl-C themselves (those of loops nested in it too). Per drive, not per
+    run: a run of a loop costs nothing more."""
+
+    __slots__ = ("_counted",)
+
+    def __init__(self) -> None:
+        self._counted = False
+
+    def __enter__(self) -> None:
+        global _deaf_drives
+        if threading.get_ident() == _MAIN_THREAD_ID:  # elsewhere no Ctrl-C arrives
+            _deaf_drives += 1
+            self._counted = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _deaf_drives
+        if self._counted:
+            _deaf_drives -= 1
 
 
-def host_defers_ctrl_c(loop: object) -> None:
-    """For a bridge: the next run of `loop` is driven by a host loop whose SIGINT handler
-    defers a Ctrl-C while tinyio's code runs (trio's, under KI protection), to deliver it at
-    the host's next checkpoint -- which a blocking wait of the run never reaches. Its
-    `hearing_ctrl_c` waits then hear Ctrl-C themselves. Call it before that run begins."""
-    _DEAF_HOSTS[loop] = True
+_MAIN_THREAD_ID = threading.main_thread().ident
+_deaf_drives = 0  # how many `host_defers_ctrl_c` drives the main thread is in
 
 
 def hearing_ctrl_c(loop: object) -> ctrl_c.heard_in_blocking_wait:
@@ -104,7 +118,8 @@ def hearing_ctrl_c(loop: object) -> ctrl_c.heard_in_blocking_wait:
     `KeyboardInterrupt` is raised inside the wait even under a host that defers Ctrl-C (see
     `host_defers_ctrl_c`). Where tinyio's handler, or Python's, runs, Ctrl-C reaches the
     wait as it is (as `ctrl_c_presses`, or raised), and this changes nothing."""
-    return ctrl_c.heard_in_blocking_wait(_run_of(loop).deaf_host)
+    _run_of(loop)
+    return ctrl_c.heard_in_blocking_wait(_deaf_drives > 0)
 
 
 # What `lend_selector` lent, by borrowing loop, until that loop's next run begins.
