@@ -776,10 +776,20 @@ def test_cancellation_crosses_from_trio_through_tinyio_back_to_trio():
     assert log == ["trio cancelled", "trio cleaned up", "tinyio cleaned up"]
 
 
-@pytest.mark.parametrize("bad", [None, 1, "text"])
+@pytest.mark.parametrize("bad", [None, 1, "text", print, int])
 def test_from_trio_needs_a_coroutine_or_an_async_function(bad):
     with pytest.raises(TypeError, match="from_trio needs a coroutine or an async function"):
         tinyio.from_trio(bad)
+
+
+def test_from_trio_of_a_synchronous_function_raises_type_error_at_the_user_s_yield():
+    def main():
+        yield tinyio.from_trio(lambda: 5)
+
+    with pytest.raises(TypeError, match=r"returned 5, which cannot be awaited") as info:
+        tinyio.Loop().run(main())
+    files = {str(entry.path) for entry in info.traceback}
+    assert files == {__file__}, files  # no frame of trio's or tinyio's machinery
 
 
 # ========================================================================================
