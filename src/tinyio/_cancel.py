@@ -12,7 +12,7 @@ from __future__ import annotations
 import types
 import warnings
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
 from ._core import (
@@ -30,7 +30,7 @@ from ._core import (
 from ._event import Event
 from ._unyielded import Guard, Unyielded
 
-__all__ = ["cancel", "cancel_all_of", "coroutine_list", "race"]
+__all__ = ["cancel", "cancel_all_of", "coroutine_list", "hands_back", "race"]
 
 _CANCEL = Unyielded("tinyio.cancel(...)")
 _RACE = Unyielded("tinyio.race(...)")
@@ -41,6 +41,45 @@ _T = TypeVar("_T")
 # yet, each with that error: a second `cancel` of one of them waits for the first to finish
 # instead of throwing a second error into a coroutine that is already cleaning up.
 _BEING_CANCELLED: weakref.WeakKeyDictionary[Coro[Any], BaseException] = weakref.WeakKeyDictionary()
+
+_LOST = "cancelled by tinyio.race: another coroutine finished first"
+
+# The operations that take something -- a queue's item, a lock's slot -- each with how to give
+# back what it took: `give_back(arguments, result)`, given the arguments of the call that made
+# the operation's coroutine. See `hands_back`.
+_HANDS_BACK: dict[types.CodeType, Callable[[dict[str, Any], Any], object]] = {}
+
+_F = TypeVar("_F", bound=Callable[..., Coro[Any]])
+
+
+def hands_back(give_back: Callable[[dict[str, Any], Any], object]) -> Callable[[_F], _F]:
+    """For library code: mark the generator function of an operation that takes something
+    (`Queue.get`, acquiring a lock), with how to give it back: `give_back(arguments, result)`,
+    `arguments` being those of the call that made the coroutine (`self` among them).
+
+    A runner of `tinyio.race` that is such an operation, and that finishes after another has
+    won -- several losers woken in the same turn, one still running when the winner cancelled
+    it -- calls it in the step it finished in, before anything else runs: nothing it took is
+    lost. (With two runners this cannot happen: the winner cancels the other before its next
+    step. See docs/devdocs/race-takes-nothing.md.)
+    """
+
+    def mark(function: _F) -> _F:
+        _HANDS_BACK[function.__code__] = give_back
+        return function
+
+    return mark
+
+
+def _giving_back(coro: Coro[Any]) -> Callable[[Any], object] | None:
+    """For a runner of a race: how it gives back what it took, if it is an operation marked
+    with `hands_back` (read from the arguments of its call, before it starts)."""
+    gen = cast("types.GeneratorType[Any, Any, Any]", coro)
+    give_back = _HANDS_BACK.get(gen.gi_code)
+    if give_back is None or gen.gi_frame is None:
+        return None
+    arguments = dict(gen.gi_frame.f_locals)
+    return lambda result: give_back(arguments, result)
 
 
 def coroutine_list(coros: object, caller: str) -> list[Coro[Any]] | TypeError:
@@ -142,10 +181,35 @@ def _cancel(guard: Guard | None, coro: Coro[Any], reason: str) -> Coro[None]:
                 return
             raise
         return
+    cancelling = yield from _throw_cancellation(loop, coro, reason)
+    if cancelling is not None:
+        yield from _until_cancelled(cancelling)
+
+
+class _Cancelling:
+    """A cancellation thrown into `coro` (`_throw_cancellation`), to wait for
+    (`_until_cancelled`): its error, whether it was thrown, and where `coro` was suspended, for
+    the warning if it does not let the cancellation propagate."""
+
+    __slots__ = ("coro", "error", "interrupted", "module", "where")
+
+    def __init__(
+        self, coro: Coro[Any], error: BaseException, where: tuple[str, int], module: str
+    ) -> None:
+        self.coro = coro
+        self.error = error
+        self.where = where
+        self.module = module
+        self.interrupted = False
+
+
+def _throw_cancellation(loop: Loop, coro: Coro[Any], reason: str) -> Coro[_Cancelling | None]:
+    """The first half of `cancel`: throw a `CancelledError` into `coro`, in this step. None if
+    `coro` has finished already (nothing to wait for)."""
     waiters = waiters_of(loop, coro)
     if waiters is None:
         if has_run(loop, coro):
-            return  # finished already: nothing to cancel
+            return None  # finished already: nothing to cancel
         raise ValueError(
             f"Cannot cancel {_name(coro)}: it has not been started in this loop, so there is "
             "nothing to cancel. (Start it first, e.g. with `yield {coro}`; or, to keep it from "
@@ -158,19 +222,26 @@ def _cancel(guard: Guard | None, coro: Coro[Any], reason: str) -> Coro[None]:
             "get a cancellation they did not ask for. Cancel those instead, or give them a "
             "deadline with tinyio.timeout."
         )
-    error = CancelledError(reason)
     # Where it is suspended, for the warning if it does not let the cancellation propagate.
     gen = cast("types.GeneratorType[Any, Any, Any]", coro)
     frame = gen.gi_frame
-    where = (
-        gen.gi_code.co_filename,
-        gen.gi_code.co_firstlineno if frame is None else frame.f_lineno,
+    cancelling = _Cancelling(
+        coro,
+        CancelledError(reason),
+        (gen.gi_code.co_filename, gen.gi_code.co_firstlineno if frame is None else frame.f_lineno),
+        "" if frame is None else str(frame.f_globals.get("__name__", "")),
     )
-    module = "" if frame is None else str(frame.f_globals.get("__name__", ""))
-    _BEING_CANCELLED[coro] = error  # before the yield: a second `cancel` may run meanwhile
-    interrupted = yield Interrupt(coro, error)
-    if not interrupted:
+    _BEING_CANCELLED[coro] = cancelling.error  # before the yield: a second `cancel` may run
+    cancelling.interrupted = yield Interrupt(coro, cancelling.error)
+    if not cancelling.interrupted:
         del _BEING_CANCELLED[coro]
+    return cancelling
+
+
+def _until_cancelled(cancelling: _Cancelling) -> Coro[None]:
+    """The second half of `cancel`: wait until the coroutine has finished; warn if it
+    returned instead of letting the cancellation propagate."""
+    coro, error, interrupted = cancelling.coro, cancelling.error, cancelling.interrupted
     try:
         result = yield coro
     except BaseException as raised:
@@ -187,9 +258,9 @@ def _cancel(guard: Guard | None, coro: Coro[Any], reason: str) -> Coro[None]:
             f"tinyio.CancelledError it returned {result!r}, instead of letting the "
             "CancelledError propagate. Resources it holds may not have been released.",
             RuntimeWarning,
-            filename=where[0],
-            lineno=where[1],
-            module=module,
+            filename=cancelling.where[0],
+            lineno=cancelling.where[1],
+            module=cancelling.module,
         )
 
 
@@ -218,10 +289,23 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
 
     They start together, in no particular order (as with `yield {...}`). The winner is the
     first to finish -- by returning or by raising -- in the order the race sees them; of two
-    that finish in the same turn, either may win. The others are cancelled as with
-    `tinyio.cancel` -- `tinyio.CancelledError` is thrown in at their current `yield` -- and
-    have finished cleaning up before the race returns. If the race itself is cancelled or
+    ready in the same turn, whichever takes its step first wins. The others are cancelled as
+    with `tinyio.cancel` -- `tinyio.CancelledError` is thrown in at their current `yield` --
+    and have finished cleaning up before the race returns. If the race itself is cancelled or
     timed out, all of them are cancelled, and have cleaned up, before the error goes on.
+
+    A loser takes nothing. The others are cancelled in the step in which the winner finishes,
+    before they take another: one woken in the same turn (by an item, a free lock, a set event)
+    is cancelled at its `yield` instead of going on, one not started yet never starts. So a
+    loser that is one of tinyio's operations leaves what it was after: `q.get()` its item in
+    the queue, in order, for the next getter; `lock()`, `semaphore()` or `condition()` the
+    slot free (or to the next in line). With three runners or more, the winner cancels the
+    others one turn after another, and a loser woken in the same turn may finish meanwhile;
+    if it is such an operation, it gives back what it took in the step it took it (the item
+    goes back to the front of the queue, the slot is released). A coroutine of yours that
+    finishes so has its result dropped, as the race cannot know how to give it back: race
+    the operation itself (`tinyio.race([q.get(), stop.wait()])`) rather than a coroutine
+    wrapping it when what it takes must not be lost with three runners or more.
 
     No error of a runner is lost, and none crashes the loop by itself: like every library
     coroutine, the race raises it, catchable around `yield from tinyio.race(...)`, with the
@@ -229,16 +313,18 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
     it, as for any coroutine). The rule, as for a task group in trio:
 
     - The winner raised: once the others have cleaned up, the race raises its error.
-    - A loser raised instead of being cancelled -- it failed in the same turn, after the
-      winner had finished but before the race could cancel it, or its clean-up raised: the
-      race raises that error even though the winner returned, since dropping it would hide a
-      failure. A note on it names the loser and the winner; the winner's result is dropped.
+    - A loser raised instead of being cancelled -- its clean-up raised, or, of three runners
+      or more, it failed in the same turn after the winner had finished but before the race
+      could cancel it: the race raises that error even though the winner returned, since
+      dropping it would hide a failure. A note on it names the loser and the winner; the
+      winner's result is dropped.
     - Several raised: the race raises a `BaseExceptionGroup` of their errors (an
       `ExceptionGroup` if all are `Exception`s), in the order it saw them (a winner that
       raised first); its message names each one's coroutine and index. Catch it with
       `except*`.
-    - A loser that just returns, in the same turn as the winner, has its result dropped; one
-      that catches the `CancelledError` and returns gets a `RuntimeWarning`, as with `cancel`.
+    - A loser that just returns after the winner (as above: of three runners or more) has its
+      result dropped; one that catches the `CancelledError` and returns gets a
+      `RuntimeWarning`, as with `cancel`.
     - If the race was itself stopped and a runner's clean-up raised, that error goes on instead
       of the cancellation (which becomes its `__context__`), as a `finally` that raises would.
 
@@ -301,7 +387,34 @@ def _race(guard: Guard | None, coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
     # saw them: (index, error, whether it came while the runner was being cancelled).
     failures: list[tuple[int, BaseException, bool]] = []
 
+    # The losers that the winner's watcher cancelled itself, at once, by index: the race waits
+    # for them to finish (see `stop_the_others`).
+    stopped: dict[int, _Cancelling] = {}
+
+    def stop_the_others(index: int) -> Coro[None]:
+        """The winner's watcher, as its runner finishes: cancel the others in this step, not
+        once the race has been woken. In between, a loser woken in the same turn would take the
+        item or the slot it was woken for (and drop it), one not started yet would start, one
+        whose operation was due to start would take what it finds. Each throw costs this
+        watcher a turn, so with several losers one may still finish meanwhile: see `watch`."""
+        if cancelling_everything(loop):
+            return  # the loop is crashing: it cancels everything itself
+        for other, watcher in enumerate(watchers):
+            # Skipped: the winner, a loser that has finished, and one that a cancel of the
+            # race itself is cancelling already.
+            if other == index or watcher in _BEING_CANCELLED or waiters_of(loop, watcher) != []:
+                continue
+            cancelling = yield from _throw_cancellation(loop, watcher, _LOST)
+            if cancelling is not None:
+                stopped[other] = cancelling
+
     def watch(index: int, coro: Coro[_T]) -> Coro[None]:
+        if winner:
+            # The race was decided before this runner took a step: it never starts, so it
+            # takes nothing (and has nothing to clean up).
+            coro.close()
+            return
+        give_back = giving_back[index]
         done_cancelling: BaseException | None = None
         result: Any = None  # bound on every path that reaches its use: for pyright
         try:
@@ -315,26 +428,36 @@ def _race(guard: Guard | None, coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
             # An error of the runner itself -- the first to finish, or a loser failing before
             # it was cancelled or while it cleaned up: kept, for the race to raise.
             failures.append((index, error, cancelling is not None))
-            if not winner:
+            won = not winner
+            if won:
                 winner.extend((index, None, False))
-                first_done.set()
-            if cancelling is None:
-                return
-            # It was cancelled all the same: the cancel is done. Raised outside this `except`:
-            # inside, Python would make the error its context, and cut the error's own link
-            # to this cancellation (a cycle), losing what the error was raised while handling.
+            # If it was cancelled all the same, the cancel is done: its error is raised below,
+            # outside this `except`: inside, Python would make the error its context, and cut
+            # the error's own link to this cancellation (a cycle), losing what the error was
+            # raised while handling.
             done_cancelling = cancelling
+        else:
+            won = not winner
+            if won:
+                winner.extend((index, result, True))
+            elif give_back is not None:
+                # A loser whose operation finished after the race was decided, before its
+                # cancellation reached it: what it took goes back, as if never taken.
+                give_back(result)
+        if won:
+            yield from stop_the_others(index)
+            first_done.set()
         if done_cancelling is not None:
             raise done_cancelling
-        if not winner:
-            winner.extend((index, result, True))
-            first_done.set()
 
+    # How each runner that is one of tinyio's operations taking something (a queue's `get`, a
+    # lock's acquisition) gives back what it took, should it finish after another won.
+    giving_back = [_giving_back(coro) for coro in coros]
     watchers = [watch(index, coro) for index, coro in enumerate(coros)]
     yield set(watchers)
     try:
         yield first_done.wait()
-    except BaseException as stopped:
+    except BaseException as stopped_race:
         if not winner:
             winner.extend((None, None, False))
         stopping = cancel_all_of(loop, watchers, "cancelled because the tinyio.race was cancelled")
@@ -344,11 +467,11 @@ def _race(guard: Guard | None, coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
             raise
         # A runner failed rather than being cancelled: its error goes on instead, with the
         # cancellation as its context, as a `finally` that raises would.
-        context: BaseException | None = stopped
+        context: BaseException | None = stopped_race
     else:
         index, value, _ = winner
         yield [
-            _cancel(None, w, "cancelled by tinyio.race: another coroutine finished first")
+            _until_cancelled(stopped[i]) if i in stopped else _cancel(None, w, _LOST)
             for i, w in enumerate(watchers)
             if i != index
         ]

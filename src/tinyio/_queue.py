@@ -16,6 +16,7 @@ import time
 from collections import deque
 from typing import Any, Final, Generic, TypeVar
 
+from ._cancel import hands_back
 from ._core import CancelledError, Coro, Wait, WaitLine, duration_problem, starts_at_once
 from ._workers import on_cancel
 
@@ -53,6 +54,16 @@ def _in_a_loop_step() -> bool:
 
 def _noop() -> None:
     pass
+
+
+# How a `get` that lost a `tinyio.race` gives back the item it took (see `_cancel.hands_back`).
+def _get_given_back(arguments: dict[str, Any], item: Any) -> None:
+    arguments["self"]._hand_back(item)
+
+
+def _get_or_given_back(arguments: dict[str, Any], item: Any) -> None:
+    if item is not arguments["default"]:  # the default is not an item: nothing was taken
+        arguments["self"]._hand_back(item)
 
 
 class _ThreadWait(Wait):
@@ -440,6 +451,7 @@ class Queue(Generic[_T]):
         if self._getters:
             self._getters.wake_first()
 
+    @hands_back(_get_given_back)
     @starts_at_once
     def get(self) -> Coro[_T]:
         """Take the oldest item, waiting while the queue is empty: `item = yield q.get()`.
@@ -460,6 +472,7 @@ class Queue(Generic[_T]):
         self._give_place_back()
         return item
 
+    @hands_back(_get_or_given_back)
     @starts_at_once
     def get_or(self, default: _D) -> Coro[_T | _D]:
         """Like `get`, but give `default` once the queue is shut down and empty.
@@ -506,6 +519,21 @@ class Queue(Generic[_T]):
                 yield from self._wait_in(self._getters, items)
         self._give_place_back()
         return item
+
+    def _hand_back(self, item: _T) -> None:
+        """Put back first an item that a `get` took for a coroutine that is not to have it: a
+        loser of `tinyio.race` that got it after the race was decided. Called in the step of
+        the `get`, so nothing came in between: the queue is as if it had never been taken, and
+        the item goes to the next getter in line."""
+        places = self._places
+        if places is not None:
+            # The place the `get` gave back. (Gone if a `put_nowait` from another thread took
+            # it meanwhile: then the queue holds one more than its bound until the next get.)
+            with contextlib.suppress(IndexError):
+                places.pop()
+        self._items.appendleft(item)
+        if self._getters:
+            self._getters.wake_first()
 
     def _give_place_back(self) -> None:
         places = self._places

@@ -19,6 +19,7 @@ from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ._cancel import hands_back
 from ._core import (
     CURRENT_LOOP,
     Coro,
@@ -132,6 +133,12 @@ class _UnenteredSlot(Slot):
                 source=self,
                 stacklevel=2,
             )
+
+
+def _slot_given_back(arguments: dict[str, Any], slot: Slot) -> None:
+    """How an acquisition that lost a `tinyio.race` gives back the slot it took (see
+    `_cancel.hands_back`)."""
+    slot.release()
 
 
 def _owner_name(give_back: Callable[[], None]) -> str:
@@ -253,6 +260,7 @@ class Semaphore(_PoolUser):
         pool = self._pool
         return self._acquire(_UnenteredSlot(pool.give_back))  # made here: see it
 
+    @hands_back(_slot_given_back)
     @starts_at_once
     def _acquire(self, slot: Slot) -> Generator[Any, Any, Slot]:
         yield from self._pool.take(slot)
@@ -311,6 +319,7 @@ class Lock(_PoolUser):
         pool = self._pool
         return self._acquire(_UnenteredSlot(pool.give_back))  # made here: see it
 
+    @hands_back(_slot_given_back)
     @starts_at_once
     def _acquire(self, slot: Slot) -> Generator[Any, Any, Slot]:
         pool = self._pool
