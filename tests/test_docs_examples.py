@@ -20,6 +20,10 @@ The convention (see docs/devdocs/docs-examples.md):
   `.../tinyio/<file>.py` with `...` for their line numbers, and traceback lines of only `^`
   and `~` are dropped (they differ between Python versions). A ```text block that is not
   output (a diagram) has `<!-- not-output -->` above it.
+- A ```python block with `<!-- untraced -->` above it runs without coverage.py's tracer under
+  `pytest --cov`: its output depends on when a cancelled thread call stuck in a C call ends,
+  which a tracer delays on CPython 3.11 (see the threads page, "Under a debugger or a
+  tracer"). Its code is measured by the other examples and tests.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import tinyio.testing
 ROOT = Path(__file__).resolve().parent.parent
 FRAGMENT_MARKER = "<!-- fragment -->"
 NOT_OUTPUT_MARKER = "<!-- not-output -->"
+UNTRACED_MARKER = "<!-- untraced -->"
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\s]*)[^`]*$")
 _TIMEOUT_SECONDS = 60
 
@@ -55,6 +60,7 @@ class Example:
     language: str = "python"  # or "bash": a command, taken only when its output is shown
     output: str | None = None  # the ```text block that shows what running it prints
     output_line: int | None = None
+    untraced: bool = False  # run without coverage.py's tracer (`<!-- untraced -->`)
 
     @property
     def id(self) -> str:
@@ -104,7 +110,13 @@ def _extract(text: str, path: str) -> tuple[list[Example], list[Problem]]:
         source = "\n".join(body) + "\n"
         block = None
         if fence == "```" and info == "python":
-            block = Example(path, start + 1, source, fragment=FRAGMENT_MARKER in comments_above)
+            block = Example(
+                path,
+                start + 1,
+                source,
+                fragment=FRAGMENT_MARKER in comments_above,
+                untraced=UNTRACED_MARKER in comments_above,
+            )
             examples.append(block)
         elif fence == "```" and info == "bash":
             block = Example(path, start + 1, source, fragment=False, language="bash")
@@ -235,9 +247,13 @@ OUTPUT_PROBLEMS = _PAGE_PROBLEMS + _DOCSTRING_PROBLEMS
 def test_example_runs_and_prints_its_documented_output(example: Example, tmp_path: Path) -> None:
     script = tmp_path / "example.py"
     script.write_text(example.source, encoding="utf-8")
+    environment = None
+    if example.untraced:
+        environment = {k: v for k, v in os.environ.items() if k != "COVERAGE_PROCESS_CONFIG"}
     completed = subprocess.run(
         [sys.executable, str(script)],
         cwd=tmp_path,
+        env=environment,
         capture_output=True,
         text=True,
         timeout=_TIMEOUT_SECONDS,

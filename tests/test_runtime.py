@@ -319,3 +319,104 @@ def test_notify_on_wakeup_says_true_and_calls_back_on_a_later_wakeup():
         assert called.wait(10)
         result, _ = drive(gen)
     assert result == "woken"
+
+
+# ========================================================================================
+# The generator protocol: send, throw, close (what a driver such as `to_asyncio` uses)
+# ========================================================================================
+
+
+def _endless(log):
+    def main():
+        try:
+            while True:
+                yield
+        finally:
+            log.append("cleaned up")
+
+    return main()
+
+
+def test_send_none_steps_the_loop_as_next_does():
+    def main():
+        yield
+        yield
+        return "done"
+
+    with tinyio.Loop().runtime(main(), None) as gen:
+        assert gen.send(None) is None
+        assert gen.send(None) is None
+
+        def exhaust():
+            while True:
+                gen.send(None)
+
+        with pytest.raises(StopIteration) as stop:
+            exhaust()
+    assert stop.value.value == "done"
+
+
+@pytest.mark.parametrize("form", ["instance", "class", "type_and_value"])
+def test_throw_crashes_the_loop_with_the_error_after_cancelling_every_coroutine(form):
+    log = []
+    error = KeyError("from the driver")
+    with tinyio.Loop().runtime(_endless(log), None) as gen:
+        next(gen)
+        throw = {
+            "instance": lambda: gen.throw(error),
+            "class": lambda: gen.throw(KeyError),
+            "type_and_value": lambda: gen.throw(KeyError, error),
+        }[form]
+        with pytest.raises(KeyError) as info:
+            throw()
+    assert log == ["cleaned up"]
+    if form != "class":
+        assert info.value is error
+    assert "_Runtime" not in "".join(str(entry) for entry in info.traceback)
+
+
+def test_throw_of_keyboard_interrupt_runs_every_finally_and_raises_it():
+    log = []
+    with tinyio.Loop().runtime(_endless(log), None) as gen:
+        next(gen)
+        with pytest.raises(KeyboardInterrupt):
+            gen.throw(KeyboardInterrupt())
+    assert log == ["cleaned up"]
+
+
+def test_stepping_or_throwing_before_entering_the_runtime_raises_runtime_error():
+    def main():
+        yield
+
+    coro = main()
+    runtime = tinyio.Loop().runtime(coro, None)
+    with pytest.raises(RuntimeError, match=r"Enter `loop\.runtime"):
+        next(runtime)
+    with pytest.raises(ValueError, match="not entered"):
+        runtime.throw(ValueError("not entered"))
+    runtime.close()  # nothing to close: no error
+    coro.close()
+
+
+def test_a_runtime_can_be_entered_once():
+    def main():
+        yield
+
+    runtime = tinyio.Loop().runtime(main(), None)
+    with runtime as gen:
+        drive(gen)
+        with pytest.raises(RuntimeError, match="entered once"), runtime:
+            pass
+
+
+def test_close_cancels_the_unfinished_coroutines():
+    log = []
+
+    def close_after_a_step():
+        with tinyio.Loop().runtime(_endless(log), None) as gen:
+            next(gen)
+            gen.close()
+
+    with pytest.raises(RuntimeError, match="partially completed"):
+        close_after_a_step()
+    assert log == ["cleaned up"]

@@ -377,6 +377,12 @@ def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -
     As `from_asyncio`, for trio (which must be installed): the coroutine (or a zero-argument
     async function) runs in a thread of its own under `trio.run`. Cancelling the tinyio
     coroutine cancels it (trio's `Cancelled` is raised inside) and waits for it to finish.
+
+    Raises:
+        TypeError: `async_fn` is neither a coroutine nor a callable, or is a builtin or a class
+            (at the call); or, at the `yield`, the function was called and returned something
+            that cannot be awaited (a synchronous function: use `tinyio.run_in_thread`).
+        ImportError: trio is not installed.
     """
     trio = _import_trio()
     never_started: Callable[[], object] = _closer(async_fn)
@@ -386,7 +392,7 @@ def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -
         async def call() -> Any:
             return await coroutine
 
-    elif callable(async_fn):
+    elif callable(async_fn) and not inspect.isbuiltin(async_fn) and not inspect.isclass(async_fn):
         call = async_fn  # pyright: ignore[reportAssignmentType]
     else:
         raise TypeError(
@@ -404,7 +410,11 @@ def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -
 
         with trio.CancelScope() as scope:
             took_effect = started(lambda: token.run_sync_soon(cancel))
-            value = await call()
+            awaitable = call()
+            if not inspect.isawaitable(awaitable):
+                returned = True
+                return _NotAwaitable(awaitable)
+            value = await awaitable
             returned = True
             return value
         raise CancelledError("the trio code was cancelled")
@@ -472,7 +482,25 @@ def _from_trio(
     del guard
     unless_started.callback = None
     del unless_started
-    return (yield from _in_own_thread(run, cancelled_type, "from_trio", async_fn, never_started))
+    value = yield from _in_own_thread(run, cancelled_type, "from_trio", async_fn, never_started)
+    if isinstance(value, _NotAwaitable):
+        # Raised here, at the user's `yield`, not in trio's thread under trio's frames.
+        raise TypeError(
+            f"from_trio needs an async function (or a coroutine): {async_fn!r} was called and "
+            f"returned {value.value!r}, which cannot be awaited. Did you mean "
+            "`tinyio.run_in_thread(...)` for a synchronous function?"
+        )
+    return value
+
+
+class _NotAwaitable:
+    """What `from_trio`'s trio side gives back when the function it called returned something
+    that is not awaitable (a synchronous function passed by mistake)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
 
 
 def _closer(awaitable: object) -> Callable[[], object]:
