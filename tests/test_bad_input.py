@@ -280,6 +280,8 @@ BAD_DURATIONS = [
     pytest.param(math.nan, ValueError, "nan", id="nan"),
     pytest.param("1", TypeError, "'1'", id="str"),
     pytest.param([1], TypeError, "[1]", id="list"),
+    pytest.param(10**400, ValueError, "pass math.inf", id="int too large for a float"),
+    pytest.param(-(10**400), ValueError, "non-negative", id="negative int too large for a float"),
 ]
 
 

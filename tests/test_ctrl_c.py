@@ -8,6 +8,7 @@ reported within about a second, and a second Ctrl-C abandons it.
 
 import asyncio
 import concurrent.futures
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 
 import pytest
 import trio
@@ -166,6 +168,27 @@ def test_the_handler_is_installed_for_the_run_and_python_s_is_back_after_it():
     assert during[0] is not signal.default_int_handler
     assert callable(during[0])
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _has_python_s_sigint_handler():
+    return signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_process_forked_during_a_run_has_python_s_handler():
+    # A process pool's worker forked by a call made in a run: Ctrl-C interrupts it as without
+    # tinyio (it kept tinyio's handler, for a loop it does not run, and ignored Ctrl-C).
+    context = multiprocessing.get_context("fork")
+    with (
+        warnings.catch_warnings(),  # 3.12+: forking a process that has threads
+        concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool,
+    ):
+        warnings.simplefilter("ignore", DeprecationWarning)
+
+        def main():
+            return (yield tinyio.run_in_executor(pool, _has_python_s_sigint_handler))
+
+        assert tinyio.Loop().run(main()) is True
+        assert pool.submit(_has_python_s_sigint_handler).result() is True  # after the run
 
 
 def test_python_s_handler_is_back_after_a_run_that_crashed_or_was_interrupted():

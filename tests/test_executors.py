@@ -9,6 +9,7 @@ import concurrent.futures
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -600,3 +601,69 @@ def test_a_second_ctrl_c_abandons_running_executor_calls_and_names_each(tmp_path
     for unwanted in ("ExceptionGroup", "Warning", "Exception ignored"):
         assert unwanted not in stderr, stderr
     assert program.process.returncode == -signal.SIGINT
+
+
+# ------------------------------------------------- Ctrl-C (in-process, measured by coverage)
+
+
+class _StderrWatch:
+    """Stands in for sys.stderr: keeps what is written and sets `seen` once `text` is."""
+
+    def __init__(self, text):
+        self.text, self.written, self.seen = text, [], threading.Event()
+
+    def write(self, data):
+        self.written.append(data)
+        if self.text in "".join(self.written):
+            self.seen.set()
+        return len(data)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.timeout(60, method="thread")
+def test_in_process_ctrl_c_names_a_running_executor_call_then_a_second_abandons_it(monkeypatch):
+    # As the subprocess tests above, in this process (an executor call is never sent an
+    # asynchronous exception, so a tracer changes nothing here): the note comes a second after
+    # the first Ctrl-C, and the second Ctrl-C ends the run with KeyboardInterrupt at once.
+    watch = _StderrWatch("Press Ctrl-C again to abandon them")
+    monkeypatch.setattr(sys, "stderr", watch)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    release, started = threading.Event(), threading.Event()
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    log = []
+
+    def stuck():
+        started.set()
+        release.wait(60)
+
+    def other():
+        try:
+            yield tinyio.sleep(600)
+        finally:
+            log.append("other cleaned up")
+
+    def main():
+        yield [other(), tinyio.run_in_executor(executor, stuck)]
+
+    def press_twice():
+        assert started.wait(10)
+        os.kill(os.getpid(), signal.SIGINT)
+        assert watch.seen.wait(30)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press_twice)
+    presser.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tinyio.Loop().run(main())
+    finally:
+        release.set()
+        presser.join()
+        signal.signal(signal.SIGINT, previous)
+        executor.shutdown()
+    written = "".join(watch.written)
+    assert log == ["other cleaned up"]
+    assert "1 call is still running outside it" in written, written
+    assert "stuck() in ThreadPoolExecutor, running" in written, written

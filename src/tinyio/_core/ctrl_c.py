@@ -24,6 +24,7 @@ docs/devdocs/ctrl-c.md.
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import threading
 import time
@@ -86,6 +87,26 @@ class _State:
 
 
 _STATE: Final = _State()
+
+
+def _after_fork_in_child() -> None:
+    """A process forked while a loop ran (a `ProcessPoolExecutor` worker started by a call of
+    `run_in_executor`, say) runs none of the parent's loops, and their runs never end in it to
+    put Python's handler back: it gets Python's handler now, so that Ctrl-C interrupts it as
+    it would without tinyio (it kept ours for good, and treated SIGINT as a loop's)."""
+    state = _STATE
+    if not state.installed:
+        return
+    state.loops.clear()
+    state.installed = False
+    state.presses = 0
+    state.pending = False
+    if _getsignal(_SIGINT) is _on_sigint:
+        _setsignal(_SIGINT, signal.default_int_handler)
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 # The code of the loop's functions that step a coroutine (`gen.send`/`gen.throw`): a user frame
 # called directly from one of them is a coroutine's step. Filled in by the scheduler.

@@ -9,6 +9,7 @@ coroutine given by mistake (so that Python does not also warn that it was never 
 from __future__ import annotations
 
 import math
+import sys
 import types
 from typing import Final
 
@@ -61,9 +62,17 @@ def duration_problem(value: object, name: str) -> Exception | None:
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         return TypeError(f"{name} must be a number of seconds (an int or float), got {value!r}.")
-    if math.isnan(value) or value < 0:
+    if isinstance(value, int) and value > _LARGEST_FLOAT:  # `math.isnan` would overflow
+        return ValueError(
+            f"{name} is too large to be a number of seconds (an int above the largest float, "
+            "about 1.8e308); for no limit, pass math.inf."
+        )
+    if value < 0 or math.isnan(value):  # in this order: a huge negative int overflows isnan
         return ValueError(f"{name} must be a non-negative number of seconds, got {value!r}.")
     return None
+
+
+_LARGEST_FLOAT: Final = int(sys.float_info.max)
 
 
 def failed_earlier(gen: object, doing: str) -> str:
