@@ -926,7 +926,7 @@ def _run_process(
             outputs: list[Coro[bytes]] = [
                 _drain(stream) for stream in (proc.stdout, proc.stderr) if stream is not None
             ]
-            children = [proc.wait(), *work, *outputs]
+            children = [_waited(proc), *work, *outputs]
             results = yield children
         except BaseException:
             if not cancelling_everything(loop):
@@ -945,6 +945,12 @@ def _run_process(
     if check and code:
         raise subprocess.CalledProcessError(code, proc.args, output=out, stderr=err)
     return subprocess.CompletedProcess(proc.args, code, out, err)
+
+
+def _waited(proc: Process) -> Coro[int]:
+    """`proc.wait()` for tinyio's own use: unguarded, as one that a crash leaves unstarted is
+    not the user's missing `yield` (see _unyielded.py)."""
+    return proc._wait(None)  # pyright: ignore[reportPrivateUsage]
 
 
 def _decode(data: bytes, text: tuple[str, str]) -> str:
@@ -985,17 +991,17 @@ def _stop(proc: Process, grace: float, deliver_cancel: DeliverCancel | None) -> 
         asking = (deliver_cancel or _terminate_then_kill(grace))(proc)
         if not isinstance(asking, types.GeneratorType):
             proc.kill()
-            yield from proc.wait()
+            yield from _waited(proc)
             raise TypeError(
                 f"run_process: deliver_cancel gave {asking!r}, not a coroutine: it "
                 "must be a generator function (with a `yield`), as tinyio.sleep is. The child "
                 "was killed."
             )
         try:
-            yield from race([proc.wait(), asking])
+            yield from race([_waited(proc), asking])
             if proc.returncode is None:  # `deliver` returned first
                 proc.kill()
-                yield from proc.wait()
+                yield from _waited(proc)
         finally:
             if proc.returncode is None:  # interrupted meanwhile (a crash, Ctrl-C): the
                 proc.kill()  # `with proc:` around this reaps it in the background
