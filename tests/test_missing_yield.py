@@ -88,6 +88,31 @@ def test_the_line_named_is_the_one_missing_its_yield():
     assert got[0].lineno == main.__code__.co_firstlineno + 1
 
 
+@pytest.mark.parametrize("ending", ["returns", "raises"])
+def test_one_kept_in_a_variable_of_a_coroutine_warns_when_that_coroutine_ends(ending):
+    # The loop's own step frees it (the coroutine's frame ends inside `gen.send`): the
+    # warning names the line that made it, in the coroutine that kept it.
+    def main():
+        _pending = tinyio.run_in_thread(print, "never")  # the missing `yield`
+        yield
+        if ending == "raises":
+            raise ValueError("ended")
+
+    def run():
+        try:
+            tinyio.Loop().run(main())
+        except ValueError:
+            assert ending == "raises"
+
+    with pytest.warns(RuntimeWarning, match=r"tinyio\.run_in_thread\(\.\.\.\) was never") as got:
+        run()
+    # Ended by an error, its frame lives on in the traceback, freed by the user's frame that
+    # drops the error (`run` here): that line is named.
+    made = main.__code__.co_firstlineno + 1
+    assert [w.filename for w in got] == [__file__]
+    assert ending == "raises" or got[0].lineno == made
+
+
 def test_yielded_library_coroutines_do_not_warn():
     async def async_work():
         return 2

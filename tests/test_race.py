@@ -523,15 +523,18 @@ def test_two_gets_woken_in_the_same_turn_take_one_item_and_leave_the_other():
 
 
 def _both_orders(make_racers, check):
-    """Race two operations that are both ready at once, given both ways round, a few times:
-    each time, whichever takes its step first wins (the order in which the race starts them is
-    not defined), and `check(winner's position in make_racers(), result)` says whether the
-    loser took nothing. Gives the set of positions that won."""
+    """Race two operations that are both ready at once, given both ways round, until each
+    has won (at most 200 races): each time, whichever takes its step first wins (the order in
+    which the race starts them is not defined: it follows where the coroutines lie in memory,
+    so 16 races once all went one way), and `check(winner's position in make_racers(),
+    result)` says whether the loser took nothing. Gives the set of positions that won."""
     won = set()
     made = []  # kept, so that each race's coroutines are new objects, placed elsewhere
 
     def main():
-        for shift in range(8):
+        for shift in range(100):
+            if len(won) == 2:
+                break
             for reverse in (False, True):
                 made.append([steps(0) for _ in range(shift)])  # moves the next ones
                 racers = make_racers()

@@ -83,14 +83,6 @@ class Slot(contextlib.AbstractContextManager[None]):
             self.held = False
             self._give_back()
 
-    def hand_over(self) -> Slot:
-        """Move what this slot holds to a new slot, to enter with its own `with`, which
-        releases it: for a thread call that outlives the `with` block of its coroutine."""
-        slot = Slot(self._give_back)
-        slot.held = self.held
-        self.held = False
-        return slot
-
 
 class _UnenteredSlot(Slot):
     """A slot that `yield semaphore()` has acquired but whose `with` block has not begun.

@@ -44,6 +44,8 @@ import types
 import warnings
 from typing import ClassVar, Final
 
+from ._core import STEPPERS
+
 __all__ = ["Guard", "Unyielded"]
 
 _PACKAGE_DIR: Final = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -64,14 +66,41 @@ class Guard:
             dropper = sys._getframe(1)  # pyright: ignore[reportPrivateUsage]
         except ValueError:  # freed with no Python frame running
             return
-        if dropper.f_code.co_filename.startswith(_PACKAGE_DIR) or _calls_close(dropper):
-            return
         call = owner.call
-        warnings.warn(
-            f"{call} was never yielded, so it never ran: write `yield {call}`",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+        message = f"{call} was never yielded, so it never ran: write `yield {call}`"
+        if dropper.f_code.co_filename.startswith(_PACKAGE_DIR):
+            code = _coroutine_ended_in(dropper)
+            if code is not None:  # it was kept in a variable of a coroutine that just ended
+                line = _line_calling(code, call) or code.co_firstlineno
+                warnings.warn_explicit(message, RuntimeWarning, code.co_filename, line)
+            return
+        if _calls_close(dropper):
+            return
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+
+def _coroutine_ended_in(frame: types.FrameType) -> types.CodeType | None:
+    """The code of the user's coroutine whose frame just ended in the loop's step `frame`, freeing its
+    variables: a guard among them was made in that coroutine and never yielded. None if `frame`
+    is not a step, or what ended is one of tinyio's own coroutines (a loop's own drop)."""
+    if frame.f_code not in STEPPERS:
+        return None
+    task = frame.f_locals.get("task")
+    gen: object = getattr(task, "gen", None)
+    if not isinstance(gen, types.GeneratorType) or gen.gi_frame is not None:  # not ended
+        return None
+    code: types.CodeType = gen.gi_code
+    return None if code.co_filename.startswith(_PACKAGE_DIR) else code
+
+
+def _line_calling(code: types.CodeType, call: str) -> int | None:
+    """The first line of `code` that looks up the function named by `call` ("sleep" for
+    "tinyio.sleep(...)"): where the coroutine was made."""
+    name = call.split("(")[0].rsplit(".", 1)[-1]
+    for instruction in dis.get_instructions(code):
+        if instruction.argval == name and instruction.opname.startswith("LOAD_"):
+            return instruction.positions.lineno if instruction.positions else None
+    return None
 
 
 def _calls_close(frame: types.FrameType) -> bool:

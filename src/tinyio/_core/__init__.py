@@ -48,10 +48,13 @@ the I/O errors (`BusyResourceError`, `ClosedResourceError`, `BrokenResourceError
 number), `duration_problem` (what is wrong with a number of seconds a user
 gave, for the public function to raise), `cancellation_warning` (the message of the warning
 for a coroutine or thread that mishandled its cancellation), `without_library_frames` and
-`is_library_code` (tinyio's own frames are left out of what a user reads).
+`is_library_code` (tinyio's own frames are left out of what a user reads), `STEPPERS` (the
+code of the loop's functions that step a coroutine: a frame of one of them that frees an object
+is the end of the step of its `task`).
 """
 
 from .crash import AFTER_THE_OTHERS
+from .ctrl_c import STEPPERS
 from .hooks import (
     at_stop,
     cancelling_everything,
@@ -96,6 +99,7 @@ __all__ = [
     "AFTER_THE_OTHERS",
     "CURRENT_LOOP",
     "READABLE",
+    "STEPPERS",
     "WRITABLE",
     "BrokenResourceError",
     "BusyResourceError",

@@ -89,7 +89,7 @@ class _State:
 _STATE: Final = _State()
 
 
-def _after_fork_in_child() -> None:
+def _after_fork_in_child() -> None:  # pragma: no cover - runs in the child (test_ctrl_c.py)
     """A process forked while a loop ran (a `ProcessPoolExecutor` worker started by a call of
     `run_in_executor`, say) runs none of the parent's loops, and their runs never end in it to
     put Python's handler back: it gets Python's handler now, so that Ctrl-C interrupts it as
