@@ -2,6 +2,7 @@
 next to our own explanation (docs: coming-from-tinyio-0.4.md), and the hints for mistakes
 Python reports in its own words (docs: errors.md)."""
 
+import contextlib
 import re
 import warnings
 
@@ -220,6 +221,100 @@ def test_the_warning_for_a_cleanup_that_yields_after_a_crash_points_at_that_yiel
     assert "while the loop was stopping" in message
     assert "closed at that `yield`" in message
     assert "cancelled on its own" in message
+
+
+def _yields_in_cleanup(what):
+    def stubborn():
+        try:
+            yield tinyio.sleep(100)
+        finally:
+            yield from what()
+
+    return stubborn
+
+
+def _a_sleep():
+    yield tinyio.sleep(1)
+
+
+def _an_event_wait():
+    yield from tinyio.Event().wait()
+
+
+def _a_coroutine_of_ones_own():
+    yield fail_after_a_step()
+
+
+@pytest.mark.parametrize(
+    ("what", "phrase"),
+    [
+        (_a_sleep, "it yielded `tinyio.sleep(...)` in its cleanup"),
+        (_an_event_wait, "it waited on one of tinyio's operations (with `yield from`) in its"),
+        (_a_coroutine_of_ones_own, "it yielded `fail_after_a_step()` in its cleanup"),
+    ],
+)
+def test_the_warning_for_a_cleanup_that_yields_names_what_it_yielded_as_written(what, phrase):
+    # Not `<generator object _sleep at 0x...>` nor a wait's internals.
+    def main():
+        yield [_yields_in_cleanup(what)(), fail_after_a_step()]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(KeyError):
+            tinyio.Loop().run(main())
+    (warning,) = [w for w in caught if w.category is RuntimeWarning]
+    assert phrase in str(warning.message)
+
+
+def test_a_cleanup_that_yields_again_when_closed_is_reported_beside_the_error():
+    # Closed at its `yield` in cleanup, it yields once more (it ignores GeneratorExit): Python's
+    # RuntimeError for that is not lost, it goes with the run's error.
+    def ignores_close():
+        try:
+            yield tinyio.sleep(100)
+        finally:
+            with contextlib.suppress(GeneratorExit):
+                yield  # yielded as the loop stops: closed here
+            yield  # ignores the close: Python's RuntimeError (collected later, it ends here)
+
+    def main():
+        yield [ignores_close(), fail_after_a_step()]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ExceptionGroup) as info:
+            tinyio.Loop().run(main())
+    kinds = {type(e) for e in info.value.exceptions}
+    assert kinds == {KeyError, RuntimeError}
+    (ignored,) = [e for e in info.value.exceptions if isinstance(e, RuntimeError)]
+    assert "ignored GeneratorExit" in str(ignored)
+    assert len([w for w in caught if w.category is RuntimeWarning]) == 1
+
+
+def test_the_warning_for_a_cleanup_that_yields_is_raised_where_warnings_are_errors():
+    # `-W error` (as in this suite): the warning becomes a RuntimeWarning raised beside the
+    # run's error, not lost, and the loop still closes the coroutine.
+    closed = []
+
+    def cleanup_that_waits():
+        try:
+            yield tinyio.sleep(100)
+        finally:
+            try:
+                yield tinyio.sleep(0.1)
+            except GeneratorExit:
+                closed.append(True)
+                raise
+
+    def main():
+        yield [cleanup_that_waits(), fail_after_a_step()]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ExceptionGroup) as info:
+            tinyio.Loop().run(main())
+    assert {type(e) for e in info.value.exceptions} == {KeyError, RuntimeWarning}
+    assert closed == [True]
 
 
 def test_a_ctrl_c_raised_in_the_cleanup_of_a_cancelled_coroutine_is_not_blamed_on_it():

@@ -13,7 +13,8 @@ import sys
 import types
 from typing import Final
 
-from .waits import CancelledError
+from .tracebacks import is_library_code
+from .waits import CancelledError, Wait
 
 __all__ = [
     "ALREADY_RUNNING",
@@ -173,7 +174,7 @@ def yielded_at_a_stop_warning(who: str, yielded: object) -> str:
     """The message of the RuntimeWarning for `who`, cancelled as its loop stops, which yielded
     `yielded` in its cleanup (it is then closed there)."""
     return (
-        f"{who} did not respond properly to cancellation: it yielded `{yielded!r}` in its "
+        f"{who} did not respond properly to cancellation: {_yielded(yielded)} in its "
         "cleanup while the loop was stopping (after an error or a Ctrl-C), when a coroutine can "
         "wait for nothing any more. It was closed at that `yield` (GeneratorExit was raised "
         "there), so the cleanup after it did not run, and resources it holds may not have been "
@@ -181,6 +182,21 @@ def yielded_at_a_stop_warning(who: str, yielded: object) -> str:
         "`tinyio.cancel`, a timeout or a lost race); cleanup that may run as the whole loop "
         "stops must not yield."
     )
+
+
+def _yielded(value: object) -> str:
+    """What a coroutine did, yielding `value`, as its author wrote it: `tinyio.sleep(...)` for one of
+    tinyio's coroutines (not `<generator object _sleep at 0x...>`), `f()` for one of theirs, a
+    wait of one of tinyio's objects (`yield from event.wait()`) as such; else its repr."""
+    code = getattr(value, "gi_code", None)
+    if isinstance(code, types.CodeType) and is_library_code(code.co_filename):
+        shown = code.co_qualname.replace("._", ".").lstrip("_")
+        return f"it yielded `tinyio.{shown}(...)`"
+    if code is not None:
+        return f"it yielded `{name(value)}`"
+    if isinstance(value, Wait):
+        return "it waited on one of tinyio's operations (with `yield from`)"
+    return f"it yielded `{value!r}`"
 
 
 def cancel_message(reason: BaseException, failed: str | None, waits_on_failed: bool) -> str:
