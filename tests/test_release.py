@@ -25,6 +25,18 @@ def test_version_is_the_installed_package_metadata() -> None:
     assert tinyio.__version__ == _project_version()
 
 
+def test_a_source_tree_that_was_never_installed_has_an_unknown_version(monkeypatch) -> None:
+    # `import tinyio` from a checkout on sys.path, with no metadata: a version that says so,
+    # not a PackageNotFoundError out of a plain attribute.
+    def not_installed(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    assert tinyio.__version__  # looked up once: the fixture below puts it back afterwards
+    monkeypatch.delitem(vars(tinyio), "__version__")
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    assert tinyio.__version__ == "0+unknown"
+
+
 def test_importing_tinyio_does_not_import_package_metadata() -> None:
     # `__version__` is computed on first use, so that `import tinyio` stays cheap.
     code = "import sys, tinyio; print('importlib.metadata' in sys.modules, tinyio.__version__)"

@@ -63,6 +63,40 @@ def test_tcp_accept_connect_send_recv():
     assert tinyio.Loop().run(main()) == b"hello"
 
 
+def test_a_send_on_a_full_buffer_waits_until_the_peer_reads():
+    chunk = b"x" * 65536
+
+    def sender(sock):
+        sent = 0
+        while True:  # fill the socket's buffers, as far as they go without waiting
+            try:
+                sent += sock.socket.send(chunk)
+            except BlockingIOError:
+                break
+        # Full: this `send` waits for room instead of raising BlockingIOError.
+        sent += yield sock.send(chunk)
+        sock.shutdown(socket.SHUT_WR)
+        return sent
+
+    def reader(conn):
+        received = 0
+        while data := (yield conn.recv(1 << 20)):
+            received += len(data)
+        return received
+
+    def main():
+        with tinyio.socket() as listener, tinyio.socket() as client:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            yield client.connect(listener.getsockname())
+            conn, _ = yield listener.accept()
+            with conn:
+                return (yield [sender(client), reader(conn)])
+
+    sent, received = tinyio.Loop().run(main())
+    assert sent == received > len(chunk)
+
+
 def test_a_recv_with_a_timeout_ends_its_wait():
     def main():
         with tinyio.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
