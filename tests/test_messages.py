@@ -2,6 +2,8 @@
 next to our own explanation (docs: coming-from-tinyio-0.4.md), and the hints for mistakes
 Python reports in its own words (docs: errors.md)."""
 
+import asyncio
+import concurrent.futures
 import contextlib
 import re
 import warnings
@@ -448,3 +450,41 @@ def test_a_coroutine_off_the_failing_chain_is_told_which_coroutine_raised():
     assert re.sub(r"\S*\.<locals>\.", "", message) == (
         "Cancelled because another coroutine, failing(), raised ValueError: boom."
     )
+
+
+async def _an_async_generator():
+    yield 1
+
+
+def _yielding(value):
+    def main():
+        yield value
+
+    return main()
+
+
+@pytest.mark.parametrize(
+    ("make", "phrase"),
+    [
+        (_an_async_generator, "an async generator (an `async def` with `yield`)"),
+        (concurrent.futures.Future, "`yield tinyio.from_future(future)`"),
+        (asyncio.Event, "`yield tinyio.from_asyncio(coroutine)`"),
+    ],
+    ids=["async generator", "concurrent future", "asyncio object"],
+)
+def test_yielding_what_another_library_waits_on_names_the_bridge(make, phrase):
+    with pytest.raises(TypeError) as info:
+        tinyio.Loop().run(_yielding(make()))
+    assert phrase in str(info.value)
+    assert "no `yield` in its body" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", [list, tuple, set])
+def test_loop_run_given_several_coroutines_says_to_yield_them_from_one(kind):
+    with pytest.raises(TypeError, match=r"Loop\.run runs one coroutine, got a " + kind.__name__):
+        tinyio.Loop().run(kind([job()]))
+
+
+def test_loop_run_given_an_async_generator_says_to_use_def():
+    with pytest.raises(TypeError, match=r"an async generator: write the function with `def`"):
+        tinyio.Loop().run(_an_async_generator())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 import types
-from typing import Final
+from typing import Final, cast
 
 from .tracebacks import is_library_code
 from .waits import CancelledError, Wait
@@ -113,9 +113,26 @@ def describe_yield(value: object) -> str:
             f"yielded {value!r}, an `async def` coroutine. tinyio coroutines are generators; "
             "to run async code from tinyio use `tinyio.from_asyncio`."
         )
+    if isinstance(value, types.AsyncGeneratorType):
+        return (
+            f"yielded {value!r}, an async generator (an `async def` with `yield`). tinyio "
+            "coroutines are plain generators: write the function with `def`, not `async def`."
+        )
+    module = type(value).__module__
+    if module.startswith("concurrent.futures"):
+        return (
+            f"yielded {value!r}, a concurrent.futures.Future, which tinyio waits on through "
+            "`yield tinyio.from_future(future)` (a thread's, a pool's); or run the work with "
+            "`tinyio.run_in_executor(pool, fn)`."
+        )
+    if module.startswith("asyncio"):
+        return (
+            f"yielded {value!r}, an asyncio object, which only an asyncio loop can wait on: "
+            "run asyncio code from tinyio with `yield tinyio.from_asyncio(coroutine)`."
+        )
     if callable(value):
         hint = " Did you forget to call it?"
-    elif type(value).__module__ == "builtins":  # a plain value: most often what `f()` returned
+    elif module == "builtins":  # a plain value: most often what `f()` returned
         hint = (
             " If it is what a call gave (`yield f()`), that function has no `yield` in its body:"
             " it is not a generator function, and calling it ran it to the end and gave this"
@@ -151,6 +168,18 @@ def describe_run_argument(value: object) -> str:
         return (
             f"Loop.run expects a tinyio coroutine (a generator object), got {value!r}, which "
             "is not a coroutine. Did you forget to call it?"
+        )
+    if isinstance(value, list | tuple | set | frozenset):
+        return (
+            f"Loop.run runs one coroutine, got a {type(cast(object, value)).__name__} "
+            f"({value!r}). To run "
+            "several, run one that yields them: `def main(): return (yield [a(), b()])`, "
+            "then `loop.run(main())`."
+        )
+    if isinstance(value, types.AsyncGeneratorType):
+        return (
+            f"Loop.run expects a tinyio coroutine (a generator object), got {value!r}, an "
+            "async generator: write the function with `def`, not `async def`."
         )
     return (
         f"Loop.run expects a tinyio coroutine (a generator object), got {value!r}, which is "
