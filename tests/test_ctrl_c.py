@@ -21,6 +21,7 @@ import warnings
 import pytest
 import trio
 
+import ctrl_c_programs
 import tinyio
 import tinyio._executor
 
@@ -663,3 +664,64 @@ def test_an_executor_call_running_at_ctrl_c_is_waited_for_then_abandoned_at_a_se
         finally:
             let_go.set()
             presser.join()
+
+
+# A plain `loop.run` called from the code of a running asyncio or trio loop (which it blocks).
+BLOCKING_RUN_UNDER_A_HOST = """
+import asyncio
+import signal
+import sys
+
+import trio
+
+import tinyio
+
+HOST = sys.argv[1]
+
+
+def job():
+    try:
+        print("started", flush=True)
+        yield tinyio.sleep(60)
+    finally:
+        print("cleaned up", flush=True)
+
+
+def blocking():
+    try:
+        tinyio.Loop().run(job())
+    except KeyboardInterrupt:
+        print("the run raised KeyboardInterrupt", flush=True)
+        raise
+
+
+async def main():
+    blocking()
+
+
+host_s = signal.getsignal(signal.SIGINT)
+try:
+    if HOST == "asyncio":
+        asyncio.run(main())
+    else:
+        trio.run(main)
+except KeyboardInterrupt:
+    print(f"{HOST}.run raised KeyboardInterrupt", flush=True)
+"""
+
+
+@pytest.mark.parametrize("host", ["asyncio", "trio"])
+def test_one_ctrl_c_stops_a_plain_run_called_from_a_host_loop_s_code(tmp_path, host):
+    # The host's handler can do nothing while the run blocks its loop (asyncio's ignored the
+    # first press, the run went on): ours stands in for the run, then the host's is back.
+    program = ctrl_c_programs.Program(tmp_path, BLOCKING_RUN_UNDER_A_HOST, host)
+    try:
+        program.press()
+        stdout, stderr = program.finish(timeout=30)
+    finally:
+        program.kill()
+    assert stdout == [
+        "cleaned up",
+        "the run raised KeyboardInterrupt",
+        f"{host}.run raised KeyboardInterrupt",
+    ], stderr

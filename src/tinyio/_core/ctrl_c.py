@@ -73,14 +73,16 @@ class Ringable(Protocol):
 class _State:
     """Shared by the loops running in the main thread: they are nested, innermost last."""
 
-    __slots__ = ("first_press", "installed", "loops", "pending", "presses")
+    __slots__ = ("first_press", "installed", "loops", "pending", "presses", "replaced")
 
     def __init__(self) -> None:
         # A dict used as an ordered set: nested loops may end in any order (`isolate` regions
         # side by side end first-started first), and with a list, ending each of N such loops
         # cost O(N).
         self.loops: dict[Ringable, None] = {}
-        self.installed = False  # our handler replaced Python's default
+        self.installed = False  # our handler replaced Python's default (or `replaced`)
+        # A host loop's handler that ours replaced for a blocking run inside it (see `guard`).
+        self.replaced: object = signal.default_int_handler
         self.presses = 0  # SIGINTs during the outermost guarded run
         self.first_press = 0.0  # time.monotonic() of the first of them
         self.pending = False  # one was recorded, to be raised at a loop's next safe point
@@ -154,9 +156,9 @@ def _on_sigint(signum: int, frame: types.FrameType | None) -> None:
         loop.ring()
 
 
-def guard(loop: Ringable) -> bool:
+def guard(loop: Ringable, blocking: bool) -> bool:
     """Called as a run of `loop` starts: whether its Ctrl-Cs are ours to handle (then call
-    `unguard` when the run ends)."""
+    `unguard` when the run ends). `blocking`: a plain `run`, not driven step by step."""
     if threading.get_ident() != _MAIN_THREAD_ID:
         return False
     state = _STATE
@@ -164,8 +166,19 @@ def guard(loop: Ringable) -> bool:
     if current is _on_sigint and state.installed:
         state.loops[loop] = None  # a nested loop
         return True
-    if current is not signal.default_int_handler or state.loops:
-        return False  # someone else's handler (asyncio's, trio's, the program's): theirs
+    if state.loops:
+        return False
+    if current is not signal.default_int_handler:
+        # Someone else's handler (the program's, or a host loop's that drives this one):
+        # theirs. But a host loop's, asyncio's or trio's, during a plain `run` called from
+        # its code, can do nothing while that run blocks it (asyncio's ignored the first
+        # press; the third landed anywhere): ours stands in for the run, and theirs is put
+        # back after it.
+        if not (blocking and _is_a_host_loop_s(current)):
+            return False
+        state.replaced = current
+    else:
+        state.replaced = signal.default_int_handler
     state.presses = 0
     state.pending = False
     state.loops[loop] = None
@@ -186,8 +199,17 @@ def unguard(loop: Ringable) -> bool:
         state.installed = False
         # If the program installed a handler of its own meanwhile, it stays.
         if _getsignal(_SIGINT) is _on_sigint:
-            _setsignal(_SIGINT, signal.default_int_handler)
+            _setsignal(_SIGINT, state.replaced)
+        state.replaced = signal.default_int_handler
     return pending
+
+
+def _is_a_host_loop_s(handler: object) -> bool:
+    """Whether `handler` is the SIGINT handler of an asyncio or trio run (asyncio's is a
+    `functools.partial` of a `Runner` method), told by its module, without importing them."""
+    function = getattr(handler, "func", handler)
+    module = getattr(function, "__module__", None) or ""
+    return module.startswith(("asyncio.", "trio."))
 
 
 def take_pending() -> bool:

@@ -286,7 +286,7 @@ class Loop(Scheduler):
         try:
             self._running = True
             hooks.enter(self, run)
-            run.guarded = ctrl_c.guard(wakeups)
+            run.guarded = ctrl_c.guard(wakeups, blocking=not each_step)
             lender = hooks.lender_of(self)
             if lender is not None:
                 wakeups.lend(lender)
