@@ -493,6 +493,39 @@ def test_listeners_on_loopback_accept_and_close():
     assert run(main()) == b"hi"
 
 
+@pytest.mark.parametrize(
+    ("taken", "host"),
+    [
+        ((socket.AF_INET, "127.0.0.1"), "127.0.0.1"),
+        # Every interface: the IPv6 one is taken, so one made before it (IPv4's, if it comes
+        # first) is closed again, not leaked (the fixture counts descriptors).
+        ((socket.AF_INET6, "::"), None),
+    ],
+    ids=["one address", "every interface"],
+)
+def test_a_port_in_use_raises_naming_the_address_and_leaves_no_listener(taken, host):
+    family, address = taken
+    with socket.socket(family) as holder:
+        if family == socket.AF_INET6:
+            holder.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        holder.bind((address, 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(OSError) as info:
+            run(tinyio.open_tcp_listeners(port, host=host))
+    assert info.value.errno == errno.EADDRINUSE
+    assert info.value.filename[:2] == (address, port)
+
+
+def test_receive_until_on_a_stream_that_ends_with_nothing_gives_empty_bytes():
+    # As `receive_some` at the end: b"" says "no more", not an error (an error is for a
+    # stream that ended in the middle of a message).
+    a, b = stream_pair()
+    with a, b:
+        a.close()
+        assert run(b.receive_until(b"\n", 100)) == b""
+
+
 def test_closing_a_listener_wakes_its_accept():
     def accepting(listener):
         try:

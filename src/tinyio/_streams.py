@@ -341,12 +341,10 @@ class ByteStream:
                     break
                 searched = max(0, len(buffer) - len(delimiter) + 1)
                 data = yield from self._recv(65536)
-                if not data:
-                    if buffer:
-                        raise EOFError(
-                            f"the stream ended after {len(buffer)} bytes with no {delimiter!r}"
-                        )
-                    return b""
+                if not data:  # `buffer` is not empty here: it holds at least the last read
+                    raise EOFError(
+                        f"the stream ended after {len(buffer)} bytes with no {delimiter!r}"
+                    )
                 buffer += data
         finally:
             self._receiving = False
