@@ -638,8 +638,10 @@ def test_a_loser_woken_with_an_item_hands_it_on_to_the_next_getter_in_order():
     assert q.get_nowait() == "c"
 
 
-def test_three_gets_woken_in_the_same_turn_take_one_item_and_leave_two_in_order():
+@pytest.mark.parametrize("get", ["get", "get_or"])
+def test_three_gets_woken_in_the_same_turn_take_one_item_and_leave_two_in_order(get):
     q = tinyio.Queue()
+    take = q.get if get == "get" else lambda: q.get_or(None)
 
     def producer():
         yield from steps(10)
@@ -648,7 +650,7 @@ def test_three_gets_woken_in_the_same_turn_take_one_item_and_leave_two_in_order(
             q.put_nowait(item)
 
     def main():
-        (_, won), _ = yield [tinyio.race([q.get(), q.get(), q.get()]), producer()]
+        (_, won), _ = yield [tinyio.race([take(), take(), take()]), producer()]
         return won
 
     assert tinyio.Loop().run(main()) == "a"

@@ -511,7 +511,7 @@ def test_a_port_in_use_raises_naming_the_address_and_leaves_no_listener(taken, h
         holder.bind((address, 0))
         holder.listen()
         port = holder.getsockname()[1]
-        with pytest.raises(OSError) as info:
+        with pytest.raises(OSError, match="in use") as info:
             run(tinyio.open_tcp_listeners(port, host=host))
     assert info.value.errno == errno.EADDRINUSE
     assert info.value.filename[:2] == (address, port)
