@@ -725,3 +725,45 @@ def test_one_ctrl_c_stops_a_plain_run_called_from_a_host_loop_s_code(tmp_path, h
         "the run raised KeyboardInterrupt",
         f"{host}.run raised KeyboardInterrupt",
     ], stderr
+
+
+@pytest.mark.parametrize("exception_group", [None, False])
+def test_a_cleanup_that_fails_after_a_ctrl_c_is_raised_beside_the_interrupt(exception_group):
+    # As for any error (docs/errors.md): the cleanup's own error is not dropped; with
+    # `exception_group=False`, the KeyboardInterrupt alone.
+    ready = threading.Event()
+    cleaned = []
+
+    def failing_cleanup():
+        try:
+            ready.set()
+            yield tinyio.sleep(10)
+        finally:
+            raise OSError("closing failed")
+
+    def clean():
+        try:
+            yield tinyio.sleep(10)
+        finally:
+            cleaned.append(True)
+
+    def main():
+        yield [failing_cleanup(), clean()]
+
+    presser = press_ctrl_c_when(ready)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(BaseException) as info:  # noqa: PT011 - checked below
+            tinyio.Loop().run(main(), exception_group=exception_group)
+    presser.join()
+    assert cleaned == [True]
+    if exception_group is None:
+        assert isinstance(info.value, BaseExceptionGroup)
+        interrupt, failure = info.value.exceptions
+        assert type(interrupt) is KeyboardInterrupt
+        assert isinstance(failure, OSError)
+        assert str(failure) == "closing failed"
+    else:
+        assert type(info.value) is KeyboardInterrupt
+    # And the cleanup that raised is named, whichever is raised.
+    assert any("failing_cleanup() did not respond properly" in str(w.message) for w in caught)
