@@ -1236,3 +1236,54 @@ def test_reports_name_the_function_and_executor_of_executor_and_pool_calls():
     running, in_line = by_name["tinyio.ThreadPool.limited"]
     assert re.fullmatch(r"<thread call .*wait\(\), running for \d+\.\d{3} s>", running)
     assert in_line == "<tinyio.ThreadPool max_threads=1>"
+
+
+def _worker():
+    yield tinyio.sleep(100)
+
+
+def _waiter(event):
+    yield event.wait()
+
+
+def test_the_coroutines_a_timeout_race_or_settle_runs_are_shown_under_it_with_their_line():
+    # Not tinyio's runners (`timeout.<locals>.watch()`) at the top level, nor its own events:
+    # the user's coroutines, each under the call that runs it, at the line where it waits.
+    event = tinyio.Event()
+    started = _worker()
+
+    def main():
+        yield {started}
+        yield [
+            tinyio.timeout(_worker(), 50),
+            tinyio.race([_worker(), _waiter(event)]),
+            tinyio.settle([_worker()]),
+            tinyio.timeout(started, 50),  # one already running: waited on, not run inline
+            settle_then_crash(),
+        ]
+
+    with pytest.raises(Boom) as excinfo:
+        tinyio.Loop().run(main())
+    note = note_of(excinfo.value)
+    worker_line = f"_worker()  {__file__}:{_worker.__code__.co_firstlineno + 1}"
+    waiter_line = f"_waiter()  {__file__}:{_waiter.__code__.co_firstlineno + 1}"
+    tree = [(depth, without_id(text)) for depth, text in entries(note)]
+    assert tree[0][0] == 0  # main(), the one root besides what it started itself
+    assert [depth for depth, text in tree if text.startswith("main()")] == [0]
+    assert not re.search(r"tinyio\.\S*<locals>", note), note
+    assert "outcome" not in note
+    timer = re.compile(r"tinyio\.timeout\(\)  \[timer: \d+\.\d{3} s left\]")
+    timeouts = [i for i, (_, text) in enumerate(tree) if text.startswith("tinyio.timeout()")]
+    assert len(timeouts) == 2
+    for i in timeouts:
+        assert timer.fullmatch(tree[i][1]), tree[i]  # its own wait, folded into it
+        assert tree[i + 1] == (tree[i][0] + 1, worker_line)
+    race = next(i for i, (_, text) in enumerate(tree) if text == "tinyio.race()")
+    assert tree[race + 1] == (tree[race][0] + 1, worker_line)
+    assert (tree[race][0] + 1, waiter_line) in tree[race + 2 :]
+    settle = next(i for i, (_, text) in enumerate(tree) if text.startswith("tinyio.settle()"))
+    assert tree[settle + 1] == (tree[settle][0] + 1, worker_line)
+    # The user's event, the waiter's, is shown; none of tinyio's own.
+    assert note.count("tinyio.Event.wait()") == 1
+    # `started` is shown once, under the timeout that waits on it, not as a root too.
+    assert [d for d, text in tree if text == worker_line].count(0) == 0

@@ -70,12 +70,22 @@ def _describe_task(task: Task, now: float) -> dict[str, Any] | None:
     node: dict[str, Any] = {"name": gen.__qualname__, "file": None, "line": None}
     library = is_library_code(code.co_filename)
     if library:
+        user = _user_coroutine_inside(gen)
+        if user is not None:
+            # A helper of tinyio's (the runner of a `timeout`, a `race`, a `settle`) that
+            # runs a coroutine of the user's with `yield from`: shown as that coroutine.
+            gen = user
+            code = user.gi_code
+            frame = user.gi_frame
+            library = False
+    if library:
         # A tinyio coroutine (Event.wait, run_in_thread, ...): say what it stands for.
         node["name"] = _library_name(code)
         subject = _subject_of(gen)
         if subject is not None:
             node["on"] = _safe_repr(subject)
     else:
+        node["name"] = gen.__qualname__
         node["file"] = code.co_filename
         node["line"] = frame.f_lineno if frame is not None else code.co_firstlineno
     waiting_on = task.waiting_on
@@ -93,6 +103,65 @@ def _describe_task(task: Task, now: float) -> dict[str, Any] | None:
     return node
 
 
+def _user_coroutine_inside(gen: Gen) -> Gen | None:
+    """The outermost coroutine of the user's in the `yield from` chain of `gen`, one of
+    tinyio's coroutines (None if there is none: tinyio's own work)."""
+    inner: object = gen.gi_yieldfrom  # pyright: ignore[reportUnknownMemberType]
+    while type(inner) is types.GeneratorType:
+        found = cast(Gen, inner)
+        if not is_library_code(found.gi_code.co_filename):
+            return found if found.gi_frame is not None else None
+        inner = cast(object, found.gi_yieldfrom)  # pyright: ignore[reportUnknownMemberType]
+    return None
+
+
+def _started_by(live: list[Task]) -> dict[Task, Task]:
+    """Which of the coroutines that nothing waits on a tinyio coroutine started in the
+    background and keeps in a variable (the runners of a `timeout` or a `race`): each, by
+    the one to show it under. Read off their frames, only when a report is made."""
+    by_gen = {id(task.gen): task for task in live if not task.waiters}
+    if not by_gen:
+        return {}
+    owners: dict[Task, Task] = {}
+    for task in live:
+        gen = task.gen
+        if not is_library_code(gen.gi_code.co_filename) or gen.gi_frame is None:
+            continue
+        for value in list(gen.gi_frame.f_locals.values()):  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+            held: list[object] = list(value) if type(value) is list else [value]  # pyright: ignore[reportUnknownArgumentType]
+            for item in held:
+                started = by_gen.get(id(item))
+                if started is not None and started is not task and started.gen is item:
+                    owners.setdefault(started, task)
+    return owners
+
+
+def _without_own_waits(
+    owner: Task, children: list[Task], node: dict[str, Any], now: float, hidden: set[Task]
+) -> list[Task]:
+    """`children` of `owner`, a tinyio coroutine that started others (a `timeout`), without
+    its waits on objects of its own making (the event its runners set): those are how it
+    works, not what it waits for (added to `hidden`). Their timer, if any, is `owner`'s
+    (`node`)."""
+    frame = owner.gen.gi_frame
+    if frame is None:
+        return children
+    own = {id(value) for value in list(frame.f_locals.values())}  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+    kept: list[Task] = []
+    for child in children:
+        gen = child.gen
+        if is_library_code(gen.gi_code.co_filename) and id(_subject_of(gen)) in own:
+            wait = child.waiting_on
+            deadline = getattr(wait, "deadline", None)
+            if isinstance(deadline, float):
+                node["state"] = "waiting"
+                node["seconds_left"] = max(0.0, deadline - now)
+            hidden.add(child)
+            continue
+        kept.append(child)
+    return kept
+
+
 def _describe_pending(gen: types.GeneratorType[Any, Any, Any], number: int) -> dict[str, Any]:
     """The node of an operation that `starts_at_once` (always library code), yielded but not
     started yet."""
@@ -106,13 +175,15 @@ def _describe_pending(gen: types.GeneratorType[Any, Any, Any], number: int) -> d
     }
 
 
-def _children(task: Task) -> list[Task]:
+def _children(task: Task, adopted: Mapping[Task, list[Task]]) -> list[Task]:
     waiting_on = task.waiting_on
     if isinstance(waiting_on, Task):
-        return [waiting_on] if waiting_on.state == RUNNING else []
-    if isinstance(waiting_on, Gather):
-        return [t for t in dict.fromkeys(waiting_on.tasks) if t.state == RUNNING]
-    return []
+        children = [waiting_on] if waiting_on.state == RUNNING else []
+    elif isinstance(waiting_on, Gather):
+        children = [t for t in dict.fromkeys(waiting_on.tasks) if t.state == RUNNING]
+    else:
+        children = []
+    return children + adopted.get(task, [])
 
 
 def take_snapshot(tasks: Mapping[Any, Task], now: float) -> list[dict[str, Any]]:
@@ -131,17 +202,30 @@ def _snapshot(tasks: Mapping[Any, Task], now: float) -> list[dict[str, Any]]:
     forest: list[dict[str, Any]] = []
     # Depth first, children in order, without recursion (chains may be very deep). The roots
     # are what nothing waits on; then whatever is left, which can only be waiting in a cycle.
-    roots = [t for t in live if not t.waiters]
+    owners = _started_by(live)
+    adopted: dict[Task, list[Task]] = {}
+    for started, owner in owners.items():
+        adopted.setdefault(owner, []).append(started)
+    roots = [t for t in live if not t.waiters and t not in owners]
+    hidden: set[Task] = set()  # tinyio's waits on its own objects, folded into their owner
     for group in (roots, live):
         stack = [(task, forest) for task in reversed(group)]
         while stack:
             task, siblings = stack.pop()
+            if task in hidden:
+                continue
             if task in ids:
                 if group is roots:
                     siblings.append({"id": ids[task], "see": ids[task]})
                 continue
             description = _describe_task(task, now)
             if description is None:
+                continue
+            if task in owners and "<locals>" in description["name"]:
+                # A runner of tinyio's that waits on a coroutine already running elsewhere
+                # (`timeout` of a started one): what it waits on takes its place.
+                hidden.add(task)
+                stack.extend((child, siblings) for child in reversed(_children(task, adopted)))
                 continue
             ids[task] = len(ids) + 1
             node: dict[str, Any] = {"id": ids[task], **description, "children": []}
@@ -152,7 +236,10 @@ def _snapshot(tasks: Mapping[Any, Task], now: float) -> list[dict[str, Any]]:
             if isinstance(pending, types.GeneratorType):
                 node["children"].append(_describe_pending(pending, len(ids) + 1))
                 ids[pending] = len(ids) + 1
-            stack.extend((child, node["children"]) for child in reversed(_children(task)))
+            children = _children(task, adopted)
+            if task in adopted:
+                children = _without_own_waits(task, children, node, now, hidden)
+            stack.extend((child, node["children"]) for child in reversed(children))
     return forest
 
 
