@@ -767,3 +767,29 @@ def test_a_cleanup_that_fails_after_a_ctrl_c_is_raised_beside_the_interrupt(exce
         assert type(info.value) is KeyboardInterrupt
     # And the cleanup that raised is named, whichever is raised.
     assert any("failing_cleanup() did not respond properly" in str(w.message) for w in caught)
+
+
+def test_a_later_ctrl_c_that_cuts_a_cleanup_short_ends_the_run_with_one_interrupt():
+    # A third press lands in a cleanup that takes too long (simulated: the cleanup raises it
+    # itself, at a known line): one KeyboardInterrupt, which `except KeyboardInterrupt:`
+    # catches, not a group of two, and its note says which cleanup was cut short, and where.
+    ready = threading.Event()
+
+    def slow_cleanup():
+        try:
+            ready.set()
+            yield tinyio.sleep(10)
+        finally:
+            raise KeyboardInterrupt  # where the third press landed
+
+    def main():
+        yield [slow_cleanup()]
+
+    presser = press_ctrl_c_when(ready)
+    with pytest.raises(KeyboardInterrupt) as info:
+        tinyio.Loop().run(main())
+    presser.join()
+    assert type(info.value) is KeyboardInterrupt
+    line = slow_cleanup.__code__.co_firstlineno + 5
+    where = f"{slow_cleanup.__qualname__}() at {__file__}:{line}"
+    assert f"tinyio: another Ctrl-C cut short the cleanup of {where}." in info.value.__notes__

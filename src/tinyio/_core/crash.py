@@ -184,6 +184,12 @@ def final_group(
     """What `run` raises, as its `exception_group` argument asks (see `Loop.run`)."""
     if exception_group is False or (exception_group is None and not others):
         return error
+    if exception_group is None and is_ctrl_c(error) and all(is_ctrl_c(e) for e in others):
+        # Later Ctrl-Cs (a third press) that cut cleanups short: one interrupt, which
+        # `except KeyboardInterrupt` catches, saying which cleanups they cut short, and where.
+        for other in others:
+            error.add_note(f"tinyio: another Ctrl-C cut short the cleanup of {_where(other)}.")
+        return error
     members = [error, *others]
     if exception_group:
         members += cancelled
@@ -198,6 +204,17 @@ def final_group(
         ),
         members,
     )
+
+
+def _where(error: BaseException) -> str:
+    """Where `error` was raised: `f() at file:line`, its traceback's last frame."""
+    tb = error.__traceback__
+    if tb is None:
+        return "a coroutine"
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return f"{code.co_qualname}() at {code.co_filename}:{tb.tb_lineno}"
 
 
 def add_notes(
