@@ -160,6 +160,10 @@ class _Stopping:
     def __init__(self) -> None:
         self.calls: list[tuple[int, threading.Event, object]] = []  # (thread, ended, call)
         self.told = 0.0  # when the Ctrl-C came whose waits were named (`ctrl_c_presses`)
+        # The calls a second Ctrl-C abandoned (their `ended`), noted all at once by the first
+        # wait to see that press; and when the first Ctrl-C of that run came.
+        self.abandoned: set[int] = set()
+        self.abandoned_for = 0.0
 
     @contextlib.contextmanager
     def waiting(self, ended: threading.Event, call: object) -> Generator[None]:
@@ -183,6 +187,32 @@ class _Stopping:
         calls = "1 call is" if len(running) == 1 else f"{len(running)} calls are"
         tell_still_running(f"{calls} still running outside it, which it waits for", running)
 
+    def abandon(
+        self, loop: Loop, first: float, ended: threading.Event, call: object, what: str
+    ) -> None:
+        """A second Ctrl-C of the run whose first came at `first`: abandon every call this
+        thread's stopping loops wait for, with one note naming them all (not one per call,
+        each after the last one's poll)."""
+        if self.abandoned_for != first:
+            self.abandoned_for = first
+            self.abandoned.clear()
+        if id(ended) in self.abandoned:
+            return  # noted with the others already
+        me = threading.get_ident()
+        running = [(e, c) for thread, e, c in self.calls if thread == me and not e.is_set()]
+        if not any(e is ended for e, _ in running):
+            running.append((ended, call))
+        self.abandoned.update(id(e) for e, _ in running)
+        if len(running) == 1:
+            note_on_outcome(loop, f"tinyio: a second Ctrl-C abandoned {what}: {call!r}")
+            return
+        calls = "".join(f"\n  {c!r}" for _, c in running)
+        note_on_outcome(
+            loop,
+            f"tinyio: a second Ctrl-C abandoned {len(running)} calls still running outside "
+            f"the loop:{calls}",
+        )
+
 
 _STOPPING: Final = _Stopping()
 
@@ -205,15 +235,18 @@ def wait_blocking(loop: Loop, ended: threading.Event, call: object, abandoned: s
     coroutine's error, reported without a warning about its cancellation."""
     with _STOPPING.waiting(ended, call), hearing_ctrl_c(loop):
         try:
-            while not ended.wait(_POLL_SECONDS):
+            # Presses first, then the wait: once a second Ctrl-C has come, each of the calls
+            # waited for in turn is abandoned at once, not after a poll each.
+            while not ended.is_set():
                 count, first = ctrl_c_presses(loop)
                 if count >= 2:
                     what = abandoned or "an executor call still running"
-                    note_on_outcome(loop, f"tinyio: a second Ctrl-C abandoned {what}: {call!r}")
+                    _STOPPING.abandon(loop, first, ended, call, what)
                     return False
                 if count == 1 and _STOPPING.told != first and time.monotonic() - first >= 1.0:
                     _STOPPING.told = first
                     _STOPPING.tell()
+                ended.wait(_POLL_SECONDS)
         except KeyboardInterrupt as interrupt:
             failed_on_its_own(loop, interrupt)
             raise
