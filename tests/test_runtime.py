@@ -409,6 +409,37 @@ def test_a_runtime_can_be_entered_once():
             pass
 
 
+def test_a_second_runtime_of_a_running_loop_refuses_its_first_step():
+    # Both entered, the second stepped first: the first may not step the same loop meanwhile.
+    def main():
+        yield
+        yield
+
+    loop = tinyio.Loop()
+    first, second = loop.runtime(main(), None), loop.runtime(main(), None)
+    with first as waiting:
+        with second as running:
+            next(running)
+            with pytest.raises(RuntimeError, match="whilst the loop is currently running"):
+                next(waiting)
+            drive(running)
+        # The refused step ended it, nothing ran; leaving it is no leak.
+        with pytest.raises(StopIteration):
+            next(waiting)
+
+
+def test_stepping_a_runtime_after_its_end_raises_stop_iteration_as_a_generator_does():
+    def main():
+        yield
+        return 3
+
+    with tinyio.Loop().runtime(main(), None) as steps:
+        assert drive(steps)[0] == 3
+        with pytest.raises(StopIteration) as info:
+            next(steps)
+    assert info.value.value is None
+
+
 def test_close_cancels_the_unfinished_coroutines():
     log = []
 

@@ -520,12 +520,15 @@ class _Runtime(
         try:
             return driving.send(None)
         except StopIteration as stop:
-            outcome: _Outcome = stop.value
+            outcome: _Outcome | None = stop.value
         except BaseException as error:
+            self._finished = True  # the loop's generator raised: it is over
             # As in `Loop.run`: none of the loop's frames in the traceback.
             error.__traceback__ = without_library_frames(error.__traceback__)
             raise
         self._finished = True
+        if outcome is None:  # stepped again after the end: as a finished generator
+            raise StopIteration
         ok, value = outcome
         if ok:
             raise StopIteration(value)
@@ -555,6 +558,7 @@ class _Runtime(
         except StopIteration as stop:
             outcome: _Outcome = stop.value
         except BaseException as raised:
+            self._finished = True
             raised.__traceback__ = without_library_frames(raised.__traceback__)
             raise
         self._finished = True
