@@ -225,6 +225,20 @@ def test_the_warning_for_a_cleanup_that_yields_after_a_crash_points_at_that_yiel
     assert "cancelled on its own" in message
 
 
+def _crash_beside(coro, raised):
+    """Run `coro` beside `fail_after_a_step()`, which crashes the loop: the `pytest.raises`
+    info of the error `raised`, and the warnings given meanwhile."""
+
+    def main():
+        yield [coro, fail_after_a_step()]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(raised) as info:
+            tinyio.Loop().run(main())
+    return info, caught
+
+
 def _yields_in_cleanup(what):
     def stubborn():
         try:
@@ -257,13 +271,7 @@ def _a_coroutine_of_ones_own():
 )
 def test_the_warning_for_a_cleanup_that_yields_names_what_it_yielded_as_written(what, phrase):
     # Not `<generator object _sleep at 0x...>` nor a wait's internals.
-    def main():
-        yield [_yields_in_cleanup(what)(), fail_after_a_step()]
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with pytest.raises(KeyError):
-            tinyio.Loop().run(main())
+    _, caught = _crash_beside(_yields_in_cleanup(what)(), KeyError)
     (warning,) = [w for w in caught if w.category is RuntimeWarning]
     assert phrase in str(warning.message)
 
@@ -279,13 +287,7 @@ def test_a_cleanup_that_yields_again_when_closed_is_reported_beside_the_error():
                 yield  # yielded as the loop stops: closed here
             yield  # ignores the close: Python's RuntimeError (collected later, it ends here)
 
-    def main():
-        yield [ignores_close(), fail_after_a_step()]
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with pytest.raises(ExceptionGroup) as info:
-            tinyio.Loop().run(main())
+    info, caught = _crash_beside(ignores_close(), ExceptionGroup)
     kinds = {type(e) for e in info.value.exceptions}
     assert kinds == {KeyError, RuntimeError}
     (ignored,) = [e for e in info.value.exceptions if isinstance(e, RuntimeError)]
@@ -332,13 +334,7 @@ def test_a_ctrl_c_raised_in_the_cleanup_of_a_cancelled_coroutine_is_not_blamed_o
             cleaned.append("started")
             raise KeyboardInterrupt
 
-    def main():
-        yield [interrupted_cleanup(), fail_after_a_step()]
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with pytest.raises(BaseExceptionGroup) as excinfo:
-            tinyio.Loop().run(main())
+    excinfo, caught = _crash_beside(interrupted_cleanup(), BaseExceptionGroup)
     assert [type(e) for e in excinfo.value.exceptions] == [KeyError, KeyboardInterrupt]
     assert cleaned == ["started"]
     assert [w for w in caught if w.category is RuntimeWarning] == []

@@ -48,7 +48,10 @@ def test_udp_echo():
     assert tinyio.Loop().run(main()) == [b"X", b"YY", b"ZZZ"]
 
 
-def test_tcp_accept_connect_send_recv():
+def on_a_tcp_connection(work):
+    """Run `work(client, conn)` on both ends of a new TCP connection on 127.0.0.1; its
+    result (the sockets are closed after)."""
+
     def main():
         with tinyio.socket() as listener, tinyio.socket() as client:
             listener.bind(("127.0.0.1", 0))
@@ -57,10 +60,17 @@ def test_tcp_accept_connect_send_recv():
             conn, _ = yield listener.accept()
             with conn:
                 assert isinstance(conn, tinyio.Socket)
-                yield client.send(b"hello")
-                return (yield conn.recv(100))
+                return (yield from work(client, conn))
 
-    assert tinyio.Loop().run(main()) == b"hello"
+    return tinyio.Loop().run(main())
+
+
+def test_tcp_accept_connect_send_recv():
+    def work(client, conn):
+        yield client.send(b"hello")
+        return (yield conn.recv(100))
+
+    assert on_a_tcp_connection(work) == b"hello"
 
 
 def test_a_send_on_a_full_buffer_waits_until_the_peer_reads():
@@ -84,16 +94,10 @@ def test_a_send_on_a_full_buffer_waits_until_the_peer_reads():
             received += len(data)
         return received
 
-    def main():
-        with tinyio.socket() as listener, tinyio.socket() as client:
-            listener.bind(("127.0.0.1", 0))
-            listener.listen()
-            yield client.connect(listener.getsockname())
-            conn, _ = yield listener.accept()
-            with conn:
-                return (yield [sender(client), reader(conn)])
+    def work(client, conn):
+        return (yield [sender(client), reader(conn)])
 
-    sent, received = tinyio.Loop().run(main())
+    sent, received = on_a_tcp_connection(work)
     assert sent == received > len(chunk)
 
 
