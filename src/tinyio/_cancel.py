@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
 from ._core import (
+    AFTER_THE_OTHERS,
     CURRENT_LOOP,
     CancelledError,
     Coro,
@@ -30,7 +31,14 @@ from ._core import (
 from ._event import Event
 from ._unyielded import Guard, Unyielded
 
-__all__ = ["cancel", "cancel_all_of", "coroutine_list", "hands_back", "race"]
+__all__ = [
+    "any_unfinished",
+    "cancel",
+    "cancel_all_of",
+    "coroutine_list",
+    "hands_back",
+    "race",
+]
 
 _CANCEL = Unyielded("tinyio.cancel(...)")
 _RACE = Unyielded("tinyio.race(...)")
@@ -292,7 +300,8 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
     ready in the same turn, whichever takes its step first wins. The others are cancelled as
     with `tinyio.cancel` -- `tinyio.CancelledError` is thrown in at their current `yield` --
     and have finished cleaning up before the race returns. If the race itself is cancelled or
-    timed out, all of them are cancelled, and have cleaned up, before the error goes on.
+    timed out, all of them are cancelled, and have cleaned up, before the error goes on; at a
+    crash or a Ctrl-C too, its caller cleans up after them.
 
     A loser takes nothing. The others are cancelled in the step in which the winner finishes,
     before they take another: one woken in the same turn (by an item, a free lock, a set event)
@@ -371,6 +380,17 @@ def cancel_all_of(loop: Loop, coros: list[Coro[Any]], reason: str) -> list[Coro[
     if cancelling_everything(loop):
         return []
     return [_cancel(None, coro, reason) for coro in coros]
+
+
+def any_unfinished(coros: list[Coro[Any]]) -> bool:
+    """For a library coroutine of a loop cancelling everything, which runs `coros` in the
+    background: whether one has not finished yet, having been put off by the loop (it waits on
+    work outside the loop, a thread, which `AFTER_THE_OTHERS` puts after the others). The
+    library coroutine then yields `AFTER_THE_OTHERS` too, so that its own error goes on only
+    once they have finished, and its caller cleans up after them, innermost first."""
+    return any(
+        cast("types.GeneratorType[Any, Any, Any]", coro).gi_frame is not None for coro in coros
+    )
 
 
 @starts_at_once
@@ -460,6 +480,11 @@ def _race(guard: Guard | None, coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
     except BaseException as stopped_race:
         if not winner:
             winner.extend((None, None, False))
+        if cancelling_everything(loop) and any_unfinished(watchers):
+            # A watcher waits, to clean up, on work outside the loop (a thread): the loop
+            # cancels it after the others (see `AFTER_THE_OTHERS`); the race goes on only
+            # then, so that its caller cleans up after what the race runs.
+            yield AFTER_THE_OTHERS
         stopping = cancel_all_of(loop, watchers, "cancelled because the tinyio.race was cancelled")
         if stopping:
             yield stopping
