@@ -33,6 +33,7 @@ from ._unyielded import Guard, Unyielded
 
 __all__ = [
     "any_unfinished",
+    "async_hint",
     "cancel",
     "cancel_all_of",
     "coroutine_list",
@@ -88,6 +89,25 @@ def _giving_back(coro: Coro[Any]) -> Callable[[Any], object] | None:
         return None
     arguments = dict(gen.gi_frame.f_locals)
     return lambda result: give_back(arguments, result)
+
+
+def async_hint(value: object, wrapped: str, among: Iterable[object] = ()) -> str:
+    """For the TypeError of a library function given `value` where it needs a tinyio coroutine:
+    if `value` is an `async def` coroutine, a hint at the bridges, `wrapped` showing the call
+    with `tinyio.from_asyncio(coro)` in its place; else nothing. `value`, and every `async def`
+    coroutine `among` the other arguments, is closed: Python would warn that it was never
+    awaited, on top of the error."""
+    if not isinstance(value, types.CoroutineType):
+        return ""
+    value.close()
+    for other in among:
+        close = getattr(other, "close", None)
+        if isinstance(other, types.CoroutineType) and callable(close):
+            close()
+    return (
+        " That is an `async def` coroutine, which tinyio cannot run itself: run asyncio code "
+        f"through `tinyio.from_asyncio`, as in `{wrapped}` (`tinyio.from_trio` for trio code)."
+    )
 
 
 def coroutine_list(coros: object, caller: str) -> list[Coro[Any]] | TypeError:
@@ -165,7 +185,12 @@ def cancel(coro: Coro[Any]) -> Coro[None]:
         ValueError: `coro` has never been started in this loop (when yielded).
     """
     if not isinstance(coro, types.GeneratorType):
-        raise TypeError(f"cancel needs a coroutine (a generator), got {coro!r}.")
+        hint = async_hint(
+            coro,
+            "running = tinyio.from_asyncio(coro)`, started with `yield {running}`, then "
+            "`yield tinyio.cancel(running)",
+        )
+        raise TypeError(f"cancel needs a coroutine (a generator), got {coro!r}.{hint}")
     return _cancel(_CANCEL.arm(), coro, "cancelled by tinyio.cancel")
 
 
@@ -360,7 +385,10 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
     seen: set[int] = set()
     for coro in coros:
         if not isinstance(coro, types.GeneratorType):
-            raise TypeError(f"race needs coroutines (generators), got {coro!r} among its inputs.")
+            raise TypeError(
+                f"race needs coroutines (generators), got {coro!r} among its inputs."
+                + async_hint(coro, "tinyio.race([tinyio.from_asyncio(coro), ...])", coros)
+            )
         if id(coro) in seen:
             raise ValueError(f"race got the coroutine {coro!r} twice: give each once.")
         seen.add(id(coro))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import types
 from typing import Any, TypeVar
 
-from ._cancel import any_unfinished, cancel_all_of
+from ._cancel import any_unfinished, async_hint, cancel_all_of
 from ._core import (
     AFTER_THE_OTHERS,
     CURRENT_LOOP,
@@ -162,7 +162,10 @@ def timeout(coro: Coro[_T], timeout_in_seconds: int | float) -> Coro[tuple[_T | 
             a number.
     """
     if not isinstance(coro, types.GeneratorType):
-        raise TypeError(f"timeout needs a coroutine (a generator), got {coro!r}.")
+        raise TypeError(
+            f"timeout needs a coroutine (a generator), got {coro!r}."
+            + async_hint(coro, "tinyio.timeout(tinyio.from_asyncio(coro), seconds)")
+        )
     problem = duration_problem(timeout_in_seconds, "timeout_in_seconds")
     if problem is not None:
         raise problem
