@@ -1,6 +1,7 @@
 """`tinyio.cancel`: stopping one coroutine, which cleans up (docs: background-coroutines.md)."""
 
 import contextlib
+import gc
 import re
 import threading
 import time
@@ -358,6 +359,49 @@ def test_cancelling_a_coroutine_never_started_in_this_loop_raises_value_error():
 def test_cancel_of_something_that_is_not_a_coroutine_raises_type_error_at_the_call(bad):
     with pytest.raises(TypeError, match="cancel needs a coroutine"):
         tinyio.cancel(bad)
+
+
+async def fetch():
+    return "page"
+
+
+# Each library function that takes tinyio coroutines, given an `async def` one, and the call
+# its error suggests instead.
+ASYNC_MISTAKES = {
+    "cancel": (lambda: tinyio.cancel(fetch()), "running = tinyio.from_asyncio(coro)"),
+    "timeout": (
+        lambda: tinyio.timeout(fetch(), 1),
+        "tinyio.timeout(tinyio.from_asyncio(coro), seconds)",
+    ),
+    "race": (
+        lambda: tinyio.race([fetch(), fetch()]),
+        "tinyio.race([tinyio.from_asyncio(coro), ...])",
+    ),
+    "settle": (
+        lambda: tinyio.settle([fetch(), fetch()]),
+        "tinyio.settle([tinyio.from_asyncio(coro), ...])",
+    ),
+}
+
+
+@pytest.mark.parametrize("function", list(ASYNC_MISTAKES))
+def test_an_async_def_coroutine_given_to_a_library_function_points_at_the_bridges(function):
+    # A new-user trial: `tinyio.timeout(fetch(), 1)` of an `async def fetch` said only that a
+    # generator was needed.
+    call, suggested = ASYNC_MISTAKES[function]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(TypeError) as raised:
+            call()
+        message = str(raised.value)
+        raised.value.__traceback__ = None  # which holds the frames that hold the coroutines
+        del raised
+        gc.collect()
+    # No "coroutine ... was never awaited" on top of the error, for any of them.
+    assert [str(w.message) for w in caught] == []
+    assert "an `async def` coroutine" in message
+    assert f"`{suggested}" in message
+    assert "tinyio.from_trio" in message
 
 
 def test_two_cancels_of_one_coroutine_at_once_both_return_once_it_has_cleaned_up():

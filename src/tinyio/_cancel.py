@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
 from ._core import (
+    AFTER_THE_OTHERS,
     CURRENT_LOOP,
     CancelledError,
     Coro,
@@ -30,7 +31,15 @@ from ._core import (
 from ._event import Event
 from ._unyielded import Guard, Unyielded
 
-__all__ = ["cancel", "cancel_all_of", "coroutine_list", "hands_back", "race"]
+__all__ = [
+    "any_unfinished",
+    "async_hint",
+    "cancel",
+    "cancel_all_of",
+    "coroutine_list",
+    "hands_back",
+    "race",
+]
 
 _CANCEL = Unyielded("tinyio.cancel(...)")
 _RACE = Unyielded("tinyio.race(...)")
@@ -80,6 +89,25 @@ def _giving_back(coro: Coro[Any]) -> Callable[[Any], object] | None:
         return None
     arguments = dict(gen.gi_frame.f_locals)
     return lambda result: give_back(arguments, result)
+
+
+def async_hint(value: object, wrapped: str, among: Iterable[object] = ()) -> str:
+    """For the TypeError of a library function given `value` where it needs a tinyio coroutine:
+    if `value` is an `async def` coroutine, a hint at the bridges, `wrapped` showing the call
+    with `tinyio.from_asyncio(coro)` in its place; else nothing. `value`, and every `async def`
+    coroutine `among` the other arguments, is closed: Python would warn that it was never
+    awaited, on top of the error."""
+    if not isinstance(value, types.CoroutineType):
+        return ""
+    value.close()
+    for other in among:
+        close = getattr(other, "close", None)
+        if isinstance(other, types.CoroutineType) and callable(close):
+            close()
+    return (
+        " That is an `async def` coroutine, which tinyio cannot run itself: run asyncio code "
+        f"through `tinyio.from_asyncio`, as in `{wrapped}` (`tinyio.from_trio` for trio code)."
+    )
 
 
 def coroutine_list(coros: object, caller: str) -> list[Coro[Any]] | TypeError:
@@ -157,7 +185,12 @@ def cancel(coro: Coro[Any]) -> Coro[None]:
         ValueError: `coro` has never been started in this loop (when yielded).
     """
     if not isinstance(coro, types.GeneratorType):
-        raise TypeError(f"cancel needs a coroutine (a generator), got {coro!r}.")
+        hint = async_hint(
+            coro,
+            "running = tinyio.from_asyncio(coro)`, started with `yield {running}`, then "
+            "`yield tinyio.cancel(running)",
+        )
+        raise TypeError(f"cancel needs a coroutine (a generator), got {coro!r}.{hint}")
     return _cancel(_CANCEL.arm(), coro, "cancelled by tinyio.cancel")
 
 
@@ -292,7 +325,8 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
     ready in the same turn, whichever takes its step first wins. The others are cancelled as
     with `tinyio.cancel` -- `tinyio.CancelledError` is thrown in at their current `yield` --
     and have finished cleaning up before the race returns. If the race itself is cancelled or
-    timed out, all of them are cancelled, and have cleaned up, before the error goes on.
+    timed out, all of them are cancelled, and have cleaned up, before the error goes on; at a
+    crash or a Ctrl-C too, its caller cleans up after them.
 
     A loser takes nothing. The others are cancelled in the step in which the winner finishes,
     before they take another: one woken in the same turn (by an item, a free lock, a set event)
@@ -351,7 +385,10 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
     seen: set[int] = set()
     for coro in coros:
         if not isinstance(coro, types.GeneratorType):
-            raise TypeError(f"race needs coroutines (generators), got {coro!r} among its inputs.")
+            raise TypeError(
+                f"race needs coroutines (generators), got {coro!r} among its inputs."
+                + async_hint(coro, "tinyio.race([tinyio.from_asyncio(coro), ...])", coros)
+            )
         if id(coro) in seen:
             raise ValueError(f"race got the coroutine {coro!r} twice: give each once.")
         seen.add(id(coro))
@@ -371,6 +408,17 @@ def cancel_all_of(loop: Loop, coros: list[Coro[Any]], reason: str) -> list[Coro[
     if cancelling_everything(loop):
         return []
     return [_cancel(None, coro, reason) for coro in coros]
+
+
+def any_unfinished(coros: list[Coro[Any]]) -> bool:
+    """For a library coroutine of a loop cancelling everything, which runs `coros` in the
+    background: whether one has not finished yet, having been put off by the loop (it waits on
+    work outside the loop, a thread, which `AFTER_THE_OTHERS` puts after the others). The
+    library coroutine then yields `AFTER_THE_OTHERS` too, so that its own error goes on only
+    once they have finished, and its caller cleans up after them, innermost first."""
+    return any(
+        cast("types.GeneratorType[Any, Any, Any]", coro).gi_frame is not None for coro in coros
+    )
 
 
 @starts_at_once
@@ -460,6 +508,11 @@ def _race(guard: Guard | None, coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
     except BaseException as stopped_race:
         if not winner:
             winner.extend((None, None, False))
+        if cancelling_everything(loop) and any_unfinished(watchers):
+            # A watcher waits, to clean up, on work outside the loop (a thread): the loop
+            # cancels it after the others (see `AFTER_THE_OTHERS`); the race goes on only
+            # then, so that its caller cleans up after what the race runs.
+            yield AFTER_THE_OTHERS
         stopping = cancel_all_of(loop, watchers, "cancelled because the tinyio.race was cancelled")
         if stopping:
             yield stopping

@@ -20,6 +20,7 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import re
 import signal
 import socket
 import threading
@@ -40,6 +41,7 @@ from ._core import (
     cancelling_everything,
     failed_on_its_own,
     host_defers_ctrl_c,
+    is_library_code,
     starts_at_once,
     waking_from_outside,
 )
@@ -76,6 +78,42 @@ def _run_soon(trio: Any, token: Any, callback: Callable[[], object]) -> None:
     (a thread abandoned at Ctrl-C may end after it, when there is no one left to wake)."""
     with contextlib.suppress(trio.RunFinishedError):
         token.run_sync_soon(callback)
+
+
+# The code of the bridges' own async functions, which the host loop runs and which await the
+# user's async code: an error of that code is shown from its own frames on (`_from_the_async_code`).
+_ENTRIES: set[types.CodeType] = set()
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _entry(function: _F) -> _F:
+    """Mark an async function of a bridge that awaits the user's async code (see `_ENTRIES`)."""
+    _ENTRIES.add(function.__code__)
+    return function
+
+
+def _from_the_async_code(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """The traceback of an error that came out of the host loop's run in a bridge's thread,
+    from the user's async code on: without the host's `run` machinery and the bridge's entry
+    (`_ENTRIES`) that awaited it, which read as if the user had called them. (Unchanged if the
+    error never passed through an entry: the host loop's own.)"""
+    entry = tb
+    while entry is not None and entry.tb_frame.f_code not in _ENTRIES:
+        entry = entry.tb_next
+    if entry is None:
+        return tb
+    while entry.tb_next is not None and entry.tb_next.tb_frame.f_code in _ENTRIES:
+        entry = entry.tb_next
+    return entry.tb_next
+
+
+def _past_the_bridge(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """The traceback of an error out of `to_asyncio`/`to_trio`, without their own frames in
+    front (the tinyio coroutines' frames follow, as out of `Loop.run`)."""
+    while tb is not None and is_library_code(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    return tb
 
 
 def _import_trio() -> Any:
@@ -182,9 +220,18 @@ async def to_asyncio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
                 if descriptor is not None:
                     host.remove_reader(descriptor)
 
-    return await _drive(
-        coro, exception_group, functools.partial(asyncio.sleep, 0), wait_idle, _SignalsWake(host)
-    )
+    try:
+        return await _drive(
+            coro,
+            exception_group,
+            functools.partial(asyncio.sleep, 0),
+            wait_idle,
+            _SignalsWake(host),
+        )
+    except BaseException as error:
+        # A bare `raise` inside `except` adds no entry for this frame (Python 3.11+).
+        error.__traceback__ = _past_the_bridge(error.__traceback__)
+        raise
 
 
 class _SignalsWake(contextlib.AbstractContextManager[None]):
@@ -282,9 +329,13 @@ async def to_trio(coro: Coro[_T], exception_group: bool | None = None) -> _T:
     drive = trio.lowlevel.enable_ki_protection(_drive)
     # A blocking wait for a stuck thread at the stop never reaches a checkpoint: it hears
     # Ctrl-C itself (`host_defers_ctrl_c`).
-    return await drive(
-        coro, exception_group, trio.lowlevel.checkpoint, wait_idle, host_defers_ctrl_c()
-    )
+    try:
+        return await drive(
+            coro, exception_group, trio.lowlevel.checkpoint, wait_idle, host_defers_ctrl_c()
+        )
+    except BaseException as error:
+        error.__traceback__ = _past_the_bridge(error.__traceback__)  # as in `to_asyncio`
+        raise
 
 
 def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:
@@ -338,6 +389,7 @@ def from_asyncio(coro: Awaitable[_T]) -> Coro[_T]:
     if not inspect.isawaitable(coro):
         raise TypeError(f"from_asyncio needs an awaitable (e.g. `async_fn()`), got {coro!r}.")
 
+    @_entry
     async def main(started: _Started) -> _T:
         task = asyncio.current_task()
         assert task is not None
@@ -389,6 +441,7 @@ def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -
     if inspect.iscoroutine(async_fn):
         coroutine = async_fn
 
+        @_entry
         async def call() -> Any:
             return await coroutine
 
@@ -399,6 +452,7 @@ def from_trio(async_fn: Callable[[], Awaitable[_T]] | Coroutine[Any, Any, _T]) -
             f"from_trio needs a coroutine or an async function of no arguments, got {async_fn!r}."
         )
 
+    @_entry
     async def main(started: _Started) -> Any:
         token = trio.lowlevel.current_trio_token()
         returned = False
@@ -567,6 +621,7 @@ def _in_own_thread(
         try:
             outcome.append((True, context[0].run(run, started)))
         except BaseException as error:
+            error.__traceback__ = _from_the_async_code(error.__traceback__)
             outcome.append((False, error))
         finally:
             ended.set()
@@ -669,4 +724,35 @@ def _in_own_thread(
     ok, value = outcome[0]
     if ok:
         return value
+    wrong = _wrong_host(name, job.label, value)
+    if wrong is not None:
+        raise wrong from value
     raise value
+
+
+def _wrong_host(name: str, label: str, error: BaseException) -> TypeError | None:
+    """The error to raise instead of `error`, if it is the host loop's complaint that the async
+    code (`label`) awaited another library's (asyncio code under `from_trio`, or trio code under
+    `from_asyncio`): which bridge to use. None for any other error."""
+    if name == "from_trio" and isinstance(error, TypeError):
+        found = re.match(r"trio\.run received unrecognized yield message (.*?)\. ", str(error))
+        if found is None:
+            return None
+        return TypeError(
+            f"from_trio runs trio code, but {label} awaited something that is not trio's: trio "
+            f"was handed {found[1]}, as by asyncio code (`await asyncio.sleep(...)`, an asyncio "
+            "future). Run asyncio code with `tinyio.from_asyncio(...)`."
+        )
+    if name == "from_asyncio" and isinstance(error, RuntimeError):
+        found = re.match(r"Task got bad yield: (.*)", str(error))
+        if found is None:
+            return None
+        if "trio" in found[1]:
+            advice = "That is trio code: run it with `tinyio.from_trio(...)`."
+        else:
+            advice = "Run trio code with `tinyio.from_trio(...)`."
+        return TypeError(
+            f"from_asyncio runs asyncio code, but {label} awaited something that is not "
+            f"asyncio's: asyncio was handed {found[1]}. {advice}"
+        )
+    return None

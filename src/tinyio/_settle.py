@@ -12,7 +12,7 @@ import types
 from collections.abc import Iterable
 from typing import Any, Literal, TypeAlias, TypeVar, cast
 
-from ._cancel import cancel_all_of, coroutine_list
+from ._cancel import async_hint, cancel_all_of, coroutine_list
 from ._core import CURRENT_LOOP, Coro, Loop, starts_at_once, without_library_frames
 from ._unyielded import Guard, Unyielded
 
@@ -81,7 +81,7 @@ def settle(coros: Iterable[Coro[_T]]) -> Coro[list[_Outcome[_T]]]:
     generator = types.GeneratorType
     for coro in coros:
         if type(coro) is not generator or coro.gi_frame is None or coro.gi_suspended:
-            raise _rejection(cast(object, coro))
+            raise _rejection(cast(object, coro), coros)
     if len(set(coros)) != len(coros):
         seen: set[Coro[_T]] = set()
         for coro in coros:
@@ -93,10 +93,13 @@ def settle(coros: Iterable[Coro[_T]]) -> Coro[list[_Outcome[_T]]]:
     return _settle(_SETTLE.arm(), coros)
 
 
-def _rejection(coro: object) -> TypeError | ValueError:
+def _rejection(coro: object, coros: list[Any]) -> TypeError | ValueError:
     """Why `coro` cannot be settled, for `settle` to raise."""
     if not isinstance(coro, types.GeneratorType):
-        return TypeError(f"settle needs coroutines (generators), got {coro!r} among its inputs.")
+        return TypeError(
+            f"settle needs coroutines (generators), got {coro!r} among its inputs."
+            + async_hint(coro, "tinyio.settle([tinyio.from_asyncio(coro), ...])", coros)
+        )
     return ValueError(
         f"settle needs new coroutines, got {coro!r}, which has already started (or finished). "
         "settle runs each coroutine inside its own wrapper, so it cannot share one that runs "

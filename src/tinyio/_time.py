@@ -10,14 +10,16 @@ from __future__ import annotations
 import types
 from typing import Any, TypeVar
 
-from ._cancel import cancel_all_of
+from ._cancel import any_unfinished, async_hint, cancel_all_of
 from ._core import (
+    AFTER_THE_OTHERS,
     CURRENT_LOOP,
     CancelledError,
     Coro,
     Interrupt,
     Loop,
     Wait,
+    cancelling_everything,
     duration_problem,
     has_run,
     starts_at_once,
@@ -150,7 +152,9 @@ def timeout(coro: Coro[_T], timeout_in_seconds: int | float) -> Coro[tuple[_T | 
 
     If the timeout is itself stopped -- cancelled (`tinyio.cancel`), timed out by a timeout
     around it, or a loser of `tinyio.race` -- it cancels `coro` (`tinyio.CancelledError` at its
-    current `yield`) and waits for it to clean up before the error goes on.
+    current `yield`) and waits for it to clean up before the error goes on. At a crash or a
+    Ctrl-C too, its caller's `finally` runs only after `coro` (and a thread call it runs)
+    has cleaned up.
 
     Raises:
         TypeError: `coro` is not a coroutine (at the call).
@@ -158,7 +162,10 @@ def timeout(coro: Coro[_T], timeout_in_seconds: int | float) -> Coro[tuple[_T | 
             a number.
     """
     if not isinstance(coro, types.GeneratorType):
-        raise TypeError(f"timeout needs a coroutine (a generator), got {coro!r}.")
+        raise TypeError(
+            f"timeout needs a coroutine (a generator), got {coro!r}."
+            + async_hint(coro, "tinyio.timeout(tinyio.from_asyncio(coro), seconds)")
+        )
     problem = duration_problem(timeout_in_seconds, "timeout_in_seconds")
     if problem is not None:
         raise problem
@@ -205,6 +212,10 @@ def _timeout(guard: Guard | None, coro: Coro[_T], seconds: float) -> Coro[tuple[
         # Stopped itself -- cancelled, timed out by a timeout around it, a loser of a race --
         # it stops what it runs (`coro` itself if inline, else its wait on `coro`) before the
         # error goes on, as `yield from` would. The loop cancels everything itself if crashing.
+        if cancelling_everything(loop):
+            if any_unfinished([watcher]):  # it cleans up after the others: wait for it
+                yield AFTER_THE_OTHERS
+            raise
         stopping = cancel_all_of(
             loop, [watcher], "cancelled because the tinyio.timeout running it was stopped"
         )
