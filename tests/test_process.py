@@ -1211,3 +1211,24 @@ def test_the_grace_note_is_written_once_per_ctrl_c_and_only_with_children_waited
     finally:
         del tinyio._process._IN_GRACE[popen.pid]
     assert capsys.readouterr().err.count("Press Ctrl-C again to kill them now.") == 1
+
+
+def test_send_eof_while_a_send_all_runs_on_the_pipe_is_busy():
+    # The child reads nothing until told: the send_all fills the pipe and waits.
+    command = [PY, "-c", "import sys; sys.stdin.readline(); sys.stdin.buffer.read()"]
+
+    def sender(stdin):
+        yield stdin.send_all(b"x" * (1 << 20))
+
+    def main():
+        with tinyio.open_process(command, stdin=subprocess.PIPE) as proc:
+            stdin = proc.stdin
+            yield {sending := sender(stdin)}
+            yield  # a turn: the send_all has started, and waits for room
+            with pytest.raises(tinyio.BusyResourceError, match="send_eof while a send_all"):
+                yield from stdin.send_eof()
+            yield tinyio.cancel(sending)
+            proc.kill()
+            yield proc.wait()
+
+    run(main())
