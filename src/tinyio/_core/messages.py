@@ -61,6 +61,13 @@ def duration_problem(value: object, name: str) -> Exception | None:
     The public function raises it itself, so that the traceback ends where the mistake was
     made, in the function the user called, not in this helper.
     """
+    # The usual case first, as cheaply as it can be told (every `sleep` asks).
+    kind = type(value)
+    if kind is float:
+        if value >= 0.0:  # pyright: ignore[reportOperatorIssue] - a float; False for NaN
+            return None
+    elif kind is int and 0 <= value <= _LARGEST_FLOAT:  # pyright: ignore[reportOperatorIssue]
+        return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return TypeError(f"{name} must be a number of seconds (an int or float), got {value!r}.")
     if isinstance(value, int) and value > _LARGEST_FLOAT:  # `math.isnan` would overflow
