@@ -205,11 +205,12 @@ def unguard(loop: Ringable) -> bool:
 
 
 def _is_a_host_loop_s(handler: object) -> bool:
-    """Whether `handler` is the SIGINT handler of an asyncio or trio run (asyncio's is a
-    `functools.partial` of a `Runner` method), told by its module, without importing them."""
+    """Whether `handler` is the SIGINT handler of an `asyncio.run` (a `functools.partial` of
+    a `Runner` method) or of a `trio.run`, told by its module, without importing them. Not a
+    handler the program gave asyncio (`loop.add_signal_handler`): it stays theirs."""
     function = getattr(handler, "func", handler)
     module = getattr(function, "__module__", None) or ""
-    return module.startswith(("asyncio.", "trio."))
+    return module == "asyncio.runners" or module.startswith("trio._core.")
 
 
 def take_pending() -> bool:
