@@ -1287,3 +1287,76 @@ def test_the_coroutines_a_timeout_race_or_settle_runs_are_shown_under_it_with_th
     assert note.count("tinyio.Event.wait()") == 1
     # `started` is shown once, under the timeout that waits on it, not as a root too.
     assert [d for d, text in tree if text == worker_line].count(0) == 0
+
+
+NESTINGS = {
+    "timeout of a thread call": (
+        lambda e, q, blocking: tinyio.timeout(tinyio.run_in_thread(blocking), 10),
+        ["tinyio.timeout()  [timer: ...]", "  tinyio.run_in_thread()  on <thread call ...>"],
+    ),
+    "timeout of a queue get": (
+        lambda e, q, blocking: tinyio.timeout(q.get(), 10),
+        ["tinyio.timeout()  [timer: ...]", "  tinyio.Queue.get()  on <tinyio.Queue ...>"],
+    ),
+    "race of two gets": (
+        lambda e, q, blocking: tinyio.race([q.get(), q.get()]),
+        ["tinyio.race()", "  tinyio.Queue.get()  on ...", "  tinyio.Queue.get()  on ..."],
+    ),
+    "timeout of a race": (
+        lambda e, q, blocking: tinyio.timeout(tinyio.race([_waiter(e), _waiter(e)]), 10),
+        [
+            "tinyio.timeout()  [timer: ...]",
+            "  tinyio.race()",
+            "    _waiter()  ...",
+            "      tinyio.Event.wait()  on ...",
+            "    _waiter()  ...",
+            "      tinyio.Event.wait()  on ...",
+        ],
+    ),
+    "timeout of a timeout": (
+        lambda e, q, blocking: tinyio.timeout(tinyio.timeout(_waiter(e), 5), 10),
+        [
+            "tinyio.timeout()  [timer: ...]",
+            "  tinyio.timeout()  [timer: ...]",
+            "    _waiter()  ...",
+            "      tinyio.Event.wait()  on ...",
+        ],
+    ),
+    "race of a timeout and a sleep": (
+        lambda e, q, blocking: tinyio.race([tinyio.timeout(_waiter(e), 5), tinyio.sleep(5)]),
+        [
+            "tinyio.race()",
+            "  tinyio.timeout()  [timer: ...]",
+            "    _waiter()  ...",
+            "      tinyio.Event.wait()  on ...",
+            "  tinyio.sleep()  ...",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("nesting", sorted(NESTINGS))
+def test_nested_timeouts_and_races_keep_their_shape_in_the_report(nesting):
+    # Each call under the one that runs it, tinyio's operations by their names; no runner or
+    # event of tinyio's own as a root or a child.
+    make, expected = NESTINGS[nesting]
+    released = threading.Event()  # a thread call that ends with the test
+
+    def main():
+        blocking = lambda: released.wait(10)  # noqa: E731
+        yield [
+            make(tinyio.Event(), tinyio.Queue(), blocking),
+            settle_then_crash(before=released.set),
+        ]
+
+    with pytest.raises(Boom) as excinfo:
+        tinyio.Loop().run(main())
+    tree = [(depth, without_id(text)) for depth, text in entries(note_of(excinfo.value))]
+    assert [depth for depth, _ in tree].count(0) == 1  # main(), the one root
+    shown = [
+        "  " * (depth - 1) + re.sub(r"  (\S+):\d+$", "  ...", text) for depth, text in tree[1:]
+    ]
+    assert len(shown) == len(expected), "\n".join(shown)
+    for line, pattern in zip(shown, expected, strict=True):
+        regex = re.escape(pattern).replace(r"\.\.\.", ".*")
+        assert re.fullmatch(regex, line), (line, pattern)

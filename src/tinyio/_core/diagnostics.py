@@ -70,14 +70,15 @@ def _describe_task(task: Task, now: float) -> dict[str, Any] | None:
     node: dict[str, Any] = {"name": gen.__qualname__, "file": None, "line": None}
     library = is_library_code(code.co_filename)
     if library:
-        user = _user_coroutine_inside(gen)
-        if user is not None:
-            # A helper of tinyio's (the runner of a `timeout`, a `race`, a `settle`) that
-            # runs a coroutine of the user's with `yield from`: shown as that coroutine.
-            gen = user
-            code = user.gi_code
-            frame = user.gi_frame
-            library = False
+        shown = _shown_for(gen)
+        if shown is not gen:
+            # A runner of tinyio's (of a `timeout`, a `race`, a `settle`) running something
+            # with `yield from`: shown as what it runs, a coroutine of the user's or one of
+            # tinyio's operations.
+            gen = shown
+            code = shown.gi_code
+            frame = shown.gi_frame
+            library = is_library_code(code.co_filename)
     if library:
         # A tinyio coroutine (Event.wait, run_in_thread, ...): say what it stands for.
         node["name"] = _library_name(code)
@@ -103,36 +104,64 @@ def _describe_task(task: Task, now: float) -> dict[str, Any] | None:
     return node
 
 
-def _user_coroutine_inside(gen: Gen) -> Gen | None:
-    """The outermost coroutine of the user's in the `yield from` chain of `gen`, one of
-    tinyio's coroutines (None if there is none: tinyio's own work)."""
-    inner: object = gen.gi_yieldfrom  # pyright: ignore[reportUnknownMemberType]
-    while type(inner) is types.GeneratorType:
-        found = cast(Gen, inner)
+def _chain(gen: Gen) -> list[Gen]:
+    """`gen` and the coroutines of its `yield from` chain, outer to inner, that still run."""
+    chain: list[Gen] = []
+    found: Gen | None = gen
+    while found is not None and found.gi_frame is not None:
+        chain.append(found)
+        inner: object = found.gi_yieldfrom  # pyright: ignore[reportUnknownMemberType]
+        found = cast(Gen, inner) if type(inner) is types.GeneratorType else None
+    return chain
+
+
+def _is_runner(code: types.CodeType) -> bool:
+    """Whether `code` is one of tinyio's runners, which start what a `timeout`, `race` or
+    `settle` runs (`watch`, `_outcome`): shown as what they run, never by their own names."""
+    return "<locals>" in code.co_qualname or code.co_qualname == "_outcome"
+
+
+def _shown_for(gen: Gen) -> Gen:
+    """What a library coroutine `gen` is shown as: the outermost coroutine of the user's in
+    its `yield from` chain, if any; else, for a runner, what it runs; else itself."""
+    chain = _chain(gen)
+    for found in chain[1:]:
         if not is_library_code(found.gi_code.co_filename):
-            return found if found.gi_frame is not None else None
-        inner = cast(object, found.gi_yieldfrom)  # pyright: ignore[reportUnknownMemberType]
-    return None
+            return found
+    if _is_runner(gen.gi_code) and len(chain) > 1:
+        return chain[1]
+    return gen
+
+
+def _frame_values(gen: Gen) -> list[object]:
+    """The values of the variables of every frame of `gen`'s `yield from` chain (a list's
+    items too): where a library coroutine keeps the runners it started."""
+    values: list[object] = []
+    for found in _chain(gen):
+        for value in list(found.gi_frame.f_locals.values()):  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType, reportOptionalMemberAccess]
+            values.append(value)
+            if type(value) is list:
+                values.extend(cast(list[object], value))
+    return values
 
 
 def _started_by(live: list[Task]) -> dict[Task, Task]:
     """Which of the coroutines that nothing waits on a tinyio coroutine started in the
-    background and keeps in a variable (the runners of a `timeout` or a `race`): each, by
-    the one to show it under. Read off their frames, only when a report is made."""
+    background and keeps in a variable (the runners of a `timeout` or a `race`, in any frame
+    of its `yield from` chain): each, by the one to show it under. Read off their frames, only
+    when a report is made."""
     by_gen = {id(task.gen): task for task in live if not task.waiters}
     if not by_gen:
         return {}
     owners: dict[Task, Task] = {}
     for task in live:
         gen = task.gen
-        if not is_library_code(gen.gi_code.co_filename) or gen.gi_frame is None:
+        if not is_library_code(gen.gi_code.co_filename):
             continue
-        for value in list(gen.gi_frame.f_locals.values()):  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
-            held: list[object] = list(value) if type(value) is list else [value]  # pyright: ignore[reportUnknownArgumentType]
-            for item in held:
-                started = by_gen.get(id(item))
-                if started is not None and started is not task and started.gen is item:
-                    owners.setdefault(started, task)
+        for item in _frame_values(gen):
+            started = by_gen.get(id(item))
+            if started is not None and started is not task and started.gen is item:
+                owners.setdefault(started, task)
     return owners
 
 
@@ -143,14 +172,12 @@ def _without_own_waits(
     its waits on objects of its own making (the event its runners set): those are how it
     works, not what it waits for (added to `hidden`). Their timer, if any, is `owner`'s
     (`node`)."""
-    frame = owner.gen.gi_frame
-    if frame is None:
-        return children
-    own = {id(value) for value in list(frame.f_locals.values())}  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+    own = {id(value) for value in _frame_values(owner.gen)}
     kept: list[Task] = []
     for child in children:
         gen = child.gen
-        if is_library_code(gen.gi_code.co_filename) and id(_subject_of(gen)) in own:
+        subject = _subject_of(gen) if is_library_code(gen.gi_code.co_filename) else None
+        if subject is not None and id(subject) in own:
             wait = child.waiting_on
             deadline = getattr(wait, "deadline", None)
             if isinstance(deadline, float):
