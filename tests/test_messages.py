@@ -484,3 +484,44 @@ def test_loop_run_given_several_coroutines_says_to_yield_them_from_one(kind):
 def test_loop_run_given_an_async_generator_says_to_use_def():
     with pytest.raises(TypeError, match=r"an async generator: write the function with `def`"):
         tinyio.Loop().run(_an_async_generator())
+
+
+def _yields_five():
+    yield tinyio.sleep(0.001)
+    yield 5  # the mistake
+
+
+def _yields_a_tuple():
+    yield tinyio.sleep(0.001), tinyio.sleep(0.001)
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda coro: coro,
+        lambda coro: tinyio.timeout(coro, 5),
+        lambda coro: tinyio.race([coro]),
+    ],
+    ids=["plain", "timeout", "race"],
+)
+@pytest.mark.parametrize(
+    ("mistake", "said"),
+    [
+        (_yields_five, "Invalid yield: _yields_five() yielded 5, which tinyio cannot wait on."),
+        (
+            _yields_a_tuple,
+            "Invalid yield: _yields_a_tuple() yielded the tuple "
+            "(tinyio.sleep(...), tinyio.sleep(...)).",
+        ),
+    ],
+    ids=["a number", "a tuple"],
+)
+def test_a_bad_yield_is_blamed_on_the_coroutine_that_made_it_whatever_runs_it(wrap, mistake, said):
+    # Not on tinyio's runner (`_timeout.<locals>.watch()`, `_outcome()`), and what it yielded
+    # as it was written.
+    def main():
+        yield wrap(mistake())
+
+    with pytest.raises(TypeError) as info:
+        tinyio.Loop().run(main())
+    assert str(info.value).startswith(said), str(info.value)

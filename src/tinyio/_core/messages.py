@@ -31,6 +31,7 @@ __all__ = [
     "name",
     "started_elsewhere",
     "virtual_deadlock",
+    "yielder",
 ]
 
 # The start of the note of what every coroutine was doing (added once per error).
@@ -53,6 +54,17 @@ def name(gen: object) -> str:
             return f"{given!r} ({code.co_qualname}())"
         return f"{code.co_qualname}()"
     return repr(gen)
+
+
+def yielder(gen: object) -> str:
+    """`name` of the coroutine that yielded what `gen`'s step gave: the innermost of its
+    `yield from` chain (a user's coroutine run by a `timeout`, not tinyio's runner)."""
+    inner: object = gen
+    while True:
+        nested: object = getattr(inner, "gi_yieldfrom", None)  # pyright: ignore[reportUnknownArgumentType]
+        if type(nested) is not types.GeneratorType:
+            return name(inner)
+        inner = cast(object, nested)
 
 
 def duration_problem(value: object, name: str) -> Exception | None:
@@ -110,9 +122,12 @@ def cycle_found(gens: list[object]) -> str:
 def describe_yield(value: object) -> str:
     """Why a coroutine may not yield `value`, and what to yield instead."""
     if isinstance(value, tuple):
+        given = cast(tuple[object, ...], value)
+        members = ", ".join(_as_written(member) for member in given)
         return (
-            f"yielded the tuple {value!r}. To wait on several coroutines at once, yield a "
-            "list of them (`yield [a, b]`), not a tuple (`yield a, b`)."
+            f"yielded the tuple ({members}{',' if len(given) == 1 else ''}). To wait on several "
+            "coroutines at once, yield a list of them (`yield [a, b]`), not a tuple "
+            "(`yield a, b`)."
         )
     if isinstance(value, types.CoroutineType):
         value.close()
@@ -157,7 +172,7 @@ def describe_yield(value: object) -> str:
 def invalid_member(gen: object, kind: str, item: object) -> str:
     """A yielded list or set (`kind`) holding something that is not a coroutine."""
     return (
-        f"Invalid yield: {name(gen)} yielded a {kind} containing {item!r}, which is not a "
+        f"Invalid yield: {yielder(gen)} yielded a {kind} containing {item!r}, which is not a "
         f"coroutine (a generator). Every member of a yielded {kind} must be one."
     )
 
@@ -220,16 +235,23 @@ def yielded_at_a_stop_warning(who: str, yielded: object) -> str:
     )
 
 
+def _as_written(value: object) -> str:
+    """A value as its author wrote it: `tinyio.sleep(...)` for one of tinyio's coroutines,
+    `f()` for one of theirs; else its repr."""
+    code = getattr(value, "gi_code", None)
+    if isinstance(code, types.CodeType):
+        if is_library_code(code.co_filename):
+            return f"tinyio.{code.co_qualname.replace('._', '.').lstrip('_')}(...)"
+        return name(value)
+    return repr(value)
+
+
 def _yielded(value: object) -> str:
     """What a coroutine did, yielding `value`, as its author wrote it: `tinyio.sleep(...)` for one of
     tinyio's coroutines (not `<generator object _sleep at 0x...>`), `f()` for one of theirs, a
     wait of one of tinyio's objects (`yield from event.wait()`) as such; else its repr."""
-    code = getattr(value, "gi_code", None)
-    if isinstance(code, types.CodeType) and is_library_code(code.co_filename):
-        shown = code.co_qualname.replace("._", ".").lstrip("_")
-        return f"it yielded `tinyio.{shown}(...)`"
-    if code is not None:
-        return f"it yielded `{name(value)}`"
+    if isinstance(getattr(value, "gi_code", None), types.CodeType):
+        return f"it yielded `{_as_written(value)}`"
     if isinstance(value, Wait):
         return "it waited on one of tinyio's operations (with `yield from`)"
     return f"it yielded `{value!r}`"

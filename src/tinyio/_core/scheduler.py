@@ -393,7 +393,9 @@ class Scheduler:
                 self._wait_on_coroutine(task, as_coroutine(yielded))
             else:
                 problem = messages.describe_yield(yielded)
-                self._throw(task, TypeError(f"Invalid yield: {messages.name(task.gen)} {problem}"))
+                self._throw(
+                    task, TypeError(f"Invalid yield: {messages.yielder(task.gen)} {problem}")
+                )
 
     def _check_members(self, task: Task, kind: str, items: list[Any] | set[Any]) -> bool:
         for item in items:
