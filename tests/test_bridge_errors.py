@@ -164,12 +164,19 @@ def test_other_foreign_awaits_under_from_asyncio_still_name_the_bridges():
     assert "Run trio code with `tinyio.from_trio(...)`" in str(info.value)
 
 
-def test_an_async_function_raising_such_a_type_error_itself_is_left_alone():
+@pytest.mark.parametrize(
+    ("bridge", "error_type"),
+    [(tinyio.from_trio, TypeError), (tinyio.from_asyncio, RuntimeError)],
+    ids=["from_trio", "from_asyncio"],
+)
+def test_async_code_raising_an_error_of_the_same_type_itself_is_left_alone(bridge, error_type):
+    # The TypeError trio raises for a foreign yield, the RuntimeError asyncio raises: the same
+    # types, raised by the user's code, go on as they are.
     async def raises_alike():
-        raise TypeError("something else entirely")
+        raise error_type("something else entirely")
 
     def main():
-        yield tinyio.from_trio(raises_alike())
+        yield bridge(raises_alike())
 
-    with pytest.raises(TypeError, match=r"^something else entirely$"):
+    with pytest.raises(error_type, match=r"^something else entirely$"):
         tinyio.Loop().run(main())

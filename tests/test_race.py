@@ -530,6 +530,7 @@ def _both_orders(make_racers, check):
     result)` says whether the loser took nothing. Gives the set of positions that won."""
     won = set()
     made = []  # kept, so that each race's coroutines are new objects, placed elsewhere
+    hold = tinyio.Event()
 
     def main():
         for shift in range(100):
@@ -537,12 +538,19 @@ def _both_orders(make_racers, check):
                 break
             for reverse in (False, True):
                 made.append([steps(0) for _ in range(shift)])  # moves the next ones
+                # Races left waiting hold watchers of the size of the next race's, which would
+                # otherwise reuse the last race's freed memory, and so the same order, every
+                # time: this moves them too (under a tracer, after some other tests, the
+                # runners had started in the same order all 16 times).
+                for _ in range(shift):
+                    yield {tinyio.race([hold.wait()])}
                 racers = make_racers()
                 made.append(racers)
                 index, value = yield tinyio.race(racers[::-1] if reverse else racers)
                 position = 1 - index if reverse else index
                 check(position, value)
                 won.add(position)
+        hold.set()
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a slot dropped unentered warns (ResourceWarning)

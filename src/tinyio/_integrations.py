@@ -101,7 +101,7 @@ def _from_the_async_code(tb: types.TracebackType | None) -> types.TracebackType 
     entry = tb
     while entry is not None and entry.tb_frame.f_code not in _ENTRIES:
         entry = entry.tb_next
-    if entry is None:
+    if entry is None:  # pragma: no cover - the host's own failure, before it ran the code
         return tb
     while entry.tb_next is not None and entry.tb_next.tb_frame.f_code in _ENTRIES:
         entry = entry.tb_next

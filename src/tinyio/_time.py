@@ -216,11 +216,9 @@ def _timeout(guard: Guard | None, coro: Coro[_T], seconds: float) -> Coro[tuple[
             if any_unfinished([watcher]):  # it cleans up after the others: wait for it
                 yield AFTER_THE_OTHERS
             raise
-        stopping = cancel_all_of(
+        yield cancel_all_of(  # not empty: the loop is not cancelling everything
             loop, [watcher], "cancelled because the tinyio.timeout running it was stopped"
         )
-        if stopping:
-            yield stopping
         raise
     if outcome and not interrupted:
         return outcome[0], True
