@@ -322,6 +322,17 @@ def races_a_started_coroutine():
     tinyio.race([started_job()])
 
 
+def races_a_coroutine_another_also_yields():
+    def waiting(c):
+        return (yield c)
+
+    def main():
+        shared = job()
+        yield [waiting(shared), tinyio.race([shared, job()])]
+
+    tinyio.Loop().run(main())
+
+
 def leaves_runtime_early():
     with tinyio.Loop().runtime(job(), exception_group=None) as steps:
         next(steps)
@@ -722,6 +733,12 @@ CASES: list[Misuse] = [
         "Race a coroutine that has already started",
         "next(gen); tinyio.race([gen])",
         races_a_started_coroutine,
+        ValueError,
+    ),
+    Misuse(
+        "Race a coroutine that another coroutine also yields",
+        "yield [waiting(shared), tinyio.race([shared, job()])]",
+        races_a_coroutine_another_also_yields,
         ValueError,
     ),
     Misuse(

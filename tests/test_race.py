@@ -729,3 +729,44 @@ def test_a_timeout_of_a_get_expiring_as_the_item_arrives_takes_it_or_leaves_it(p
 
     outcome = tinyio.Loop(clock=VirtualClock()).run(main())
     assert (outcome, q.qsize()) in {(("item", True), 0), ((None, False), 1)}
+
+
+def _job(seconds):
+    yield tinyio.sleep(seconds)
+    return seconds
+
+
+def _waiting_on(coro):
+    return (yield coro)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["another waits on it, started first", "another waits on it, started after", "two races"],
+)
+def test_a_runner_that_something_else_also_yields_is_refused_not_run_twice(shape):
+    # Driven by the race and by the loop at once, it gave both wrong results: the slow one
+    # "won" at once, the other waiter got None.
+    shared = _job(0.05)
+    if shape == "another waits on it, started first":
+        both = [_waiting_on(shared), tinyio.race([shared, _job(0.01)])]
+    elif shape == "another waits on it, started after":
+        both = [tinyio.race([shared, _job(0.01)]), _waiting_on(shared)]
+    else:
+        both = [tinyio.race([shared]), tinyio.race([shared])]
+
+    def main():
+        yield both
+
+    with pytest.raises(ValueError, match=r"_job\(\) was started elsewhere|already started"):
+        tinyio.Loop().run(main())
+
+
+def test_racing_a_coroutine_of_ones_own_that_waits_on_a_shared_one_works():
+    # What the error suggests.
+    def main():
+        shared = _job(0.05)
+        result = yield [tinyio.race([_waiting_on(shared), _job(0.5)]), _waiting_on(shared)]
+        return result
+
+    assert tinyio.Loop().run(main()) == [(0, 0.05), 0.05]

@@ -373,7 +373,8 @@ def race(coros: Iterable[Coro[_T]]) -> Coro[tuple[int, _T]]:
     Raises:
         TypeError: a member of `coros` is not a coroutine (at the call).
         ValueError: `coros` is empty, or has a coroutine twice or one that has already
-            started (at the call).
+            started (at the call); a coroutine was yielded elsewhere before the race ran it
+            (when yielded).
         Whatever the coroutines raise, when yielded: as above.
     """
     listed = coroutine_list(coros, "race")
@@ -466,6 +467,17 @@ def _race(guard: Guard | None, coros: list[Coro[_T]]) -> Coro[tuple[int, _T]]:
         done_cancelling: BaseException | None = None
         result: Any = None  # bound on every path that reaches its use: for pyright
         try:
+            gen = cast("types.GeneratorType[Any, Any, Any]", coro)
+            if gen.gi_frame is None or gen.gi_suspended or has_run(loop, coro):
+                # Yielded elsewhere meanwhile: driven from here too, it would run twice at
+                # once and give both of its drivers wrong results.
+                raise ValueError(
+                    f"race's coroutine {gen.__qualname__}() was started elsewhere before the "
+                    "race ran it: "
+                    "give race coroutines that nothing else yields. To race one that others "
+                    "wait on too, race a coroutine of yours that waits on it "
+                    "(`def waiting(c): return (yield c)`)."
+                )
             result = yield from coro
         except BaseException as error:
             if cancelling_everything(loop):

@@ -105,8 +105,10 @@ def started_elsewhere(gen: object, doing: str) -> str:
     """`doing` ("run", "wait on") a generator already started outside the loop."""
     return (
         f"Cannot {doing} {gen!r}, which is a generator that has already started (or has "
-        "finished) outside this loop, so the loop cannot know its result. A generator runs "
-        "once: for a fresh coroutine, call its function again."
+        "finished) without this loop knowing it: as part of another coroutine (`yield from` "
+        "it, or a tinyio.timeout or race that ran it), by hand, or in another loop; so the "
+        "loop cannot know its result. A generator runs once: for a fresh coroutine, call its "
+        "function again."
     )
 
 
