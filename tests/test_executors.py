@@ -8,6 +8,7 @@ Dask cluster.
 import concurrent.futures
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import threading
@@ -672,3 +673,34 @@ def test_in_process_ctrl_c_names_a_running_executor_call_then_a_second_abandons_
     assert log == ["other cleaned up"]
     assert "1 call is still running outside it" in written, written
     assert "stuck() in ThreadPoolExecutor, running" in written, written
+
+
+async def _async_work():
+    return 1
+
+
+def _generator_work():
+    yield
+
+
+async def _async_generator_work():
+    yield
+
+
+@pytest.mark.parametrize(
+    ("fn", "said"),
+    [
+        (_async_work, "_async_work is an `async def`: calling it would only make its coroutine"),
+        (_generator_work, "_generator_work is a generator function: its calls are tinyio"),
+        (_async_generator_work, "_async_generator_work is an async generator function"),
+    ],
+    ids=["async def", "generator function", "async generator function"],
+)
+def test_a_function_that_makes_a_coroutine_is_refused_at_the_call(fn, said):
+    # Run in the pool, it would hand back a coroutine object that never runs.
+    with (
+        concurrent.futures.ThreadPoolExecutor(1) as pool,
+        pytest.raises(TypeError, match=re.escape(said)) as info,
+    ):
+        tinyio.run_in_executor(pool, fn)
+    assert info.traceback[-1].frame.code.name == "run_in_executor"  # raised at the call

@@ -253,6 +253,38 @@ def wait_blocking(loop: Loop, ended: threading.Event, call: object, abandoned: s
     return True
 
 
+# Code flags (`inspect.CO_*`): of an `async def`, a generator function, an async generator.
+_CO_GENERATOR: Final = 0x20
+_CO_COROUTINE: Final = 0x80
+_CO_ASYNC_GENERATOR: Final = 0x200
+
+
+def not_for_a_thread(fn: object, caller: str) -> TypeError | None:
+    """What is wrong with running `fn`, a callable, in a thread (or an executor), if it is a
+    function that makes a coroutine rather than doing the work (the call would hand back a
+    coroutine object, never run): the error for `caller` to raise at the user's call."""
+    code = getattr(fn, "__code__", None)  # a Python function or method; not a partial
+    flags: int = getattr(code, "co_flags", 0)
+    if not flags & (_CO_GENERATOR | _CO_COROUTINE | _CO_ASYNC_GENERATOR):
+        return None
+    named = getattr(fn, "__qualname__", repr(fn))
+    if flags & _CO_COROUTINE:
+        return TypeError(
+            f"{caller} runs a plain function, but {named} is an `async def`: calling it "
+            f"would only make its coroutine. Run it with "
+            f"`yield tinyio.from_asyncio({named}(...))` (or `tinyio.from_trio` for trio code)."
+        )
+    if flags & _CO_ASYNC_GENERATOR:
+        return TypeError(
+            f"{caller} runs a plain function, but {named} is an async generator function, "
+            "which only an async loop can run."
+        )
+    return TypeError(
+        f"{caller} runs a plain function, but {named} is a generator function: its calls "
+        f"are tinyio coroutines, to yield (`yield {named}(...)`), not to run in a thread."
+    )
+
+
 def run_in_executor(
     executor: Executor, fn: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs
 ) -> Coro[_R]:
@@ -285,6 +317,9 @@ def run_in_executor(
         raise TypeError(f"run_in_executor needs an executor (with submit), got {executor!r}.")
     if not callable(fn):
         raise TypeError(f"run_in_executor needs a function to call, got {fn!r}.")
+    problem = not_for_a_thread(fn, "run_in_executor")
+    if problem is not None:
+        raise problem
     return _run_in_executor(_RUN_IN_EXECUTOR.arm(), executor, fn, args, kwargs)
 
 
