@@ -5,6 +5,7 @@ With the standard library's executors, with any object that has `submit` (or, fo
 Dask cluster.
 """
 
+import asyncio
 import concurrent.futures
 import multiprocessing
 import os
@@ -704,3 +705,19 @@ def test_a_function_that_makes_a_coroutine_is_refused_at_the_call(fn, said):
     ):
         tinyio.run_in_executor(pool, fn)
     assert info.traceback[-1].frame.code.name == "run_in_executor"  # raised at the call
+
+
+def test_a_timed_out_wait_on_a_future_whose_callbacks_never_come_ends_the_run():
+    # An asyncio future of a loop that is not running: cancelled, it is done, but its
+    # callbacks wait for that loop. The run ended only if they came (it hung for ever).
+    host = asyncio.new_event_loop()
+    try:
+        future = host.create_future()
+
+        def main():
+            return (yield tinyio.timeout(tinyio.from_future(future), 0.01))
+
+        assert tinyio.Loop().run(main()) == (None, False)
+        assert future.cancelled()
+    finally:
+        host.close()

@@ -117,7 +117,10 @@ def _from_future(
         with waking_from_outside(loop):
             yield waits[0]
     except BaseException:
-        future.cancel()  # a call that has not started never will
+        if future.cancel():  # a call that has not started never will
+            # Nothing runs: done now, whenever (if ever) its callbacks come. Those of an
+            # asyncio future come from its own loop, which may not be running at all.
+            ended.set()
         if loop is not None and not ended.is_set():
             # It runs: `loop.run` must not return before it has ended.
             call = future if job is None else job
