@@ -459,3 +459,21 @@ def test_a_second_cancel_while_the_first_waits_on_a_stubborn_coroutine_waits_wit
     tinyio.Loop().run(main())
     assert log[0] == "stubborn finished"
     assert sorted(log[1:]) == ["first returned", "second returned"]
+
+
+def test_cancelling_a_coroutine_that_a_timeout_runs_says_to_cancel_the_timeout():
+    # It has started (inside the timeout), so "not started in this loop" was false.
+    def job():
+        yield tinyio.sleep(10)
+
+    def main():
+        coro = job()
+        timed = tinyio.timeout(coro, 5)
+        yield {timed}
+        while coro.gi_frame is not None and not coro.gi_suspended:
+            yield  # a turn: until the timeout has started `coro`
+        with pytest.raises(ValueError, match=r"runs as part of another coroutine"):
+            yield from tinyio.cancel(coro)
+        yield tinyio.cancel(timed)
+
+    tinyio.Loop().run(main())

@@ -243,6 +243,14 @@ def _throw_cancellation(loop: Loop, coro: Coro[Any], reason: str) -> Coro[_Cance
     if waiters is None:
         if has_run(loop, coro):
             return None  # finished already: nothing to cancel
+        gen = cast("types.GeneratorType[Any, Any, Any]", coro)
+        if gen.gi_suspended or gen.gi_running:
+            raise ValueError(
+                f"Cannot cancel {_name(coro)}: it runs as part of another coroutine (one that "
+                "runs it with `yield from`, or a tinyio.timeout or race that runs it), not as a "
+                "coroutine of the loop's own. Cancel that one instead (the timeout or race); "
+                "or start it with `yield {coro}` to cancel it on its own."
+            )
         raise ValueError(
             f"Cannot cancel {_name(coro)}: it has not been started in this loop, so there is "
             "nothing to cancel. (Start it first, e.g. with `yield {coro}`; or, to keep it from "
