@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Final, cast
 
+from .messages import library_name
 from .tasks import NO_GENERATOR, RUNNING, Gather, Gen, Task
 from .tracebacks import is_library_code
 
@@ -33,11 +34,6 @@ def _safe_repr(value: object) -> str:
     except BaseException as error:
         return f"<{type(value).__name__} (repr failed: {type(error).__name__})>"
     return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _library_name(code: types.CodeType) -> str:
-    """What a tinyio coroutine (Event.wait, run_in_thread, ...) stands for: `tinyio.Event.wait`."""
-    return "tinyio." + code.co_qualname.replace("._", ".").lstrip("_")
 
 
 def _subject_of(gen: Gen) -> object:
@@ -81,7 +77,7 @@ def _describe_task(task: Task, now: float) -> dict[str, Any] | None:
             library = is_library_code(code.co_filename)
     if library:
         # A tinyio coroutine (Event.wait, run_in_thread, ...): say what it stands for.
-        node["name"] = _library_name(code)
+        node["name"] = library_name(code)
         subject = _subject_of(gen)
         if subject is not None:
             node["on"] = _safe_repr(subject)
@@ -194,7 +190,7 @@ def _describe_pending(gen: types.GeneratorType[Any, Any, Any], number: int) -> d
     started yet."""
     return {
         "id": number,
-        "name": _library_name(gen.gi_code),
+        "name": library_name(gen.gi_code),
         "file": None,
         "line": None,
         "state": "starting",

@@ -28,6 +28,7 @@ __all__ = [
     "failed_earlier",
     "hint_for",
     "invalid_member",
+    "library_name",
     "name",
     "started_elsewhere",
     "virtual_deadlock",
@@ -237,13 +238,19 @@ def yielded_at_a_stop_warning(who: str, yielded: object) -> str:
     )
 
 
+def library_name(code: types.CodeType) -> str:
+    """What one of tinyio's coroutines stands for, by its code: `tinyio.Event.wait` for
+    `Event.wait`, `tinyio.sleep` for `_sleep`."""
+    return "tinyio." + code.co_qualname.replace("._", ".").lstrip("_")
+
+
 def _as_written(value: object) -> str:
     """A value as its author wrote it: `tinyio.sleep(...)` for one of tinyio's coroutines,
     `f()` for one of theirs; else its repr."""
     code = getattr(value, "gi_code", None)
     if isinstance(code, types.CodeType):
         if is_library_code(code.co_filename):
-            return f"tinyio.{code.co_qualname.replace('._', '.').lstrip('_')}(...)"
+            return f"{library_name(code)}(...)"
         return name(value)
     return repr(value)
 
